@@ -1,0 +1,4 @@
+"""One Predictor interface over the torch, onnxruntime and tensorrt backends."""
+from trt_panoptic.runtime.result import PanopticResult
+
+__all__ = ["PanopticResult"]
