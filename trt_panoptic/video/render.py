@@ -1,0 +1,238 @@
+"""Panoptic overlay and HUD.
+
+Stuff regions take their class colour; each thing instance takes its own colour, kept stable from frame
+to frame by a small IoU tracker (same class, IoU >= 0.3), so a moving object does not flicker through the
+palette. Every segment gets its contour and a label (class name, plus the score for things). Colours
+are a pure function of the class index or track id — the same input renders the same image.
+"""
+from __future__ import annotations
+
+import colorsys
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from trt_panoptic.errors import import_optional
+from trt_panoptic.runtime.result import PanopticResult
+
+# Muted colours for stuff (BGR), indexed by semantic channel - 1; wraps around for many classes.
+_STUFF_PALETTE = np.array(
+    [
+        [235, 206, 135],  # sky blue
+        [128, 128, 128],  # road grey
+        [60, 160, 60],  # grass green
+        [90, 110, 170],  # wall brick
+        [160, 100, 140],
+        [80, 170, 200],
+        [140, 140, 60],
+        [200, 160, 200],
+    ],
+    np.uint8,
+)
+_GOLDEN = 0.618033988749895
+
+
+def stuff_color(channel: int) -> tuple[int, int, int]:
+    """BGR colour of stuff semantic channel ``channel`` (1..S)."""
+    return tuple(int(v) for v in _STUFF_PALETTE[(channel - 1) % len(_STUFF_PALETTE)])
+
+
+def instance_color(track_id: int) -> tuple[int, int, int]:
+    """BGR colour of instance track ``track_id``: golden-ratio hue steps keep neighbours distinct."""
+    hue = (0.1 + track_id * _GOLDEN) % 1.0
+    r, g, b = colorsys.hsv_to_rgb(hue, 0.85, 1.0)
+    return int(b * 255), int(g * 255), int(r * 255)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of XYXY boxes a [N, 4] and b [M, 4] (pixels) → [N, M]."""
+    a = a.astype(np.float64)
+    b = b.astype(np.float64)
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(rb - lt, 0, None).prod(axis=2)
+    area_a = np.clip(a[:, 2:] - a[:, :2], 0, None).prod(axis=1)
+    area_b = np.clip(b[:, 2:] - b[:, :2], 0, None).prod(axis=1)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
+@dataclass
+class InstanceTracker:
+    """Greedy IoU matching of this frame's instances to recent ones, giving each a persistent id.
+
+    Args:
+        iou_threshold: minimum box IoU (same class) to continue a track.
+        max_age: frames a track survives unmatched (short occlusions keep their colour).
+    """
+
+    iou_threshold: float = 0.3
+    max_age: int = 5
+    _boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float64))
+    _classes: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
+    _ids: list[int] = field(default_factory=list)
+    _ages: list[int] = field(default_factory=list)
+    _next_id: int = 0
+
+    def update(self, boxes: np.ndarray, classes: np.ndarray) -> list[int]:
+        """Track ids for boxes [N, 4] (XYXY pixels) with thing classes [N]; order follows the input."""
+        n = len(boxes)
+        ids = [-1] * n
+        used: set[int] = set()
+        if n and len(self._ids):
+            iou = box_iou(np.asarray(boxes), self._boxes)
+            iou[np.asarray(classes)[:, None] != self._classes[None, :]] = 0.0
+            for flat in np.argsort(-iou, axis=None, kind="stable"):
+                i, j = divmod(int(flat), iou.shape[1])
+                if iou[i, j] < self.iou_threshold:
+                    break
+                if ids[i] == -1 and j not in used:
+                    ids[i] = self._ids[j]
+                    used.add(j)
+        for i in range(n):
+            if ids[i] == -1:
+                ids[i] = self._next_id
+                self._next_id += 1
+        # Matched and new tracks restart at age 0; unmatched old tracks age and eventually expire.
+        keep = [j for j in range(len(self._ids)) if j not in used and self._ages[j] + 1 <= self.max_age]
+        self._boxes = np.concatenate([np.asarray(boxes, np.float64).reshape(-1, 4), self._boxes[keep]])
+        self._classes = np.concatenate([np.asarray(classes, np.int64).reshape(-1), self._classes[keep]])
+        self._ids = ids + [self._ids[j] for j in keep]
+        self._ages = [0] * n + [self._ages[j] + 1 for j in keep]
+        return ids
+
+
+class PanopticRenderer:
+    """Draws a :class:`PanopticResult` over its frame, and an optional HUD.
+
+    Args:
+        thing_classes: names of the thing classes (``PanopticResult.classes`` indexes them).
+        stuff_classes: names of stuff channels 1..S.
+        alpha: opacity of the colour overlay (0 = invisible, 1 = opaque).
+        labels: draw class names (and scores for things).
+        track: keep instance colours stable across frames (disable for unrelated images).
+    """
+
+    def __init__(
+        self,
+        thing_classes: list[str],
+        stuff_classes: list[str],
+        *,
+        alpha: float = 0.5,
+        labels: bool = True,
+        track: bool = True,
+    ) -> None:
+        self.thing_classes = list(thing_classes)
+        self.stuff_classes = list(stuff_classes)
+        self.alpha = float(alpha)
+        self.labels = labels
+        self._tracker = InstanceTracker() if track else None
+
+    def _thing_name(self, cls: int) -> str:
+        return self.thing_classes[cls] if 0 <= cls < len(self.thing_classes) else f"thing{cls}"
+
+    def _stuff_name(self, channel: int) -> str:
+        return self.stuff_classes[channel - 1] if 1 <= channel <= len(self.stuff_classes) else f"stuff{channel}"
+
+    def segment_colors(self, result: PanopticResult) -> dict[int, tuple[int, int, int]]:
+        """BGR colour per segment id: stuff by class, things by (tracked) instance."""
+        things = [s for s in result.segments_info if s.get("isthing")]
+        if self._tracker is not None:
+            boxes = np.array([_segment_box(result, s) for s in things], np.float64).reshape(-1, 4)
+            classes = np.array([int(s["category_id"]) for s in things], np.int64)
+            track_ids = self._tracker.update(boxes, classes)
+        else:
+            track_ids = list(range(len(things)))
+        colors = {int(s["id"]): instance_color(t) for s, t in zip(things, track_ids)}
+        for s in result.segments_info:
+            if not s.get("isthing"):
+                colors[int(s["id"])] = stuff_color(int(s["category_id"]))
+        return colors
+
+    def render(self, image: np.ndarray, result: PanopticResult, hud: list[str] | None = None) -> np.ndarray:
+        """Overlay ``result`` on ``image`` (BGR uint8 [H, W, 3]); returns a new image of the same shape."""
+        cv2 = import_optional("cv2", "pip install opencv-python-headless")
+        assert image.shape[:2] == result.panoptic.shape, (
+            f"video.render: image {image.shape[:2]} and panoptic {result.panoptic.shape} differ"
+        )
+        out = image.copy()
+        colors = self.segment_colors(result)
+        panoptic = result.panoptic
+        if colors:
+            lut = np.zeros((max(int(panoptic.max()), max(colors)) + 1, 3), np.uint8)
+            for seg_id, color in colors.items():
+                lut[seg_id] = color
+            known = np.zeros(len(lut), bool)
+            known[list(colors)] = True
+            covered = known[panoptic]
+            blended = cv2.addWeighted(image, 1.0 - self.alpha, lut[panoptic], self.alpha, 0.0)
+            out[covered] = blended[covered]
+        scale = max(0.3, min(image.shape[:2]) / 900.0)
+        thickness = max(1, int(round(scale * 2)))
+        for seg in result.segments_info:
+            seg_id = int(seg["id"])
+            mask = (panoptic == seg_id).astype(np.uint8)
+            contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+            if not contours:
+                continue
+            color = colors[seg_id]
+            edge = color if seg.get("isthing") else tuple(int(c * 0.6) for c in color)
+            cv2.drawContours(out, contours, -1, edge, thickness if seg.get("isthing") else 1, cv2.LINE_AA)
+            if not self.labels:
+                continue
+            if seg.get("isthing"):
+                text = f"{self._thing_name(int(seg['category_id']))} {float(seg.get('score', 0.0)):.2f}"
+                x0, y0 = _segment_box(result, seg)[:2]
+                anchor = (int(x0), int(y0))
+            else:
+                text = self._stuff_name(int(seg["category_id"]))
+                anchor = _inside_point(mask)
+            _label(cv2, out, text, anchor, color, scale)
+        if hud:
+            draw_hud(out, hud)
+        return out
+
+
+def _segment_box(result: PanopticResult, seg: dict) -> np.ndarray:
+    """The instance's predicted box when the result has one, else the bounding box of its pixels."""
+    idx = seg.get("instance_id")
+    if idx is not None and 0 <= int(idx) < result.num_instances:
+        return np.asarray(result.boxes[int(idx)], np.float64)
+    ys, xs = np.nonzero(result.panoptic == int(seg["id"]))
+    if len(xs) == 0:
+        return np.zeros(4, np.float64)
+    return np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float64)
+
+
+def _inside_point(mask: np.ndarray) -> tuple[int, int]:
+    """A pixel (x, y) that lies inside ``mask`` near its middle, for a stuff label."""
+    ys, xs = np.nonzero(mask)
+    k = len(ys) // 2
+    return int(xs[k]), int(ys[k])
+
+
+def _label(cv2, image: np.ndarray, text: str, anchor: tuple[int, int], color: tuple[int, int, int], scale: float):
+    """Text on a filled box in ``color`` whose bottom-left corner sits at ``anchor``, kept inside the image."""
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    (tw, th), base = cv2.getTextSize(text, font, scale, 1)
+    h, w = image.shape[:2]
+    x = min(max(anchor[0], 0), max(w - tw - 2, 0))
+    y = min(max(anchor[1], th + base + 1), h - 1)
+    cv2.rectangle(image, (x, y - th - base - 1), (x + tw + 2, y), color, -1)
+    ink = (0, 0, 0) if sum(color) > 380 else (255, 255, 255)
+    cv2.putText(image, text, (x + 1, y - base), font, scale, ink, 1, cv2.LINE_AA)
+
+
+def draw_hud(image: np.ndarray, lines: list[str]) -> None:
+    """Draw ``lines`` (e.g. FPS and latency) top-left on a darkened panel, in place."""
+    cv2 = import_optional("cv2", "pip install opencv-python-headless")
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    scale = max(0.3, min(image.shape[:2]) / 1100.0)
+    sizes = [cv2.getTextSize(line, font, scale, 1) for line in lines]
+    line_h = max(th + base for (_, th), base in sizes) + 4
+    width = min(max(tw for (tw, _), _ in sizes) + 8, image.shape[1])
+    height = min(line_h * len(lines) + 4, image.shape[0])
+    panel = image[:height, :width]
+    panel[:] = (panel.astype(np.uint16) * 2 // 5).astype(np.uint8)  # 40 % brightness keeps text readable
+    for i, line in enumerate(lines):
+        cv2.putText(image, line, (4, (i + 1) * line_h - 2), font, scale, (255, 255, 255), 1, cv2.LINE_AA)

@@ -1,0 +1,359 @@
+"""Frame sinks: video file, window, image folder, COCO panoptic PNG + JSON, or nothing.
+
+:func:`open_sink` parses an ``--output`` string and checks the destination is writable *before* the
+pipeline starts. Files are written to a temporary name in the destination folder and renamed into place
+on :meth:`FrameSink.close`, so an interrupted run never leaves a half-written file under the real name
+and a clean shutdown (Ctrl-C, SIGTERM) always leaves a playable one.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import os
+import tempfile
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+import numpy as np
+
+from trt_panoptic.errors import TrtPanopticError, import_optional
+from trt_panoptic.runtime.result import PanopticResult
+from trt_panoptic.video.stats import write_json_atomic
+
+logger = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv")
+# Codecs tried in order per container; H.264 only where the OpenCV build can encode it (probed).
+_CODECS = {
+    ".mp4": ("avc1", "mp4v"),
+    ".m4v": ("avc1", "mp4v"),
+    ".mov": ("avc1", "mp4v"),
+    ".avi": ("MJPG",),
+    ".mkv": ("avc1", "MJPG"),
+}
+
+
+def _cv2():
+    return import_optional("cv2", "pip install opencv-python-headless")
+
+
+@dataclass
+class StreamInfo:
+    """What sinks learn when the pipeline starts: nominal frame rate (frames/s) and class names."""
+
+    fps: float
+    thing_classes: list[str] = field(default_factory=list)
+    stuff_classes: list[str] = field(default_factory=list)
+
+
+class FrameSink(ABC):
+    """Receives every processed frame: the original BGR image, its rendering and the prediction."""
+
+    description: str = ""
+
+    def start(self, info: StreamInfo) -> None:
+        """Called once before the first frame."""
+        self.info = info
+
+    @abstractmethod
+    def write(self, index: int, name: str, image: np.ndarray, rendered: np.ndarray, result: PanopticResult) -> None:
+        """Consume frame ``index`` (0-based output order) named ``name``; images are BGR uint8 [H, W, 3]."""
+
+    def close(self) -> None:
+        """Flush and move outputs into place; safe to call more than once."""
+
+    @property
+    def wants_stop(self) -> bool:
+        """True when the user asked this sink to end the run (a window's q/Esc key)."""
+        return False
+
+
+class NullSink(FrameSink):
+    """Discards frames (``--output none``): for benchmarks and stats-only runs."""
+
+    description = "none"
+
+    def write(self, index, name, image, rendered, result) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def _silenced_stderr():
+    """Silence native stderr (FFmpeg prints encoder errors straight to fd 2) during a codec probe."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+@functools.lru_cache(maxsize=None)
+def codec_available(fourcc: str, suffix: str = ".mp4") -> bool:
+    """Whether this OpenCV build can write ``fourcc`` into a ``suffix`` file that reads back (probed once)."""
+    cv2 = _cv2()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, f"probe{suffix}")
+        with _silenced_stderr():
+            writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*fourcc), 10.0, (64, 64))
+            ok = writer.isOpened()
+            if ok:
+                for i in range(2):
+                    writer.write(np.full((64, 64, 3), 60 * i, np.uint8))
+            writer.release()
+            if not ok or not os.path.exists(path) or os.path.getsize(path) == 0:
+                return False
+            cap = cv2.VideoCapture(path)
+            ok = bool(cap.read()[0])
+            cap.release()
+    return ok
+
+
+def choose_codec(suffix: str, requested: str | None = None) -> str:
+    """FourCC for a video file with ``suffix``: ``requested`` if given, else H.264 when encodable, else the
+    container's classic codec (mp4v for .mp4/.mov, MJPG for .avi/.mkv)."""
+    suffix = suffix.lower()
+    if requested:
+        if len(requested) != 4:
+            raise TrtPanopticError(f"codec should be a 4-character FourCC like mp4v, MJPG or avc1, got '{requested}' "
+                                   "— pass --codec mp4v")
+        return requested
+    candidates = _CODECS[suffix]
+    for fourcc in candidates[:-1]:
+        if codec_available(fourcc, suffix):
+            return fourcc
+    return candidates[-1]
+
+
+def _check_writable_dir(folder: Path, what: str) -> None:
+    """Raise a one-line error unless files can be created in ``folder`` (created if missing)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise TrtPanopticError(
+            f"{what} should be writable, got '{folder}' ({exc.strerror or exc}) — choose another --output"
+        ) from None
+
+
+class VideoFileSink(FrameSink):
+    """Rendered frames into a video file; FourCC from :func:`choose_codec`.
+
+    Frames whose size differs from the first one (image folders) are resized to it. The file is
+    written as ``<stem>.partial<suffix>`` beside the target and renamed on :meth:`close`.
+
+    Args:
+        path: target file; its suffix picks the container.
+        fps: frame rate to write when the source has none (image folders).
+        codec: FourCC to force (``--codec``), else chosen automatically.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, fps: float | None = None, codec: str | None = None) -> None:
+        self.path = Path(path)
+        self.description = str(path)
+        suffix = self.path.suffix.lower()
+        if suffix not in _CODECS:
+            raise TrtPanopticError(f"video output should end in {', '.join(VIDEO_SUFFIXES)}, got '{path}' — "
+                                   "rename it")
+        if self.path.is_dir():
+            raise TrtPanopticError(f"video output should be a file, got the folder '{path}' — add a file name")
+        if self.path.exists() and not os.access(self.path, os.W_OK):
+            raise TrtPanopticError(f"video output should be writable, got '{path}' (read-only) — choose another path")
+        _check_writable_dir(self.path.parent, "video output folder")
+        self._fps_override = fps
+        self._requested_codec = codec
+        self._tmp = self.path.with_name(f"{self.path.stem}.partial{self.path.suffix}")
+        self._writer = None
+        self._size: tuple[int, int] | None = None
+        self.frames = 0
+        self.codec = ""
+
+    def _open(self, width: int, height: int) -> None:
+        cv2 = _cv2()
+        self.codec = choose_codec(self.path.suffix, self._requested_codec)
+        fps = self._fps_override or getattr(self, "info", StreamInfo(30.0)).fps or 30.0
+        self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*self.codec), float(fps), (width, height))
+        if not self._writer.isOpened():
+            raise TrtPanopticError(f"video output should be encodable with {self.codec}, got an OpenCV that cannot "
+                                   f"(writing '{self.path}') — pass --codec mp4v or use a .avi output")
+        self._size = (width, height)
+        logger.info("writing %s (%s, %dx%d, %.1f FPS)", self.path, self.codec, width, height, fps)
+
+    def write(self, index, name, image, rendered, result) -> None:
+        h, w = rendered.shape[:2]
+        if self._writer is None:
+            self._open(w, h)
+        if (w, h) != self._size:
+            rendered = _cv2().resize(rendered, self._size, interpolation=_cv2().INTER_AREA)
+        self._writer.write(rendered)
+        self.frames += 1
+
+    def close(self) -> None:
+        if self._writer is None:
+            return
+        self._writer.release()
+        self._writer = None
+        if self.frames:
+            os.replace(self._tmp, self.path)
+        elif self._tmp.exists():
+            self._tmp.unlink()
+
+
+class ImageFolderSink(FrameSink):
+    """Rendered frames as numbered images in a folder (``--output DIR/``; JPEG unless ``ext`` says otherwise)."""
+
+    def __init__(self, folder: str | os.PathLike, *, ext: str = ".jpg") -> None:
+        self.folder = Path(folder)
+        self.description = str(folder)
+        self.ext = ext
+        _check_writable_dir(self.folder, "image output folder")
+
+    def write(self, index, name, image, rendered, result) -> None:
+        cv2 = _cv2()
+        target = self.folder / f"{index:06d}{self.ext}"
+        tmp = self.folder / f".{index:06d}.partial{self.ext}"
+        if not cv2.imwrite(str(tmp), rendered):
+            raise TrtPanopticError(f"image output should be writable, got a failed write of '{target}' — "
+                                   "check free disk space")
+        os.replace(tmp, target)
+
+
+def rgb_from_id(ids: np.ndarray) -> np.ndarray:
+    """COCO panoptic PNG encoding: segment id [H, W] → RGB uint8 [H, W, 3], id = R + 256·G + 256²·B."""
+    ids = ids.astype(np.uint32)
+    return np.stack([ids % 256, ids // 256 % 256, ids // 65536 % 256], axis=-1).astype(np.uint8)
+
+
+class CocoPanopticSink(FrameSink):
+    """Predictions in the COCO panoptic format (``--output coco:DIR``): ``DIR/panoptic/<name>.png`` per frame
+    with RGB-encoded segment ids, and ``DIR/panoptic.json`` (images, annotations, categories) written on close.
+
+    Category ids are contiguous: things 1..T in ``thing_classes`` order, then stuff T+1..T+S in
+    ``stuff_classes`` order (the bundled config's thing_ids/stuff_ids follow the same rule).
+    """
+
+    def __init__(self, folder: str | os.PathLike) -> None:
+        self.folder = Path(folder)
+        self.description = f"coco:{folder}"
+        _check_writable_dir(self.folder / "panoptic", "COCO output folder")
+        self._images: list[dict] = []
+        self._annotations: list[dict] = []
+
+    def write(self, index, name, image, rendered, result) -> None:
+        cv2 = _cv2()
+        n_things = len(self.info.thing_classes)
+        file_stem = name or f"{index:06d}"
+        png = f"{file_stem}.png"
+        target = self.folder / "panoptic" / png
+        tmp = target.with_name(f".{png}.partial.png")
+        if not cv2.imwrite(str(tmp), rgb_from_id(result.panoptic)[..., ::-1]):
+            raise TrtPanopticError(f"COCO output should be writable, got a failed write of '{target}' — "
+                                   "check free disk space")
+        os.replace(tmp, target)
+        segments = []
+        for seg in result.segments_info:
+            ys, xs = np.nonzero(result.panoptic == int(seg["id"]))
+            if len(xs) == 0:
+                continue
+            category = int(seg["category_id"]) + 1 if seg.get("isthing") else n_things + int(seg["category_id"])
+            segments.append({
+                "id": int(seg["id"]),
+                "category_id": category,
+                "iscrowd": 0,
+                "bbox": [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)],
+                "area": int(len(xs)),
+                **({"score": float(seg["score"])} if "score" in seg else {}),
+            })
+        h, w = result.panoptic.shape
+        self._images.append({"id": index, "file_name": f"{file_stem}.jpg", "height": h, "width": w})
+        self._annotations.append({"image_id": index, "file_name": png, "segments_info": segments})
+
+    def close(self) -> None:
+        info = getattr(self, "info", StreamInfo(0.0))
+        categories = [
+            {"id": i + 1, "name": n, "isthing": 1, "supercategory": "thing"} for i, n in enumerate(info.thing_classes)
+        ] + [
+            {"id": len(info.thing_classes) + i + 1, "name": n, "isthing": 0, "supercategory": "stuff"}
+            for i, n in enumerate(info.stuff_classes)
+        ]
+        write_json_atomic(self.folder / "panoptic.json",
+                          {"images": self._images, "annotations": self._annotations, "categories": categories})
+
+
+def display_available() -> bool:
+    """Whether a window can be shown: a display server is set and OpenCV has a GUI backend (not -headless)."""
+    if os.name == "posix" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return False
+    cv2 = _cv2()
+    try:
+        cv2.namedWindow("trt-panoptic-probe", cv2.WINDOW_NORMAL)
+        cv2.destroyWindow("trt-panoptic-probe")
+    except cv2.error:
+        return False
+    return True
+
+
+class WindowSink(FrameSink):
+    """Shows rendered frames in a window; q or Esc asks the pipeline to stop."""
+
+    def __init__(self, title: str = "trt-panoptic") -> None:
+        if not display_available():
+            raise TrtPanopticError(
+                "window output should have a display and a GUI OpenCV, got none (no DISPLAY, or opencv-python-headless)"
+                " — write a file with --output out.mp4, or install opencv-python on a desktop"
+            )
+        self.title = title
+        self.description = "window"
+        self._stop = False
+
+    def write(self, index, name, image, rendered, result) -> None:
+        cv2 = _cv2()
+        cv2.imshow(self.title, rendered)
+        if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+            self._stop = True
+
+    @property
+    def wants_stop(self) -> bool:
+        return self._stop
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            _cv2().destroyWindow(self.title)
+
+
+def open_sink(spec: str, *, fps: float | None = None, codec: str | None = None) -> FrameSink:
+    """Parse one ``--output`` value and check it is writable, or raise a one-line TrtPanopticError.
+
+    ``none`` → :class:`NullSink`; ``window`` → :class:`WindowSink`; ``*.mp4|.avi|.mkv|.mov|.m4v`` →
+    :class:`VideoFileSink`; ``coco:DIR`` → :class:`CocoPanopticSink`; anything else (a folder, or a path
+    ending in ``/``) → :class:`ImageFolderSink`.
+    """
+    spec = spec.strip()
+    if spec.lower() == "none":
+        return NullSink()
+    if spec.lower() in ("window", "show"):
+        return WindowSink()
+    if spec.lower().startswith("coco:"):
+        return CocoPanopticSink(spec[5:])
+    path = Path(spec).expanduser()
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        return VideoFileSink(path, fps=fps, codec=codec)
+    if path.suffix and not spec.endswith(("/", os.sep)) and not path.is_dir():
+        raise TrtPanopticError(
+            f"output should be a video ({', '.join(VIDEO_SUFFIXES)}), a folder, coco:DIR, window or none, got '{spec}'"
+            " — use one of those"
+        )
+    return ImageFolderSink(path)
+
+

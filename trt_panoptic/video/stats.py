@@ -1,0 +1,170 @@
+"""Pipeline statistics: per-stage latency percentiles, end-to-end latency, throughput, frame counters.
+
+Every stage of :class:`~trt_panoptic.video.pipeline.Pipeline` records its duration per frame in a
+:class:`LatencyRecorder`. Memory stays bounded on endless live streams: a recorder keeps exact
+count/mean/min/max and a fixed-size uniform reservoir sample for the percentiles.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+#: Stage names in pipeline order; ``end_to_end`` runs from capture to the last sink write.
+STAGES = ("capture", "queue_wait", "infer", "render", "write", "end_to_end")
+
+
+class LatencyRecorder:
+    """Durations of one stage (seconds in, milliseconds out) with bounded memory.
+
+    Args:
+        capacity: size of the reservoir sample the percentiles are computed from; below it every
+            sample is kept, so short runs have exact percentiles.
+        seed: seed of the reservoir's random generator (deterministic summaries).
+    """
+
+    def __init__(self, capacity: int = 65536, seed: int = 0) -> None:
+        assert capacity > 0, "video.stats: capacity must be positive"
+        self._capacity = capacity
+        self._rng = random.Random(seed)
+        self._sample: list[float] = []
+        self.count = 0
+        self._sum = 0.0
+        self._min = float("inf")
+        self._max = 0.0
+
+    def add(self, seconds: float) -> None:
+        """Record one duration in seconds."""
+        self.count += 1
+        self._sum += seconds
+        self._min = min(self._min, seconds)
+        self._max = max(self._max, seconds)
+        if len(self._sample) < self._capacity:
+            self._sample.append(seconds)
+        else:  # Vitter's algorithm R: every sample ends up kept with probability capacity/count
+            j = self._rng.randrange(self.count)
+            if j < self._capacity:
+                self._sample[j] = seconds
+
+    def percentile_ms(self, q: float) -> float:
+        """The q-th percentile (0..100, linear interpolation) in milliseconds; NaN when empty."""
+        if not self._sample:
+            return float("nan")
+        return float(np.percentile(np.asarray(self._sample, np.float64), q)) * 1e3
+
+    def summary(self) -> dict[str, float]:
+        """``{count, mean, min, max, p50, p95, p99}``, times in milliseconds (empty: count 0 only)."""
+        if self.count == 0:
+            return {"count": 0}
+        p50, p95, p99 = (float(v) * 1e3 for v in np.percentile(np.asarray(self._sample, np.float64), [50, 95, 99]))
+        return {
+            "count": self.count,
+            "mean": self._sum / self.count * 1e3,
+            "min": self._min * 1e3,
+            "max": self._max * 1e3,
+            "p50": p50,
+            "p95": p95,
+            "p99": p99,
+        }
+
+
+@dataclass
+class PipelineStats:
+    """Counters and latencies of one pipeline run.
+
+    Counters: ``frames_read`` decoded frames taken from the source; ``frames_processed`` frames the
+    predictor ran on; ``frames_written`` frames every sink accepted; ``dropped_stale`` live frames
+    replaced by a newer one before inference; ``corrupt`` frames the source could not decode (skipped);
+    ``reconnects`` successful re-opens of a live source after a disconnect.
+    """
+
+    source: str = ""
+    backend: str = ""
+    mode: str = ""
+    frames_read: int = 0
+    frames_processed: int = 0
+    frames_written: int = 0
+    dropped_stale: int = 0
+    corrupt: int = 0
+    reconnects: int = 0
+    stopped_by: str = "end_of_source"
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    stages: dict[str, LatencyRecorder] = field(default_factory=lambda: {s: LatencyRecorder() for s in STAGES})
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def record(self, stage: str, seconds: float) -> None:
+        """Add one duration (seconds) to ``stage`` (one of :data:`STAGES`)."""
+        with self._lock:
+            self.stages[stage].add(seconds)
+
+    @property
+    def wall_s(self) -> float:
+        """Seconds from the pipeline's start to its end (or to now while it runs)."""
+        end = self.finished_at or time.perf_counter()
+        return max(end - self.started_at, 0.0) if self.started_at else 0.0
+
+    @property
+    def throughput_fps(self) -> float:
+        """Frames written per second of wall time."""
+        wall = self.wall_s
+        return self.frames_written / wall if wall > 0 else 0.0
+
+    def to_dict(self) -> dict:
+        """A JSON-ready summary; latencies in milliseconds under ``latency_ms``."""
+        with self._lock:
+            latency = {name: rec.summary() for name, rec in self.stages.items()}
+        return {
+            "source": self.source,
+            "backend": self.backend,
+            "mode": self.mode,
+            "frames_read": self.frames_read,
+            "frames_processed": self.frames_processed,
+            "frames_written": self.frames_written,
+            "dropped_stale": self.dropped_stale,
+            "corrupt": self.corrupt,
+            "reconnects": self.reconnects,
+            "stopped_by": self.stopped_by,
+            "wall_s": self.wall_s,
+            "throughput_fps": self.throughput_fps,
+            "latency_ms": latency,
+        }
+
+    def write_json(self, path: str | os.PathLike) -> Path:
+        """Write :meth:`to_dict` to ``path`` (through a temp file and a rename) and return the path."""
+        return write_json_atomic(path, self.to_dict())
+
+    def summary_line(self) -> str:
+        """One human line: frames, throughput, inference and end-to-end latency."""
+        infer = self.stages["infer"]
+        e2e = self.stages["end_to_end"]
+        return (
+            f"{self.frames_written} frames in {self.wall_s:.1f} s = {self.throughput_fps:.1f} FPS; "
+            f"infer p50 {infer.percentile_ms(50):.1f} ms, end-to-end p50 {e2e.percentile_ms(50):.1f} ms "
+            f"p99 {e2e.percentile_ms(99):.1f} ms; dropped {self.dropped_stale}, corrupt {self.corrupt}"
+        )
+
+
+def write_json_atomic(path: str | os.PathLike, data: object) -> Path:
+    """Write ``data`` as indented JSON to ``path`` via a temp file in the same folder, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
