@@ -200,7 +200,7 @@ def load_coco_panoptic(
             if seg.get("category_id") not in known:
                 raise TrtPanopticError(
                     f"{json_path}: image {image_id} segment {seg.get('id')} has category_id {seg.get('category_id')!r}, "
-                    f"which should be one of the dataset's categories — fix the JSON or the category lists"
+                    f"which should be one of the {len(known)} categories it is read with — fix the JSON or the category lists"
                 )
         info = images.get(image_id, {})
         image_name = info.get("file_name") or Path(png_name).with_suffix(".jpg").name
