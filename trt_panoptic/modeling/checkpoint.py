@@ -14,7 +14,7 @@ from torch import nn
 
 from trt_panoptic.config import Config, config_from_dict, load_config
 from trt_panoptic.errors import TrtPanopticError
-from trt_panoptic.modeling.meta_arch import PanopticFPN
+from trt_panoptic.modeling import PanopticFPN, build_model
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 BUNDLED_WEIGHTS = WEIGHTS_DIR / "r18_fpn_tiny_synth.pt"
@@ -79,8 +79,6 @@ def load_model(weights: str | Path | None = None, config: str | Path | Config | 
         weights: checkpoint path; None = the bundled model.
         config: overrides the config stored in the checkpoint (a path, a shipped name or a :class:`Config`).
     """
-    from trt_panoptic.modeling import build_model  # noqa: PLC0415 — modeling/__init__ imports this module
-
     path = Path(weights) if weights is not None else bundled_weights()
     ckpt = read_checkpoint(path)
     if config is None:
