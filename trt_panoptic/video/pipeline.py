@@ -10,7 +10,7 @@ Stages talk through bounded channels, so memory is bounded by the queue sizes wh
 
 A live source that stops delivering is reopened with bounded exponential backoff
 (:class:`ReconnectPolicy`). :meth:`Pipeline.stop` (Ctrl-C, SIGTERM, a window's q key) ends the run
-cleanly: stages finish the frame they hold, sinks close and their files are renamed into place.
+cleanly: inferred frames are still written, sinks close and their files are renamed into place.
 """
 from __future__ import annotations
 
@@ -93,6 +93,8 @@ class Channel:
     def put(self, item: Any) -> bool:
         """Hand ``item`` on; returns True when it replaced a stale item (latest mode). No-op once aborted."""
         with self._cond:
+            if self._aborted:
+                return False
             if self._latest:
                 replaced = bool(self._items)
                 self._items.clear()
@@ -188,12 +190,15 @@ class Pipeline:
 
     # -- control -------------------------------------------------------------------------------------
     def stop(self, reason: str = "stopped") -> None:
-        """Ask every stage to finish its current frame and end; safe from signal handlers and other threads."""
+        """End the run soon; safe from signal handlers and other threads.
+
+        Capture stops and the frames waiting for inference are discarded; the frame being inferred and
+        those already inferred (at most ``queue_size``) are still rendered and written.
+        """
         if not self._stop.is_set():
             self._stop_reason = reason
             self._stop.set()
             self._to_infer.abort()
-            self._to_render.abort()
 
     @property
     def stopping(self) -> bool:
@@ -301,11 +306,13 @@ class Pipeline:
                 if any(sink.wants_stop for sink in self.sinks):
                     self.stop("user")
         except BaseException as exc:  # noqa: BLE001
-            self._fail(exc)
+            self._fail(exc, render_stage=True)
 
-    def _fail(self, exc: BaseException) -> None:
+    def _fail(self, exc: BaseException, *, render_stage: bool = False) -> None:
         self._errors.append(exc)
         self.stop("error")
+        if render_stage:  # nobody drains the render queue any more: unblock the inference thread
+            self._to_render.abort()
 
     # -- run -----------------------------------------------------------------------------------------
     def run(self, *, progress: bool = False, poll_s: float = 0.1) -> PipelineStats:
@@ -340,6 +347,7 @@ class Pipeline:
         finally:
             if any(t.is_alive() for t in threads):  # we were interrupted while waiting (KeyboardInterrupt)
                 self.stop("interrupted")
+                self._to_render.abort()
                 for t in threads:
                     t.join(5.0)
             self.stats.finished_at = time.perf_counter()

@@ -134,8 +134,13 @@ def choose_codec(suffix: str, requested: str | None = None) -> str:
     return candidates[-1]
 
 
-def _check_writable_dir(folder: Path, what: str) -> None:
+def check_writable_dir(folder: Path, what: str) -> None:
     """Raise a one-line error unless files can be created in ``folder`` (created if missing)."""
+    blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise TrtPanopticError(
+            f"{what} should go into a folder, got '{folder}' ('{blocker}' is a file) — choose another path"
+        )
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=folder)
@@ -143,7 +148,7 @@ def _check_writable_dir(folder: Path, what: str) -> None:
         os.unlink(probe)
     except OSError as exc:
         raise TrtPanopticError(
-            f"{what} should be writable, got '{folder}' ({exc.strerror or exc}) — choose another --output"
+            f"{what} should go into a writable folder, got '{folder}' ({exc.strerror or exc}) — choose another path"
         ) from None
 
 
@@ -170,7 +175,7 @@ class VideoFileSink(FrameSink):
             raise TrtPanopticError(f"video output should be a file, got the folder '{path}' — add a file name")
         if self.path.exists() and not os.access(self.path, os.W_OK):
             raise TrtPanopticError(f"video output should be writable, got '{path}' (read-only) — choose another path")
-        _check_writable_dir(self.path.parent, "video output folder")
+        check_writable_dir(self.path.parent, "video output")
         self._fps_override = fps
         self._requested_codec = codec
         self._tmp = self.path.with_name(f"{self.path.stem}.partial{self.path.suffix}")
@@ -217,7 +222,7 @@ class ImageFolderSink(FrameSink):
         self.folder = Path(folder)
         self.description = str(folder)
         self.ext = ext
-        _check_writable_dir(self.folder, "image output folder")
+        check_writable_dir(self.folder, "image output")
 
     def write(self, index, name, image, rendered, result) -> None:
         cv2 = _cv2()
@@ -246,7 +251,7 @@ class CocoPanopticSink(FrameSink):
     def __init__(self, folder: str | os.PathLike) -> None:
         self.folder = Path(folder)
         self.description = f"coco:{folder}"
-        _check_writable_dir(self.folder / "panoptic", "COCO output folder")
+        check_writable_dir(self.folder / "panoptic", "COCO output")
         self._images: list[dict] = []
         self._annotations: list[dict] = []
 

@@ -1,0 +1,176 @@
+"""``trt-panoptic run``: segment a video file, camera, stream or image folder and write the annotated result.
+
+Examples::
+
+    trt-panoptic run --source clip.mp4 --output out.mp4 --stats stats.json
+    trt-panoptic run --source 0 --output window --backend tensorrt --model model.engine
+    trt-panoptic run --source rtsp://cam/stream --output none --max-frames 300 --stats live.json
+    trt-panoptic run --source 'frames/*.png' --output coco:pred/ --output overlays/
+
+Everything the user can get wrong (missing source, unwritable output or stats path) is checked before the
+model is loaded. Ctrl-C or SIGTERM ends the run cleanly: the frame in flight is finished, the outputs
+are closed and renamed into place, stats are written, and the exit code is 0; a second Ctrl-C aborts.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import signal
+import threading
+from pathlib import Path
+from typing import Iterator
+
+from trt_panoptic.errors import TrtPanopticError
+
+logger = logging.getLogger(__name__)
+
+BACKENDS = ("auto", "torch", "onnxruntime", "tensorrt")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "run",
+        help="segment a video, camera, stream or image folder",
+        description="Run a Panoptic FPN over a video source and write the annotated frames and stats.",
+    )
+    p.add_argument("--source", required=True,
+                   help="video file, image folder or glob, camera index (0), /dev/videoN, rtsp/http URL, "
+                        "or GStreamer pipeline ending in appsink")
+    p.add_argument("--output", action="append", metavar="OUT",
+                   help="out.mp4|.avi|.mkv (video), DIR/ (images), coco:DIR (COCO panoptic PNG+JSON), window, "
+                        "or none; repeat for several (default: none)")
+    p.add_argument("--backend", choices=BACKENDS, default="auto", help="inference backend (default: auto = best available)")
+    p.add_argument("--model", help="ONNX file or TensorRT engine (default: the bundled model)")
+    p.add_argument("--weights", help="PyTorch checkpoint for the torch backend (with --config)")
+    p.add_argument("--config", help="config name or YAML for --weights")
+    p.add_argument("--height", type=int, help="model input height in pixels (default: the model's)")
+    p.add_argument("--width", type=int, help="model input width in pixels (default: the model's)")
+    p.add_argument("--max-frames", type=int, metavar="N", help="stop after N processed frames")
+    p.add_argument("--stats", metavar="FILE", help="write latency/throughput/drop statistics as JSON")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--realtime", dest="mode", action="store_const", const="realtime",
+                      help="keep only the newest frame (default for cameras/streams); files play at their own FPS")
+    mode.add_argument("--lossless", dest="mode", action="store_const", const="lossless",
+                      help="process every frame in order (default for files and folders)")
+    p.add_argument("--queue-size", type=int, default=4, metavar="N", help="frames buffered between stages (default 4)")
+    p.add_argument("--codec", help="FourCC for video outputs (default: H.264 if available, else mp4v/MJPG)")
+    p.add_argument("--fps", type=float, help="frame rate of video outputs when the source has none (default 30)")
+    p.add_argument("--no-hud", action="store_true", help="do not draw FPS/latency on frames")
+    p.add_argument("--reconnect-attempts", type=int, default=10, metavar="N",
+                   help="reopen a lost live source up to N times in a row (default 10; 0 = never)")
+    p.add_argument("--reconnect-max-delay", type=float, default=8.0, metavar="S",
+                   help="longest wait between reconnect attempts in seconds (default 8)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run, mode="auto")
+
+
+def _positive(name: str, value: float | None, *, allow_zero: bool = False) -> None:
+    if value is not None and (value < 0 or (value == 0 and not allow_zero)):
+        raise TrtPanopticError(f"{name} should be {'>= 0' if allow_zero else 'positive'}, got {value} — pass a larger value")
+
+
+def check_stats_path(path: str | None) -> Path | None:
+    """Fail early (one line) unless a stats JSON can be written at ``path``."""
+    if not path:
+        return None
+    from trt_panoptic.video.sinks import check_writable_dir
+
+    target = Path(path).expanduser()
+    if target.is_dir():
+        raise TrtPanopticError(f"--stats should be a file path, got the folder '{path}' — add a file name like stats.json")
+    check_writable_dir(target.parent, "--stats")
+    return target
+
+
+def make_predictor(backend: str = "auto", **kwargs):
+    """The Predictor from :func:`trt_panoptic.runtime.create_predictor` (imported here: it may load torch/ORT/TRT)."""
+    try:
+        from trt_panoptic.runtime import create_predictor
+    except ImportError:
+        raise TrtPanopticError(
+            "the runtime should provide create_predictor, got a trt_panoptic without it — reinstall trt_panoptic"
+        ) from None
+    return create_predictor(backend, **kwargs)
+
+
+@contextlib.contextmanager
+def stop_on_signals(pipeline) -> Iterator[None]:
+    """While inside, SIGINT/SIGTERM ask ``pipeline`` to stop cleanly; a second signal raises KeyboardInterrupt."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+
+    def handler(signum: int, _frame) -> None:
+        received.append(signum)
+        if len(received) > 1:
+            raise KeyboardInterrupt
+        name = signal.Signals(signum).name
+        logger.warning("%s: finishing the current frame and closing the outputs (repeat to abort)", name)
+        pipeline.stop(f"signal:{name}")
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def execute(source, predictor, sinks, config, *, stats_path: Path | None, progress: bool):
+    """Run the pipeline under signal handling and write the stats; returns the :class:`PipelineStats`."""
+    from trt_panoptic.video.pipeline import Pipeline
+
+    pipeline = Pipeline(source, predictor, sinks, config)
+    with stop_on_signals(pipeline):
+        stats = pipeline.run(progress=progress)
+    if stats_path is not None:
+        stats.write_json(stats_path)
+    return stats
+
+
+def run(args: argparse.Namespace) -> int:
+    from trt_panoptic.video.pipeline import PipelineConfig, ReconnectPolicy
+    from trt_panoptic.video.sinks import VideoFileSink, open_sink
+    from trt_panoptic.video.sources import open_source
+
+    _positive("--max-frames", args.max_frames)
+    _positive("--queue-size", args.queue_size)
+    _positive("--fps", args.fps)
+    _positive("--reconnect-attempts", args.reconnect_attempts, allow_zero=True)
+    _positive("--reconnect-max-delay", args.reconnect_max_delay)
+    stats_path = check_stats_path(args.stats)
+    outputs = args.output or ["none"]
+    source = open_source(args.source, pace_files=args.mode == "realtime")
+    try:
+        sinks = [open_sink(o, fps=args.fps, codec=args.codec) for o in outputs]
+        predictor = make_predictor(
+            args.backend, model=args.model, weights=args.weights, config=args.config,
+            height=args.height, width=args.width,
+        )
+    except BaseException:
+        source.close()
+        raise
+    config = PipelineConfig(
+        mode=args.mode,
+        queue_size=args.queue_size,
+        max_frames=args.max_frames,
+        hud=not args.no_hud,
+        reconnect=ReconnectPolicy(max_delay_s=args.reconnect_max_delay, max_attempts=args.reconnect_attempts),
+    )
+    logger.info("running %s backend on %s (%s)", getattr(predictor, "backend", "?"), source.description,
+                "realtime" if config.mode == "realtime" or (config.mode == "auto" and source.is_live) else "lossless")
+    stats = execute(source, predictor, sinks, config, stats_path=stats_path, progress=not args.no_progress)
+    print(stats.summary_line())
+    for sink in sinks:
+        if isinstance(sink, VideoFileSink):
+            print(f"video: {os.path.abspath(sink.path)} ({sink.frames} frames, {sink.codec})")
+        elif sink.description not in ("none", "window"):
+            print(f"output: {sink.description}")
+    if stats_path is not None:
+        print(f"stats: {os.path.abspath(stats_path)}")
+    if stats.stopped_by.startswith("signal"):
+        print(f"stopped by {stats.stopped_by.split(':', 1)[1]}; outputs are complete up to the last frame written")
+    return 0
