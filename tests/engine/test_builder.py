@@ -1,0 +1,132 @@
+"""The builder against a recording stand-in of ``tensorrt`` (no TensorRT here): what it configures per
+version, how it reports parser errors, what it writes, and that every name it touches is declared in
+``trt_panoptic.engine.api.TRT_API`` (the table the real-bindings test checks)."""
+import json
+
+import pytest
+
+from fake_trt import make_fake_trt
+from onnx_models import make_onnx
+from trt_panoptic.engine.api import TRT_API, names_for
+from trt_panoptic.engine.builder import BuildOptions, build_engine
+from trt_panoptic.engine.sidecar import read_sidecar
+from trt_panoptic.errors import TrtPanopticError
+
+GPU = lambda: ("Orin", "8.7")  # noqa: E731
+
+
+def _build(tmp_path, version, precision="fp16", kind="fp32", **options):
+    trt, rec = make_fake_trt(version, **options.pop("fake", {}))
+    onnx = make_onnx(tmp_path / f"{kind}.onnx", kind, batch=options.pop("batch", 1))
+    opts = BuildOptions(onnx=onnx, out=tmp_path / "m.engine", precision=precision, **options)
+    sidecar = build_engine(opts, trt=trt, gpu=GPU)
+    return json.loads((tmp_path / "m.engine").read_bytes()), sidecar, rec
+
+
+def assert_names_declared(rec, major):
+    """Every tensorrt name the code touched is in the table for this major; every call fits its params."""
+    declared = {n.path: n for n in names_for(major)}
+    prefixes = {p.rsplit(".", k)[0] for p in declared for k in range(p.count(".") + 1)}  # Enum of Enum.MEMBER
+    touched = {n for n in rec.names if not n.startswith("FakeTensorRT")}
+    assert touched - prefixes == set(), "used but not declared in TRT_API"
+    for path, npos, kwargs in rec.calls:
+        entry = declared[path]
+        assert npos <= len(entry.params) and set(kwargs) <= set(entry.params[npos:]), (path, npos, kwargs)
+
+
+@pytest.mark.parametrize(
+    "version, precision, kind, net_flags, flags",
+    [
+        ("10.3.0", "fp32", "fp32", 0, []),
+        ("10.3.0", "fp16", "fp32", 0, ["FP16"]),
+        ("10.13.0.35", "int8", "qdq", 0, ["INT8", "FP16"]),
+        ("11.4.0.106", "fp32", "fp32", 1 << 0, []),  # STRONGLY_TYPED is bit 0 on 11.x
+        ("11.4.0.106", "fp16", "fp16", 1 << 0, []),
+        ("11.4.0.106", "int8", "qdq", 1 << 0, []),
+    ],
+)
+def test_build_per_version(tmp_path, version, precision, kind, net_flags, flags):
+    engine, sidecar, rec = _build(tmp_path, version, precision, kind, workspace_mb=512, opt_level=5)
+    assert engine["network_flags"] == net_flags
+    assert engine["flags"] == flags
+    assert engine["pools"] == {"WORKSPACE": 512 << 20}
+    assert engine["opt_level"] == 5
+    assert engine["profiles"] == [] and engine["calibrator"] is None
+    assert sidecar.tensorrt_version == version and sidecar.precision == precision
+    assert sidecar.builder_flags == flags
+    assert (sidecar.gpu_name, sidecar.compute_capability) == ("Orin", "8.7")
+    assert sidecar.inputs == {"image": [1, 64, 64, 3]}
+    assert read_sidecar(tmp_path / "m.engine") == sidecar
+    assert {"Builder.create_network", "OnnxParser.parse_from_file", "IBuilderConfig.set_memory_pool_limit",
+            "IBuilderConfig.builder_optimization_level", "Builder.build_serialized_network"} <= rec.names
+    assert_names_declared(rec, int(version.split(".")[0]))
+
+
+def test_10x_strongly_typed_flag_number_differs(tmp_path):
+    # 10.x numbers STRONGLY_TYPED 1 (EXPLICIT_BATCH is 0); 11.x renumbered it 0: names, never numbers.
+    trt10, _ = make_fake_trt("10.3.0")
+    trt11, _ = make_fake_trt("11.4.0")
+    assert int(trt10.NetworkDefinitionCreationFlag.STRONGLY_TYPED) == 1
+    assert int(trt11.NetworkDefinitionCreationFlag.STRONGLY_TYPED) == 0
+
+
+def test_dynamic_batch_profile_plugins_and_timing_cache(tmp_path):
+    lib = tmp_path / "libtrt_panoptic_plugins.so"
+    lib.write_bytes(b"\x7fELF fake")
+    cache = tmp_path / "timing.cache"
+    cache.write_bytes(b"old")
+    engine, sidecar, rec = _build(tmp_path, "10.3.0", "fp16", "plugin", batch="n", max_batch=4, plugin=lib,
+                                  timing_cache=cache)
+    assert engine["profiles"] == [{"image": [[1, 64, 64, 3], [1, 64, 64, 3], [4, 64, 64, 3]]}]
+    assert cache.read_bytes() == b"old+timed"  # read, reused, written back
+    assert sidecar.plugin_path == str(lib) and len(sidecar.plugin_sha256) == 64
+    assert sidecar.inputs == {"image": [4, 64, 64, 3]}
+    assert "--dynamicPlugins=" in sidecar.trtexec_command and "--maxShapes=image:4x64x64x3" in sidecar.trtexec_command
+    assert "--plugins" in sidecar.rebuild_command and "--max-batch 4" in sidecar.rebuild_command
+    assert_names_declared(rec, 10)
+
+
+def test_legacy_calibration_cache_10x(tmp_path):
+    calib = tmp_path / "calib.cache"
+    calib.write_text("TRT-1003-EntropyCalibration2\nimage: 3c000000\n")
+    engine, sidecar, rec = _build(tmp_path, "10.3.0", "int8", "fp32", calib_cache=calib)
+    assert engine["flags"] == ["INT8", "FP16"]
+    assert engine["calibrator"] == {"batch": 1, "cache": calib.read_text()}
+    assert_names_declared(rec, 10)
+
+
+def test_parser_errors_name_nodes(tmp_path, caplog):
+    with pytest.raises(TrtPanopticError) as err:
+        _build(tmp_path, "11.4.0.106", "fp32", "fp32", fake={"unsupported_ops": ("Mul", "Cast")})
+    text = str(err.value)
+    assert "should parse with TensorRT 11.4.0.106, got 2 error(s)" in text and "\n" not in text
+    assert "node 0 '' (Cast): No importer registered for op: Cast" in text
+    assert "(Mul)" in caplog.text  # every error is logged, not only the first
+    assert not (tmp_path / "m.engine").exists()
+
+
+def test_plugin_library_that_does_not_load(tmp_path):
+    lib = tmp_path / "libtrt_panoptic_plugins.so"
+    lib.write_bytes(b"x")
+    with pytest.raises(TrtPanopticError, match="should load plugin library"):
+        _build(tmp_path, "10.3.0", "fp16", "plugin", plugin=lib, fake={"plugin_ok": False})
+
+
+def test_11x_refuses_fp16_from_fp32_onnx_before_touching_tensorrt(tmp_path):
+    with pytest.raises(TrtPanopticError, match="FP16-typed ONNX"):
+        _build(tmp_path, "11.4.0.106", "fp16", "fp32")
+
+
+def test_table_declares_only_existing_kinds():
+    assert {n.kind for n in TRT_API} <= {"enum", "class", "method", "property", "function", "attribute"}
+    assert len({n.path for n in TRT_API}) == len(TRT_API)
+
+
+def test_lookup_names_the_missing_member():
+    trt11, _ = make_fake_trt("11.4.0.106")
+    from trt_panoptic.engine.api import lookup
+
+    with pytest.raises(TrtPanopticError, match=r"TensorRT 11.4.0.106 should provide tensorrt.BuilderFlag.FP16"):
+        lookup(trt11, "BuilderFlag.FP16", 10)  # what a 10.x plan would ask of an 11.x install
+    with pytest.raises(AssertionError, match="not declared for TensorRT 11.x"):
+        lookup(trt11, "BuilderFlag.FP16", 11)  # the code cannot even ask: 11.x plans never name it

@@ -1,0 +1,79 @@
+"""`trt-panoptic build`: --dry-run plans without TensorRT; a real build without TensorRT says how to install it."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from onnx_models import make_onnx
+from trt_panoptic.cli.main import main
+
+HAVE_TRT = subprocess.run([sys.executable, "-c", "import tensorrt"], capture_output=True).returncode == 0
+
+
+def test_dry_run_10_3(tmp_path, capsys):
+    onnx = make_onnx(tmp_path / "m.onnx")
+    rc = main(["build", "--onnx", str(onnx), "--precision", "fp16", "--out", str(tmp_path / "m.engine"),
+               "--workspace-mb", "1024", "--dry-run", "--target-trt", "10.3"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "TensorRT 10.3.0, fp16, weakly typed network, builder flags: FP16" in out
+    assert f"trtexec --onnx={onnx} --saveEngine={tmp_path / 'm.engine'} --fp16 --memPoolSize=workspace:1024M" in out
+    assert not (tmp_path / "m.engine").exists()
+
+
+def test_dry_run_11_4_int8_needs_qdq(tmp_path, capsys):
+    plain = make_onnx(tmp_path / "m.onnx")
+    rc = main(["build", "--onnx", str(plain), "--precision", "int8", "--out", str(tmp_path / "m.engine"),
+               "--dry-run", "--target-trt", "11.4"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err.count("\n") == 1 and "should be built from a Q/DQ ONNX" in err and "trt-panoptic calibrate" in err
+    qdq = make_onnx(tmp_path / "q.onnx", "qdq")
+    rc = main(["build", "--onnx", str(qdq), "--precision", "int8", "--out", str(tmp_path / "m.engine"),
+               "--dry-run", "--target-trt", "11.4.0.106"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "strongly typed" in out and "--int8" not in out
+
+
+def test_dry_run_plugins_required(tmp_path, capsys):
+    onnx = make_onnx(tmp_path / "p.onnx", "plugin")
+    rc = main(["build", "--onnx", str(onnx), "--out", str(tmp_path / "m.engine"), "--dry-run", "--target-trt", "10.3"])
+    assert rc == 2 and "holds plugin ops (RoIAlignFPN)" in capsys.readouterr().err
+    lib = tmp_path / "libtrt_panoptic_plugins.so"
+    lib.write_bytes(b"\x7fELF")
+    rc = main(["build", "--onnx", str(onnx), "--out", str(tmp_path / "m.engine"), "--plugins", str(lib),
+               "--dry-run", "--target-trt", "10.3"])
+    assert rc == 0 and f"--dynamicPlugins={lib}" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(HAVE_TRT, reason="TensorRT is installed here: the no-TensorRT message cannot show")
+def test_no_tensorrt_says_how_to_install(tmp_path):
+    onnx = make_onnx(tmp_path / "m.onnx")
+    proc = subprocess.run(
+        [sys.executable, "-m", "trt_panoptic.cli.main", "build", "--onnx", str(onnx), "--out",
+         str(tmp_path / "m.engine")],
+        capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2],
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert "pip install tensorrt" in proc.stderr and "JetPack" in proc.stderr
+
+
+def test_dry_run_without_version_or_tensorrt(tmp_path, capsys):
+    if HAVE_TRT:
+        pytest.skip("TensorRT is installed here: --dry-run uses its version")
+    onnx = make_onnx(tmp_path / "m.onnx")
+    rc = main(["build", "--onnx", str(onnx), "--out", str(tmp_path / "m.engine"), "--dry-run"])
+    assert rc == 2 and "--target-trt 10.3" in capsys.readouterr().err
+
+
+def test_bad_options(tmp_path, capsys):
+    onnx = make_onnx(tmp_path / "m.onnx")
+    base = ["build", "--onnx", str(onnx), "--out", str(tmp_path / "m.engine"), "--dry-run", "--target-trt", "10.3"]
+    assert main(base + ["--opt-level", "7"]) == 2
+    assert "--opt-level should be 0..5" in capsys.readouterr().err
+    assert main(base + ["--plugins", str(tmp_path / "nope.so")]) == 2
+    assert "plugin library should exist" in capsys.readouterr().err
+    assert main(base[:-1] + ["8.6"]) == 2
+    assert "should be 10.x or 11.x" in capsys.readouterr().err

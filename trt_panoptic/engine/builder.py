@@ -1,0 +1,301 @@
+"""Build a TensorRT engine from an ONNX file: the thin layer that really calls ``tensorrt``.
+
+:func:`prepare_build` does everything that needs no TensorRT (plan, ONNX checks, profile, trtexec
+line) and is what ``--dry-run`` prints; :func:`build_engine` then loads the plugin library, parses the
+ONNX (every parser error reported with its node), configures the builder from the plan (enum members
+by name, through :func:`trt_panoptic.engine.api.lookup`), reuses the timing cache, builds, and writes
+the engine and its sidecar atomically.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from trt_panoptic.engine.api import lookup
+from trt_panoptic.engine.files import atomic_write_bytes, sha256_file
+from trt_panoptic.engine.onnx_info import OnnxInfo, check_onnx_for_plan, inspect_onnx, optimization_profile
+from trt_panoptic.engine.sidecar import Sidecar, write_sidecar
+from trt_panoptic.engine.trtexec import trtexec_command
+from trt_panoptic.engine.versions import BuildPlan, TrtVersion, check_supported, parse_version, select_plan
+from trt_panoptic.errors import TrtPanopticError, import_optional
+
+log = logging.getLogger(__name__)
+
+TENSORRT_INSTALL_HINT = (
+    "install TensorRT 10.x/11.x: pip install tensorrt (NVIDIA's wheels; add --extra-index-url "
+    "https://pypi.nvidia.com if pip cannot find them), or on Jetson use JetPack's python3-libnvinfer"
+)
+
+Shape = tuple[int, ...]
+
+
+@dataclass
+class BuildOptions:
+    """What ``trt-panoptic build`` was asked for.
+
+    Attributes:
+        onnx: the ONNX file (FP32, FP16-typed or Q/DQ, as the plan requires).
+        out: the engine file to write (its sidecar goes to ``<out>.json``).
+        precision: ``fp32`` | ``fp16`` | ``int8``.
+        plugin: the plugin library (``libtrt_panoptic_plugins.so``) to load into the registry, if any.
+        workspace_mb: workspace memory pool limit in MiB (None = TensorRT's default, the whole GPU).
+        timing_cache: timing cache file, read if it exists and written back after the build.
+        opt_level: builder optimization level 0–5 (None = TensorRT's default, 3).
+        shapes: input name → shape for dynamic inputs other than the batch dimension.
+        max_batch: largest batch of a dynamic batch dimension.
+        calib_cache: TensorRT calibration cache for the 10.x legacy INT8 path (plain ONNX).
+    """
+
+    onnx: Path
+    out: Path
+    precision: str = "fp16"
+    plugin: Path | None = None
+    workspace_mb: int | None = None
+    timing_cache: Path | None = None
+    opt_level: int | None = None
+    shapes: dict[str, Shape] = field(default_factory=dict)
+    max_batch: int = 1
+    calib_cache: Path | None = None
+
+
+@dataclass
+class PreparedBuild:
+    """Everything decided before TensorRT is touched."""
+
+    options: BuildOptions
+    plan: BuildPlan
+    info: OnnxInfo
+    profile: dict[str, tuple[Shape, Shape, Shape]]
+    trtexec: str
+    rebuild: str
+    warnings: list[str]
+
+    def engine_input_shapes(self) -> dict[str, list[int]]:
+        """Input shapes recorded in the sidecar: static shapes, or the max of the profile."""
+        return {
+            name: list(self.profile[name][2]) if name in self.profile else list(shape)
+            for name, shape in self.info.inputs.items()
+        }
+
+
+def rebuild_command(options: BuildOptions) -> str:
+    """The ``trt-panoptic build`` line that reproduces ``options`` (written into the sidecar)."""
+    args = ["trt-panoptic", "build", "--onnx", str(options.onnx), "--precision", options.precision,
+            "--out", str(options.out)]
+    if options.plugin:
+        args += ["--plugins", str(options.plugin)]
+    if options.workspace_mb is not None:
+        args += ["--workspace-mb", str(options.workspace_mb)]
+    if options.timing_cache:
+        args += ["--timing-cache", str(options.timing_cache)]
+    if options.opt_level is not None:
+        args += ["--opt-level", str(options.opt_level)]
+    for name, shape in options.shapes.items():
+        args += ["--shape", f"{name}:{'x'.join(map(str, shape))}"]
+    if options.max_batch != 1:
+        args += ["--max-batch", str(options.max_batch)]
+    if options.calib_cache:
+        args += ["--calib-cache", str(options.calib_cache)]
+    return shlex.join(args)
+
+
+def _check_options(options: BuildOptions) -> None:
+    if options.workspace_mb is not None and options.workspace_mb <= 0:
+        raise TrtPanopticError(f"--workspace-mb should be a positive number of MiB, got {options.workspace_mb} — e.g. 1024")
+    if options.opt_level is not None and not 0 <= options.opt_level <= 5:
+        raise TrtPanopticError(f"--opt-level should be 0..5 (TensorRT's default 3), got {options.opt_level} — pick one")
+    if options.plugin is not None and not Path(options.plugin).is_file():
+        raise TrtPanopticError(
+            f"plugin library should exist, got {str(options.plugin)!r} — build it with python -m trt_panoptic.plugins build"
+        )
+    if options.calib_cache is not None and not Path(options.calib_cache).is_file():
+        raise TrtPanopticError(
+            f"calibration cache should exist, got {str(options.calib_cache)!r} — make it with trt-panoptic calibrate --cache"
+        )
+
+
+def prepare_build(options: BuildOptions, version: TrtVersion | str) -> PreparedBuild:
+    """Plan the build of ``options`` for TensorRT ``version`` without TensorRT (also the ``--dry-run``)."""
+    version = parse_version(version) if isinstance(version, str) else version
+    check_supported(version)
+    _check_options(options)
+    plan = select_plan(version, options.precision, calibration_cache=options.calib_cache is not None)
+    info = inspect_onnx(options.onnx)
+    warnings = check_onnx_for_plan(info, plan)
+    if info.plugin_ops and not options.plugin:
+        raise TrtPanopticError(
+            f"{info.path.name} holds plugin ops ({', '.join(info.plugin_ops)}) and should be built with their "
+            "library, got no --plugins — pass --plugins path/to/libtrt_panoptic_plugins.so"
+        )
+    profile = optimization_profile(info, options.shapes, options.max_batch)
+    command = trtexec_command(
+        plan, str(options.onnx), str(options.out), plugins=[str(options.plugin)] if options.plugin else [],
+        workspace_mb=options.workspace_mb, timing_cache=str(options.timing_cache) if options.timing_cache else None,
+        opt_level=options.opt_level, profile=profile,
+        calib_cache=str(options.calib_cache) if options.calib_cache else None,
+    )
+    return PreparedBuild(options, plan, info, profile, command, rebuild_command(options), warnings)
+
+
+def installed_trt_version() -> TrtVersion | None:
+    """The version of the importable ``tensorrt``, or None when TensorRT is not installed."""
+    try:
+        import tensorrt  # noqa: F401  (optional dependency, imported only here and in build/run)
+    except ImportError:
+        return None
+    return parse_version(tensorrt.__version__)
+
+
+def load_plugin_library(trt: Any, major: int, library: str | os.PathLike) -> None:
+    """Load ``library`` into TensorRT's plugin registry (what trtexec's ``--dynamicPlugins`` does)."""
+    registry = lookup(trt, "get_plugin_registry", major)()
+    if registry.load_library(str(library)) is None:
+        raise TrtPanopticError(
+            f"TensorRT {trt.__version__} should load plugin library {library}, got a failure — rebuild it for this "
+            "TensorRT (python -m trt_panoptic.plugins build) and check it exports getCreators"
+        )
+    log.info("loaded plugin library %s", library)
+
+
+def parser_errors(parser: Any) -> list[str]:
+    """Every error of a failed ``OnnxParser`` as ``node 12 'name' (Op): description``."""
+    messages = []
+    for i in range(parser.num_errors):
+        err = parser.get_error(i)
+        messages.append(f"node {err.node()} {err.node_name()!r} ({err.node_operator()}): {err.desc()}")
+    return messages
+
+
+def _cache_calibrator(trt: Any, major: int, cache: bytes) -> Any:
+    """10.x legacy INT8: a calibrator that only replays ``cache`` (no images; TensorRT reads the scales)."""
+    base = lookup(trt, "IInt8EntropyCalibrator2", major)
+
+    class CacheCalibrator(base):  # type: ignore[misc, valid-type]
+        def __init__(self) -> None:
+            base.__init__(self)
+
+        def get_batch_size(self) -> int:
+            return 1
+
+        def get_batch(self, names: list[str]) -> None:
+            return None  # no data: the cache must cover every tensor
+
+        def read_calibration_cache(self) -> bytes:
+            return cache
+
+        def write_calibration_cache(self, data: Any) -> None:
+            return None
+
+    return CacheCalibrator()
+
+
+def build_engine(
+    options: BuildOptions,
+    *,
+    trt: Any = None,
+    gpu: Callable[[], tuple[str, str]] | None = None,
+) -> Sidecar:
+    """Build ``options.onnx`` into ``options.out`` with the installed TensorRT; returns the sidecar written.
+
+    Args:
+        options: the build request.
+        trt: the ``tensorrt`` module (default: import it; tests pass a stand-in).
+        gpu: returns (GPU name, compute capability) for the sidecar (default: :func:`engine.cuda.gpu_info`).
+    """
+    if trt is None:
+        trt = import_optional("tensorrt", TENSORRT_INSTALL_HINT)
+    version = parse_version(trt.__version__)
+    major = version.major
+    prepared = prepare_build(options, version)
+    plan = prepared.plan
+    log.info(plan.describe())
+    for text in prepared.warnings:
+        log.warning(text)
+    log.info("equivalent trtexec command:\n  %s", prepared.trtexec)
+    if gpu is None:
+        from trt_panoptic.engine.cuda import gpu_info as gpu
+    gpu_name, capability = gpu()
+
+    logger = trt.Logger(lookup(trt, "Logger.Severity.WARNING", major))
+    plugin_sha256 = None
+    if options.plugin is not None:
+        load_plugin_library(trt, major, options.plugin)
+        plugin_sha256 = sha256_file(options.plugin)
+
+    builder = trt.Builder(logger)
+    flags = 0
+    for name in plan.network_flags:
+        flags |= 1 << int(lookup(trt, f"NetworkDefinitionCreationFlag.{name}", major))
+    network = builder.create_network(flags)
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(options.onnx)):
+        errors = parser_errors(parser)
+        for text in errors:
+            log.error("ONNX parser: %s", text)
+        raise TrtPanopticError(
+            f"{Path(options.onnx).name} should parse with TensorRT {version}, got {len(errors)} error(s), first: "
+            f"{errors[0] if errors else 'unknown'} — see trt-panoptic inspect {options.onnx}"
+        )
+    for i in range(network.num_inputs):
+        tensor = network.get_input(i)
+        log.info("network input %s %s", tensor.name, tuple(tensor.shape))
+
+    config = builder.create_builder_config()
+    for name in plan.builder_flags:
+        config.set_flag(lookup(trt, f"BuilderFlag.{name}", major))
+    if options.workspace_mb is not None:
+        config.set_memory_pool_limit(lookup(trt, "MemoryPoolType.WORKSPACE", major), int(options.workspace_mb) << 20)
+    if options.opt_level is not None:
+        config.builder_optimization_level = int(options.opt_level)
+    if plan.uses_calibration_cache:
+        config.int8_calibrator = _cache_calibrator(trt, major, Path(options.calib_cache).read_bytes())
+    timing_cache = None
+    if options.timing_cache is not None:
+        data = Path(options.timing_cache).read_bytes() if Path(options.timing_cache).is_file() else b""
+        timing_cache = config.create_timing_cache(data)
+        if not config.set_timing_cache(timing_cache, False):
+            raise TrtPanopticError(
+                f"timing cache {options.timing_cache} should match this TensorRT/GPU, got a mismatch — delete it"
+            )
+        log.info("timing cache %s (%d bytes read)", options.timing_cache, len(data))
+    if prepared.profile:
+        profile = builder.create_optimization_profile()
+        for name, (lo, opt, hi) in prepared.profile.items():
+            profile.set_shape(name, lo, opt, hi)
+            log.info("optimization profile %s: min %s opt %s max %s", name, lo, opt, hi)
+        config.add_optimization_profile(profile)
+
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise TrtPanopticError(
+            f"TensorRT {version} should build the engine, got a failure (see its log above) — check "
+            "trt-panoptic inspect on the ONNX, try --workspace-mb with more memory"
+        )
+    if options.timing_cache is not None:
+        atomic_write_bytes(options.timing_cache, bytes(memoryview(config.get_timing_cache().serialize())))
+    atomic_write_bytes(options.out, bytes(memoryview(serialized)))
+    sidecar = Sidecar(
+        tensorrt_version=str(trt.__version__),
+        gpu_name=gpu_name,
+        compute_capability=capability,
+        precision=options.precision,
+        inputs=prepared.engine_input_shapes(),
+        onnx_path=str(options.onnx),
+        onnx_sha256=sha256_file(options.onnx),
+        plugin_path=str(options.plugin) if options.plugin else None,
+        plugin_sha256=plugin_sha256,
+        builder_flags=list(plan.builder_flags),
+        network_flags=list(plan.network_flags),
+        workspace_mb=options.workspace_mb,
+        opt_level=options.opt_level,
+        timing_cache=str(options.timing_cache) if options.timing_cache else None,
+        rebuild_command=prepared.rebuild,
+        trtexec_command=prepared.trtexec,
+    )
+    path = write_sidecar(options.out, sidecar)
+    log.info("wrote %s (%.1f MB) and %s", options.out, os.path.getsize(options.out) / 1e6, path)
+    return sidecar
