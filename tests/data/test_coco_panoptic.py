@@ -178,3 +178,22 @@ def test_written_png_reads_back(tmp_path):
     write_panoptic_png(tmp_path / "x.png", ids)
     np.testing.assert_array_equal(png_ids_pil(tmp_path / "x.png"), ids)
     assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_cityscapes_layout_goes_through_the_same_reader(tmp_path):
+    # cityscapesScripts' createPanopticImgs layout, with the COCO sample's content standing in.
+    from trt_panoptic.data.coco_panoptic import load_cityscapes_panoptic
+
+    data = json.loads((SAMPLE / "panoptic.json").read_text())
+    (tmp_path / "gtFine" / "cityscapes_panoptic_val").mkdir(parents=True)
+    for img, ann in zip(data["images"], data["annotations"]):
+        stem = f"frankfurt_000000_{img['id']:06d}"
+        (tmp_path / "leftImg8bit" / "val" / "frankfurt").mkdir(parents=True, exist_ok=True)
+        shutil.copy(SAMPLE / "images" / img["file_name"], tmp_path / "leftImg8bit" / "val" / "frankfurt" / f"{stem}_leftImg8bit.png")
+        shutil.copy(SAMPLE / "panoptic" / ann["file_name"], tmp_path / "gtFine" / "cityscapes_panoptic_val" / f"{stem}_gtFine_panoptic.png")
+        img["id"] = ann["image_id"] = stem  # Cityscapes ids are strings
+        img["file_name"], ann["file_name"] = f"{stem}_leftImg8bit.png", f"{stem}_gtFine_panoptic.png"
+    (tmp_path / "gtFine" / "cityscapes_panoptic_val.json").write_text(json.dumps(data))
+    ds = load_cityscapes_panoptic(tmp_path, "val")
+    assert ds.records[0].image_path.parent.name == "frankfurt" and ds.records[0].image_id == "frankfurt_000000_142238"
+    assert len(read_targets(ds.records[1], ds.categories).classes) == 26

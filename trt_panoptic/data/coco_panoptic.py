@@ -206,7 +206,7 @@ def load_coco_panoptic(
         image_name = info.get("file_name") or Path(png_name).with_suffix(".jpg").name
         rec = PanopticRecord(
             image_id=image_id,
-            image_path=image_dir / image_name,
+            image_path=_image_path(image_dir, image_name),
             panoptic_path=panoptic_dir / png_name,
             height=int(info.get("height", 0)),
             width=int(info.get("width", 0)),
@@ -218,6 +218,30 @@ def load_coco_panoptic(
                     raise TrtPanopticError(f"{kind} {path} (image_id {image_id}) should exist, got no such file — check the dataset folder")
         records.append(rec)
     return CocoPanopticDataset(records=records, categories=cats, json_path=json_path)
+
+
+def _image_path(image_dir: Path, name: str) -> Path:
+    # COCO keeps all pictures in one folder; Cityscapes (leftImg8bit/<split>/<city>/<city>_..._leftImg8bit.png)
+    # keeps them per city, the city being the file name's first field.
+    path = image_dir / name
+    if not path.is_file() and "_" in name:
+        city = image_dir / name.split("_", 1)[0] / name
+        if city.is_file():
+            return city
+    return path
+
+
+def load_cityscapes_panoptic(root: str | Path, split: str = "val", **kwargs: Any) -> CocoPanopticDataset:
+    """Cityscapes after cityscapesScripts' ``createPanopticImgs``: ``gtFine/cityscapes_panoptic_<split>.json``,
+    PNGs in ``gtFine/cityscapes_panoptic_<split>/``, pictures in ``leftImg8bit/<split>/<city>/``."""
+    root = Path(root)
+    return load_coco_panoptic(
+        root,
+        json_path=root / "gtFine" / f"cityscapes_panoptic_{split}.json",
+        image_dir=root / "leftImg8bit" / split,
+        panoptic_dir=root / "gtFine" / f"cityscapes_panoptic_{split}",
+        **kwargs,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- targets
