@@ -10,7 +10,7 @@ import pytest
 
 from trt_panoptic.data.coco_panoptic import write_panoptic_png
 from trt_panoptic.errors import TrtPanopticError
-from trt_panoptic.evaluation import PanopticEvaluator, pq_compute, pq_percent, pq_stat_image
+from trt_panoptic.evaluation import PanopticEvaluator, pq_compute, pq_percent
 
 SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "data" / "coco_panoptic_sample"
 if not SAMPLE.is_dir():
