@@ -233,3 +233,10 @@ def test_missing_prediction_is_an_error(tmp_path):
     (tmp_path / "p").mkdir()
     with pytest.raises(TrtPanopticError, match="image 142238 should have a prediction"):
         pq_compute(SAMPLE / "panoptic.json", pred, SAMPLE / "panoptic", tmp_path / "p")
+
+
+def test_dict_json_needs_its_folder():
+    gt = json.loads((SAMPLE / "panoptic.json").read_text())
+    with pytest.raises(TrtPanopticError, match="gt_folder/pred_folder"):
+        pq_compute(gt, gt)
+    assert pq_compute(gt, gt, SAMPLE / "panoptic", SAMPLE / "panoptic")["All"]["pq"] == 1.0

@@ -249,7 +249,8 @@ def _default_folder(json_path: Path | None, folder: str | Path | None) -> Path:
     if folder is not None:
         return Path(folder)
     # panopticapi's default: X.json → X/ ; our dataset layout keeps the PNGs in panoptic/ beside the JSON.
-    assert json_path is not None, "pq: a folder is needed when the JSON is given as a dict"
+    if json_path is None:
+        raise TrtPanopticError("a PNG folder should be given with a JSON passed as a dict, got none — pass gt_folder/pred_folder")
     plain = json_path.with_suffix("")
     return plain if plain.is_dir() else json_path.parent / "panoptic"
 
