@@ -82,12 +82,12 @@ class PanopticFPN(nn.Module):
 
     # ---- forward ---------------------------------------------------------------------------------------
     def forward(self, images: list[Tensor] | Tensor, targets: list[dict[str, Tensor]] | None = None) -> Any:
+        if self.training and targets is None:
+            raise ValueError("PanopticFPN in train mode needs targets; call .eval() for inference")
         x, sizes = self.preprocess(images)
         features = self.backbone(x)
         sem_logits = upsample_logits(self.semantic_head(features), self.semantic_head.common_stride)
         if self.training:
-            if targets is None:
-                raise ValueError("PanopticFPN in train mode needs targets; call .eval() for inference")
             return self.losses(features, sem_logits, sizes, targets)
         proposals, _ = self.rpn(features, sizes)
         detections, _ = self.roi_heads(features, [p[0] for p in proposals], sizes)

@@ -1,0 +1,32 @@
+import pytest
+
+from trt_panoptic.config import available_configs, config_from_dict, load_config
+from trt_panoptic.errors import TrtPanopticError
+
+
+def test_shipped_configs_load_by_name_and_path():
+    assert {"r18_fpn_tiny", "r50_fpn_coco"} <= set(available_configs())
+    coco = load_config("r50_fpn_coco")
+    assert (coco.model.num_thing_classes, coco.model.num_semantic_classes) == (80, 54)
+    assert coco.model.backbone.resnet.stride_in_1x1
+    tiny = load_config("r18_fpn_tiny.yaml")
+    assert tiny.model.backbone.resnet.depth == 18
+
+
+def test_unknown_key_is_named_with_its_path(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model:\n  backbone:\n    resnet:\n      detph: 50\n")
+    with pytest.raises(TrtPanopticError, match="model.backbone.resnet.detph"):
+        load_config(bad)
+
+
+def test_wrong_type_and_choice_are_errors():
+    with pytest.raises(TrtPanopticError, match="model.backbone.resnet.depth should be int"):
+        config_from_dict({"model": {"backbone": {"resnet": {"depth": "fifty"}}}})
+    with pytest.raises(TrtPanopticError, match="depth should be one of"):
+        config_from_dict({"model": {"backbone": {"resnet": {"depth": 42}}}})
+
+
+def test_missing_config_lists_shipped_ones():
+    with pytest.raises(TrtPanopticError, match="r18_fpn_tiny"):
+        load_config("no_such_config")
