@@ -21,6 +21,7 @@ import numpy as np
 
 from trt_panoptic.errors import TrtPanopticError, import_optional
 from trt_panoptic.runtime.result import PanopticResult
+from trt_panoptic.video.quiet import silenced_native_stderr
 from trt_panoptic.video.stats import write_json_atomic
 
 logger = logging.getLogger(__name__)
@@ -80,30 +81,13 @@ class NullSink(FrameSink):
         pass
 
 
-@contextlib.contextmanager
-def _silenced_stderr():
-    """Silence native stderr (FFmpeg prints encoder errors straight to fd 2) during a codec probe."""
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 @functools.lru_cache(maxsize=None)
 def codec_available(fourcc: str, suffix: str = ".mp4") -> bool:
     """Whether this OpenCV build can write ``fourcc`` into a ``suffix`` file that reads back (probed once)."""
     cv2 = _cv2()
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, f"probe{suffix}")
-        with _silenced_stderr():
+        with silenced_native_stderr():
             writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*fourcc), 10.0, (64, 64))
             ok = writer.isOpened()
             if ok:

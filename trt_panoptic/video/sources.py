@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from trt_panoptic.errors import TrtPanopticError, import_optional
+from trt_panoptic.video.quiet import silenced_native_stderr
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +108,8 @@ class VideoFileSource(FrameSource):
         cv2 = _cv2()
         self.path = Path(path)
         self.description = str(path)
-        self._cap = cv2.VideoCapture(str(self.path))
+        with silenced_native_stderr():  # our one-line error replaces FFmpeg's messages
+            self._cap = cv2.VideoCapture(str(self.path))
         if not self._cap.isOpened():
             raise TrtPanopticError(
                 f"source should be a video OpenCV can decode, got '{path}' (cannot open it) — "
@@ -125,7 +127,8 @@ class VideoFileSource(FrameSource):
         self._ended = False
         self._position = 0  # frames consumed from the file, corrupt ones included
         # Decode the first frame now so an unreadable file fails before anything starts.
-        self._decode_next()
+        with silenced_native_stderr():
+            self._decode_next()
         if not any(r.status is ReadStatus.FRAME for r in self._pending):
             self._cap.release()
             raise TrtPanopticError(
@@ -204,7 +207,8 @@ class CaptureSource(FrameSource):
         self._api = api
         self.description = description or str(target)
         self.is_live = True
-        self._cap = self._open()
+        with silenced_native_stderr():  # our one-line error replaces FFmpeg's/V4L2's messages
+            self._cap = self._open()
         if self._cap is None:
             raise TrtPanopticError(
                 f"source should be a reachable camera/stream, got '{self.description}' (OpenCV cannot open it) — "

@@ -1,0 +1,71 @@
+"""Panoptic overlay: colours per stuff class and per tracked instance, void untouched, deterministic."""
+from __future__ import annotations
+
+import numpy as np
+
+from trt_panoptic.runtime.result import PanopticResult
+from trt_panoptic.video.render import InstanceTracker, PanopticRenderer, box_iou, instance_color, stuff_color
+
+THINGS = ["disc", "box", "triangle"]
+STUFF = ["sky", "road", "grass", "wall"]
+
+
+def _scene(x0: int) -> tuple[np.ndarray, PanopticResult]:
+    """A 64×96 grey image: stuff 'road' (channel 2) on the bottom rows, two boxes (things), void elsewhere."""
+    image = np.full((64, 96, 3), 100, np.uint8)
+    pan = np.zeros((64, 96), np.int32)
+    pan[48:, :] = 3
+    pan[10:20, x0:x0 + 10] = 1
+    pan[10:20, 60:75] = 2
+    segments = [
+        {"id": 1, "isthing": True, "category_id": 1, "score": 0.9, "instance_id": 0},
+        {"id": 2, "isthing": True, "category_id": 1, "score": 0.8, "instance_id": 1},
+        {"id": 3, "isthing": False, "category_id": 2, "area": int((pan == 3).sum())},
+    ]
+    boxes = np.array([[x0, 10, x0 + 10, 20], [60, 10, 75, 20]], np.float32)
+    result = PanopticResult(pan, segments, np.zeros_like(pan), boxes, np.array([0.9, 0.8], np.float32),
+                            np.array([1, 1]), np.zeros((2, 64, 96), bool))
+    return image, result
+
+
+def test_overlay_blends_class_and_instance_colours_and_leaves_void_alone() -> None:
+    image, result = _scene(10)
+    out = PanopticRenderer(THINGS, STUFF, alpha=0.5, labels=False).render(image, result)
+    expect_road = (0.5 * 100 + 0.5 * np.array(stuff_color(2))).round()
+    assert np.abs(out[56, 40].astype(float) - expect_road).max() <= 1  # inside the road, away from edges
+    expect_first = (0.5 * 100 + 0.5 * np.array(instance_color(0))).round()
+    assert np.abs(out[15, 15].astype(float) - expect_first).max() <= 1
+    assert not np.array_equal(out[15, 15], out[15, 67])  # two instances of one class: two colours
+    assert np.array_equal(out[35, 40], image[35, 40])  # void pixel untouched
+    assert out.shape == image.shape and out.dtype == np.uint8
+
+
+def test_instance_colour_follows_the_object_across_frames() -> None:
+    renderer = PanopticRenderer(THINGS, STUFF, labels=False)
+    first = renderer.segment_colors(_scene(10)[1])
+    moved = renderer.segment_colors(_scene(13)[1])  # the first box moved 3 px: IoU 7/13 ≥ 0.3
+    assert moved[1] == first[1] and moved[2] == first[2]
+
+
+def test_rendering_is_deterministic_and_draws_labels() -> None:
+    image, result = _scene(10)
+    a = PanopticRenderer(THINGS, STUFF).render(image, result, hud=["12.0 FPS"])
+    b = PanopticRenderer(THINGS, STUFF).render(image, result, hud=["12.0 FPS"])
+    plain = PanopticRenderer(THINGS, STUFF, labels=False).render(image, result)
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, plain)  # labels and HUD change pixels
+
+
+def test_tracker_keeps_ids_for_matches_and_expires_old_tracks() -> None:
+    tracker = InstanceTracker(iou_threshold=0.3, max_age=1)
+    assert tracker.update(np.array([[0, 0, 10, 10], [50, 50, 60, 60]]), np.array([0, 0])) == [0, 1]
+    # same place, other class → a new track; a shifted box of class 0 keeps id 0
+    assert tracker.update(np.array([[1, 0, 11, 10], [50, 50, 60, 60]]), np.array([0, 2])) == [0, 2]
+    assert tracker.update(np.zeros((0, 4)), np.zeros((0,), np.int64)) == []
+    assert tracker.update(np.zeros((0, 4)), np.zeros((0,), np.int64)) == []
+    assert tracker.update(np.array([[1, 0, 11, 10]]), np.array([0])) == [3]  # expired after max_age frames
+
+
+def test_box_iou_hand_values() -> None:
+    iou = box_iou(np.array([[0, 0, 10, 10]]), np.array([[5, 0, 15, 10], [20, 20, 30, 30], [0, 0, 10, 10]]))
+    assert np.allclose(iou, [[50 / 150, 0.0, 1.0]])

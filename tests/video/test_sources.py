@@ -1,0 +1,68 @@
+"""Sources: what each --source string opens, and the one-line errors for the ones that cannot."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import pytest
+
+from trt_panoptic.errors import TrtPanopticError
+from trt_panoptic.video.sources import ImageFilesSource, ReadStatus, VideoFileSource, has_gstreamer, open_source
+
+from .conftest import index_of, synth_frame
+
+
+def test_video_file_reads_every_frame_then_ends(clip: Path) -> None:
+    source = open_source(str(clip))
+    assert isinstance(source, VideoFileSource) and not source.is_live
+    assert source.num_frames == 30 and source.fps == pytest.approx(25.0)
+    codes = []
+    while (read := source.read()).status is ReadStatus.FRAME:
+        codes.append(index_of(read.image))
+    assert read.status is ReadStatus.END and source.read().status is ReadStatus.END
+    assert codes == list(range(30))
+
+
+def test_glob_and_single_image(tmp_path: Path) -> None:
+    for i in (2, 0, 1):
+        cv2.imwrite(str(tmp_path / f"img{i}.png"), synth_frame(i))
+    (tmp_path / "notes.txt").write_text("not an image")
+    source = open_source(str(tmp_path / "img*.png"))
+    assert isinstance(source, ImageFilesSource) and source.num_frames == 3
+    assert [index_of(source.read().image) for _ in range(3)] == [0, 1, 2]
+    assert source.read().status is ReadStatus.END
+    assert open_source(str(tmp_path / "img1.png")).num_frames == 1
+
+
+@pytest.mark.parametrize(
+    "spec, words",
+    [
+        ("does/not/exist.mp4", ["no such file"]),
+        ("frames_*.png", ["no images match"]),
+        ("/dev/video97", ["V4L2"]),
+        ("7", ["camera 7", "cannot open"]),
+        ("rtsp://127.0.0.1:1/none", ["rtsp://127.0.0.1:1/none", "cannot open"]),
+        ("", ["--source"]),
+    ],
+)
+def test_bad_sources_are_one_line_errors(spec: str, words: list[str]) -> None:
+    with pytest.raises(TrtPanopticError) as info:
+        open_source(spec)
+    message = str(info.value)
+    assert "\n" not in message and all(w in message for w in words)
+
+
+def test_empty_folder_and_undecodable_file(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(TrtPanopticError, match="should contain images"):
+        open_source(str(tmp_path / "empty"))
+    junk = tmp_path / "junk.avi"
+    junk.write_bytes(b"RIFF" + bytes(1000))
+    with pytest.raises(TrtPanopticError, match="junk.avi"):
+        open_source(str(junk))
+
+
+@pytest.mark.skipif(has_gstreamer(), reason="this OpenCV has GStreamer; the error path is for builds without it")
+def test_gstreamer_pipeline_without_gstreamer_names_the_fix() -> None:
+    with pytest.raises(TrtPanopticError, match="GStreamer"):
+        open_source("videotestsrc ! videoconvert ! appsink")
