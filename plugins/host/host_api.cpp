@@ -1,0 +1,265 @@
+// Host (CPU) library of the plugin kernels' math, built with the C++ compiler alone and loaded from
+// Python by ctypes (trt_panoptic/plugins/host.py). It runs the same per-element functions
+// (kernel.cuh) and the same field parsing (fields.h) as the CUDA kernels and the TensorRT plugins,
+// so CPU tests check the code that runs on the GPU. Every function returns 0 on success, or
+// non-zero with a one-line message in err.
+#include "../roi_align_fpn/fields.h"
+#include "../roi_align_fpn/kernel.cuh"
+#include "../semantic_upsample_argmax/fields.h"
+#include "../semantic_upsample_argmax/kernel.cuh"
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+using namespace trt_panoptic;
+
+namespace
+{
+
+//! Bumped whenever a signature below changes; host.py refuses a library of another version.
+constexpr int32_t kAbiVersion = 1;
+
+int32_t fail(char* err, int32_t errLen, std::string const& msg)
+{
+    if (err != nullptr && errLen > 0)
+    {
+        std::snprintf(err, static_cast<size_t>(errLen), "%s", msg.c_str());
+    }
+    return 1;
+}
+
+void joinNames(std::vector<std::string> const& names, char* out, int32_t outLen)
+{
+    std::string s;
+    for (auto const& n : names)
+    {
+        s += (s.empty() ? "" : ",") + n;
+    }
+    if (out != nullptr && outLen > 0)
+    {
+        std::snprintf(out, static_cast<size_t>(outLen), "%s", s.c_str());
+    }
+}
+
+} // namespace
+
+extern "C"
+{
+
+int32_t tp_abi_version()
+{
+    return kAbiVersion;
+}
+
+//! RoIAlignFPN on the host. rois: [R, roiCols] FP32 (roiCols 4: x1,y1,x2,y2 of image 0; 5: batch
+//! index first), input pixels. features[l]: P(l+2) as [batch, channels, heights[l], widths[l]] FP32.
+//! out: [R, channels, P, P] FP32 with P = params->output_size.
+int32_t tp_roi_align_fpn_f32(float const* rois, int64_t numRois, int32_t roiCols, float const* const* features,
+    int32_t const* heights, int32_t const* widths, int32_t batch, int32_t channels, RoIAlignFPNParams const* params,
+    float* out, char* err, int32_t errLen)
+{
+    if (roiCols != 4 && roiCols != 5)
+    {
+        return fail(err, errLen, "rois should have 4 or 5 columns, got " + std::to_string(roiCols));
+    }
+    FeatureLevels<float> f;
+    for (int32_t l = 0; l < kRoIAlignFPNNumLevels; ++l)
+    {
+        if (heights[l] <= 0 || widths[l] <= 0)
+        {
+            return fail(err, errLen, "feature level " + std::to_string(l + kRoIAlignFPNMinLevel) + " is empty");
+        }
+        f.data[l] = features[l];
+        f.height[l] = heights[l];
+        f.width[l] = widths[l];
+    }
+    RoIAlignFPNParams const& p = *params;
+    int64_t const bins = static_cast<int64_t>(p.output_size) * p.output_size;
+    for (int64_t r = 0; r < numRois; ++r)
+    {
+        float const* roi = rois + r * roiCols;
+        float const* box = roi + (roiCols - 4);
+        int32_t const b = roiBatchIndex(roi, roiCols, batch);
+        RoIGeometry const g = roiGeometry(box[0], box[1], box[2], box[3], p);
+        int32_t const h = f.height[g.level];
+        int32_t const w = f.width[g.level];
+        for (int32_t c = 0; c < channels; ++c)
+        {
+            float* o = out + (r * channels + c) * bins;
+            if (b < 0)
+            {
+                for (int64_t i = 0; i < bins; ++i)
+                {
+                    o[i] = 0.f;
+                }
+                continue;
+            }
+            float const* plane = f.data[g.level] + (static_cast<int64_t>(b) * channels + c) * h * w;
+            for (int32_t ph = 0; ph < p.output_size; ++ph)
+            {
+                for (int32_t pw = 0; pw < p.output_size; ++pw)
+                {
+                    o[ph * p.output_size + pw] = roiAlignBin(plane, h, w, g, ph, pw);
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+//! Levels (2..5) the plugin assigns to R boxes [R, 4] (x1, y1, x2, y2 in input pixels).
+int32_t tp_roi_align_fpn_levels(
+    float const* boxes, int64_t numRois, RoIAlignFPNParams const* params, int32_t* levels, char* err, int32_t errLen)
+{
+    (void) err;
+    (void) errLen;
+    for (int64_t r = 0; r < numRois; ++r)
+    {
+        float const* b = boxes + 4 * r;
+        levels[r] = roiLevel(b[0], b[1], b[2], b[3], params->canonical_box_size, params->canonical_level);
+    }
+    return 0;
+}
+
+//! SemanticUpsampleArgmax on the host. logits: [N, C, h, w] FP32; labels: [N, s*h, s*w] int32;
+//! scores: [N, s*h, s*w] FP32 or null. Class-outer loop per output row keeps the row's running
+//! max in cache; the arithmetic is kernel.cuh's, so labels equal the CUDA kernel's.
+int32_t tp_semantic_upsample_argmax_f32(float const* logits, int32_t n, int32_t channels, int32_t h, int32_t w,
+    SemanticUpsampleArgmaxParams const* params, int32_t* labels, float* scores, char* err, int32_t errLen)
+{
+    if (channels <= 0 || h <= 0 || w <= 0 || params->scale_factor <= 0)
+    {
+        return fail(err, errLen, "logits should be non-empty [N, C, h, w] and scale_factor positive");
+    }
+    int32_t const s = params->scale_factor;
+    int32_t const outH = h * s;
+    int32_t const outW = w * s;
+    float const invScale = static_cast<float>(1.0 / static_cast<double>(s));
+    std::vector<UpsampleTap> tx(static_cast<size_t>(outW));
+    for (int32_t x = 0; x < outW; ++x)
+    {
+        tx[static_cast<size_t>(x)] = upsampleTap(x, w, invScale);
+    }
+    std::vector<float> best(static_cast<size_t>(outW));
+    int64_t const plane = static_cast<int64_t>(h) * w;
+    for (int32_t img = 0; img < n; ++img)
+    {
+        float const* src = logits + static_cast<int64_t>(img) * channels * plane;
+        for (int32_t y = 0; y < outH; ++y)
+        {
+            UpsampleTap const ty = upsampleTap(y, h, invScale);
+            int32_t* lab = labels + (static_cast<int64_t>(img) * outH + y) * outW;
+            for (int32_t c = 0; c < channels; ++c)
+            {
+                float const* r0 = src + c * plane + static_cast<int64_t>(ty.i0) * w;
+                float const* r1 = src + c * plane + static_cast<int64_t>(ty.i1) * w;
+                for (int32_t x = 0; x < outW; ++x)
+                {
+                    UpsampleTap const& t = tx[static_cast<size_t>(x)];
+                    float const v = bilinearValue(r0[t.i0], r0[t.i1], r1[t.i0], r1[t.i1], ty, t);
+                    if (c == 0 || replacesBest(v, best[static_cast<size_t>(x)]))
+                    {
+                        best[static_cast<size_t>(x)] = v;
+                        lab[x] = c;
+                    }
+                }
+            }
+            if (scores != nullptr)
+            {
+                float* sc = scores + (static_cast<int64_t>(img) * outH + y) * outW;
+                for (int32_t x = 0; x < outW; ++x)
+                {
+                    sc[x] = best[static_cast<size_t>(x)];
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+//! The per-pixel device path (upsampleArgmaxPixel) on the host, for tests that it equals the row path.
+int32_t tp_semantic_upsample_argmax_pixelwise_f32(float const* logits, int32_t n, int32_t channels, int32_t h,
+    int32_t w, SemanticUpsampleArgmaxParams const* params, int32_t* labels, float* scores, char* err, int32_t errLen)
+{
+    if (channels <= 0 || h <= 0 || w <= 0 || params->scale_factor <= 0)
+    {
+        return fail(err, errLen, "logits should be non-empty [N, C, h, w] and scale_factor positive");
+    }
+    int32_t const s = params->scale_factor;
+    float const invScale = static_cast<float>(1.0 / static_cast<double>(s));
+    int64_t const outPlane = static_cast<int64_t>(h) * s * w * s;
+    for (int32_t img = 0; img < n; ++img)
+    {
+        float const* src = logits + static_cast<int64_t>(img) * channels * h * w;
+        for (int32_t y = 0; y < h * s; ++y)
+        {
+            for (int32_t x = 0; x < w * s; ++x)
+            {
+                int64_t const i = img * outPlane + static_cast<int64_t>(y) * w * s + x;
+                labels[i] = upsampleArgmaxPixel(src, channels, h, w, invScale, y, x, scores ? scores + i : nullptr);
+            }
+        }
+    }
+    return 0;
+}
+
+//! Parses plugin fields exactly as the RoIAlignFPN creator does; ignored gets unknown names, comma-separated.
+int32_t tp_roi_align_fpn_parse_fields(FieldView const* fields, int32_t nbFields, RoIAlignFPNParams* out,
+    char* ignored, int32_t ignoredLen, char* err, int32_t errLen)
+{
+    RoIAlignFPNParams p;
+    std::string msg;
+    std::vector<std::string> unknown;
+    if (!parseRoIAlignFPNFields(fields, nbFields, p, msg, &unknown))
+    {
+        return fail(err, errLen, msg);
+    }
+    joinNames(unknown, ignored, ignoredLen);
+    *out = p;
+    return 0;
+}
+
+//! The fields the RoIAlignFPN plugin serializes (pointing into *p); returns their number (<= capacity).
+int32_t tp_roi_align_fpn_serialize_fields(RoIAlignFPNParams const* p, FieldView* out, int32_t capacity)
+{
+    auto const fields = roiAlignFPNFieldsToSerialize(*p);
+    int32_t const n = static_cast<int32_t>(fields.size());
+    for (int32_t i = 0; i < n && i < capacity; ++i)
+    {
+        out[i] = fields[static_cast<size_t>(i)];
+    }
+    return n;
+}
+
+//! Parses plugin fields exactly as the SemanticUpsampleArgmax creator does.
+int32_t tp_semantic_upsample_argmax_parse_fields(FieldView const* fields, int32_t nbFields,
+    SemanticUpsampleArgmaxParams* out, char* ignored, int32_t ignoredLen, char* err, int32_t errLen)
+{
+    SemanticUpsampleArgmaxParams p;
+    std::string msg;
+    std::vector<std::string> unknown;
+    if (!parseSemanticUpsampleArgmaxFields(fields, nbFields, p, msg, &unknown))
+    {
+        return fail(err, errLen, msg);
+    }
+    joinNames(unknown, ignored, ignoredLen);
+    *out = p;
+    return 0;
+}
+
+//! The fields the SemanticUpsampleArgmax plugin serializes (pointing into *p); returns their number.
+int32_t tp_semantic_upsample_argmax_serialize_fields(
+    SemanticUpsampleArgmaxParams const* p, FieldView* out, int32_t capacity)
+{
+    auto const fields = semanticUpsampleArgmaxFieldsToSerialize(*p);
+    int32_t const n = static_cast<int32_t>(fields.size());
+    for (int32_t i = 0; i < n && i < capacity; ++i)
+    {
+        out[i] = fields[static_cast<size_t>(i)];
+    }
+    return n;
+}
+
+} // extern "C"

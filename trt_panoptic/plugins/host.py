@@ -1,0 +1,307 @@
+"""The plugin kernels' math on the CPU, through the host library (ctypes).
+
+``roi_align_fpn`` and ``semantic_upsample_argmax`` run the very ``__host__ __device__`` functions the CUDA
+kernels run (``plugins/*/kernel.cuh``), compiled by the C++ compiler into ``libtrt_panoptic_host.so``
+(built on first use, ~1 s; see :mod:`trt_panoptic.plugins.build`). They take and return numpy arrays or
+torch tensors (CPU; a torch input gives a torch output). The parse/serialize functions run the plugins'
+field handling (``plugins/*/fields.h``) so it can be tested without TensorRT.
+"""
+from __future__ import annotations
+
+import ctypes
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from trt_panoptic.errors import TrtPanopticError
+from trt_panoptic.plugins.build import build_host_library
+
+_ABI_VERSION = 1
+_ERR_LEN = 512
+#: PluginFieldType names the host parser understands, in FieldKind order (plugins/common/fields.h).
+FIELD_KINDS = ("INT8", "INT16", "INT32", "INT64", "FLOAT32", "OTHER")
+_KIND_CTYPES = {"INT8": ctypes.c_int8, "INT16": ctypes.c_int16, "INT32": ctypes.c_int32,
+                "INT64": ctypes.c_int64, "FLOAT32": ctypes.c_float}
+
+
+class _RoIAlignFPNParams(ctypes.Structure):
+    _fields_ = [("output_size", ctypes.c_int32), ("sampling_ratio", ctypes.c_int32), ("aligned", ctypes.c_int32),
+                ("canonical_box_size", ctypes.c_int32), ("canonical_level", ctypes.c_int32)]
+
+
+class _SemanticUpsampleArgmaxParams(ctypes.Structure):
+    _fields_ = [("scale_factor", ctypes.c_int32), ("with_score", ctypes.c_int32)]
+
+
+class _FieldView(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("kind", ctypes.c_int32), ("data", ctypes.c_void_p),
+                ("length", ctypes.c_int32)]
+
+
+@dataclass(frozen=True)
+class RoIAlignFPNFields:
+    """RoIAlignFPN plugin fields = ONNX node attributes (defaults: detectron2's box head)."""
+
+    output_size: int = 7
+    sampling_ratio: int = 0
+    aligned: int = 1
+    canonical_box_size: int = 224
+    canonical_level: int = 4
+
+
+@dataclass(frozen=True)
+class SemanticUpsampleArgmaxFields:
+    """SemanticUpsampleArgmax plugin fields = ONNX node attributes."""
+
+    scale_factor: int = 4
+    with_score: int = 0
+
+
+_lock = threading.Lock()
+_lib: ctypes.CDLL | None = None
+
+_P = ctypes.c_void_p
+_I32 = ctypes.c_int32
+_SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
+    "tp_abi_version": (_I32, []),
+    "tp_roi_align_fpn_f32": (_I32, [_P, ctypes.c_int64, _I32, _P, _P, _P, _I32, _I32, _P, _P, ctypes.c_char_p, _I32]),
+    "tp_roi_align_fpn_levels": (_I32, [_P, ctypes.c_int64, _P, _P, ctypes.c_char_p, _I32]),
+    "tp_semantic_upsample_argmax_f32": (_I32, [_P, _I32, _I32, _I32, _I32, _P, _P, _P, ctypes.c_char_p, _I32]),
+    "tp_semantic_upsample_argmax_pixelwise_f32": (
+        _I32, [_P, _I32, _I32, _I32, _I32, _P, _P, _P, ctypes.c_char_p, _I32]),
+    "tp_roi_align_fpn_parse_fields": (_I32, [_P, _I32, _P, ctypes.c_char_p, _I32, ctypes.c_char_p, _I32]),
+    "tp_roi_align_fpn_serialize_fields": (_I32, [_P, _P, _I32]),
+    "tp_semantic_upsample_argmax_parse_fields": (_I32, [_P, _I32, _P, ctypes.c_char_p, _I32, ctypes.c_char_p, _I32]),
+    "tp_semantic_upsample_argmax_serialize_fields": (_I32, [_P, _P, _I32]),
+}
+
+
+def load_library(path: str | Path | None = None) -> ctypes.CDLL:
+    """Load (building first if needed) the host library; cached after the first call.
+
+    Args:
+        path: a prebuilt ``libtrt_panoptic_host.so``; default: :func:`build_host_library`'s.
+    """
+    global _lib
+    with _lock:
+        if _lib is not None and path is None:
+            return _lib
+        lib = ctypes.CDLL(str(path or build_host_library()))
+        for name, (restype, argtypes) in _SIGNATURES.items():
+            fn = getattr(lib, name)
+            fn.restype, fn.argtypes = restype, argtypes
+        if lib.tp_abi_version() != _ABI_VERSION:
+            raise TrtPanopticError(
+                f"host library ABI should be {_ABI_VERSION}, got {lib.tp_abi_version()} — delete plugins/build and retry")
+        if path is None:
+            _lib = lib
+        return lib
+
+
+def _check(rc: int, err: ctypes.Array, what: str) -> None:
+    if rc != 0:
+        raise TrtPanopticError(f"{what}: {err.value.decode(errors='replace')}")
+
+
+def _to_numpy_f32(x: Any, name: str) -> tuple[np.ndarray, bool]:
+    """C-contiguous float32 numpy view/copy of x; also says whether x was a torch tensor."""
+    is_torch = type(x).__module__.startswith("torch")
+    if is_torch:
+        if x.device.type != "cpu":
+            raise TrtPanopticError(f"{name} should be a CPU tensor, got {x.device} — call .cpu() first")
+        x = x.detach().float().numpy()
+    arr = np.ascontiguousarray(np.asarray(x), dtype=np.float32)
+    return arr, is_torch
+
+
+def _out(arr: np.ndarray, as_torch: bool) -> Any:
+    if as_torch:
+        import torch
+
+        return torch.from_numpy(arr)
+    return arr
+
+
+def roi_align_fpn(
+    rois: Any,
+    features: Sequence[Any],
+    output_size: int,
+    sampling_ratio: int = 0,
+    aligned: bool = True,
+    canonical_box_size: int = 224,
+    canonical_level: int = 4,
+) -> Any:
+    """Multi-level RoIAlign exactly as the RoIAlignFPN plugin computes it (FP32, on the CPU).
+
+    Each RoI is pooled from the level floor(canonical_level + log2(sqrt(area) / canonical_box_size + 1e-8))
+    clamped to [2, 5], level k having stride 2^k, with torchvision's roi_align semantics.
+
+    Args:
+        rois: [R, 5] (batch index, x1, y1, x2, y2) or [R, 4] (x1, y1, x2, y2 of image 0), input pixels.
+        features: [P2, P3, P4, P5], each [N, C, H_k, W_k] (strides 4, 8, 16, 32).
+        output_size: P, the pooled side.
+        sampling_ratio: samples per bin side; 0 = adaptive ceil(roi / bin) (torchvision's -1).
+        aligned: half-pixel offset (torchvision aligned=True).
+
+    Returns:
+        [R, C, P, P] float32 (torch tensor if ``rois`` is one, else numpy). RoIs whose batch index is not an
+        integer in [0, N) give zeros.
+    """
+    if len(features) != 4:
+        raise TrtPanopticError(f"features should be the 4 maps P2..P5, got {len(features)} — pass [p2, p3, p4, p5]")
+    if sampling_ratio < 0:
+        raise TrtPanopticError(f"sampling_ratio should be >= 0, got {sampling_ratio} — use 0 for adaptive sampling")
+    if output_size < 1:
+        raise TrtPanopticError(f"output_size should be >= 1, got {output_size}")
+    r, as_torch = _to_numpy_f32(rois, "rois")
+    if r.ndim != 2 or r.shape[1] not in (4, 5):
+        raise TrtPanopticError(f"rois should be [R, 4] or [R, 5], got shape {tuple(r.shape)}")
+    maps = [_to_numpy_f32(f, f"P{k + 2}")[0] for k, f in enumerate(features)]
+    for k, m in enumerate(maps):
+        if m.ndim != 4 or m.shape[:2] != maps[0].shape[:2]:
+            raise TrtPanopticError(
+                f"P{k + 2} should be [N, C, H, W] with P2's N and C {maps[0].shape[:2]}, got {tuple(m.shape)}")
+    batch, channels = maps[0].shape[:2]
+    out = np.empty((r.shape[0], channels, output_size, output_size), dtype=np.float32)
+    if r.shape[0] == 0 or channels == 0:
+        return _out(out, as_torch)
+    params = _RoIAlignFPNParams(output_size, sampling_ratio, int(bool(aligned)), canonical_box_size, canonical_level)
+    ptrs = (ctypes.c_void_p * 4)(*[m.ctypes.data for m in maps])
+    heights = (ctypes.c_int32 * 4)(*[m.shape[2] for m in maps])
+    widths = (ctypes.c_int32 * 4)(*[m.shape[3] for m in maps])
+    err = ctypes.create_string_buffer(_ERR_LEN)
+    rc = load_library().tp_roi_align_fpn_f32(
+        r.ctypes.data, r.shape[0], r.shape[1], ptrs, heights, widths, batch, channels, ctypes.byref(params),
+        out.ctypes.data, err, _ERR_LEN)
+    _check(rc, err, "roi_align_fpn")
+    return _out(out, as_torch)
+
+
+def roi_align_fpn_levels(boxes: Any, canonical_box_size: int = 224, canonical_level: int = 4) -> np.ndarray:
+    """FPN level (2..5) the plugin assigns to each box [R, 4] (x1, y1, x2, y2, input pixels); int32 [R]."""
+    b, _ = _to_numpy_f32(boxes, "boxes")
+    if b.ndim != 2 or b.shape[1] != 4:
+        raise TrtPanopticError(f"boxes should be [R, 4], got shape {tuple(b.shape)}")
+    levels = np.empty(b.shape[0], dtype=np.int32)
+    params = _RoIAlignFPNParams(7, 0, 1, canonical_box_size, canonical_level)
+    err = ctypes.create_string_buffer(_ERR_LEN)
+    rc = load_library().tp_roi_align_fpn_levels(b.ctypes.data, b.shape[0], ctypes.byref(params), levels.ctypes.data,
+                                                err, _ERR_LEN)
+    _check(rc, err, "roi_align_fpn_levels")
+    return levels
+
+
+def semantic_upsample_argmax(
+    logits: Any, scale_factor: int = 4, with_score: bool = False, pixelwise: bool = False
+) -> Any:
+    """Fused bilinear upsampling (align_corners=False) and argmax over classes, as the plugin computes it.
+
+    Equals ``F.interpolate(logits, scale_factor=s, mode="bilinear", align_corners=False).argmax(1)`` (the
+    first class wins an exact tie) without materializing the [N, C, s*h, s*w] tensor.
+
+    Args:
+        logits: [N, C, h, w] class scores at 1/s resolution (FP16 inputs are computed in FP32).
+        scale_factor: s, a positive integer.
+        with_score: also return the winning upsampled logit [N, s*h, s*w] float32.
+        pixelwise: run the per-pixel function the CUDA kernel runs instead of the faster row loop
+            (same results; for tests).
+
+    Returns:
+        labels [N, s*h, s*w] int32 (torch tensor if ``logits`` is one, else numpy), or (labels, scores).
+    """
+    if scale_factor < 1 or int(scale_factor) != scale_factor:
+        raise TrtPanopticError(f"scale_factor should be a positive integer, got {scale_factor}")
+    x, as_torch = _to_numpy_f32(logits, "logits")
+    if x.ndim != 4 or x.shape[1] == 0:
+        raise TrtPanopticError(f"logits should be [N, C, h, w] with C >= 1, got shape {tuple(x.shape)}")
+    n, c, h, w = x.shape
+    labels = np.empty((n, h * scale_factor, w * scale_factor), dtype=np.int32)
+    scores = np.empty(labels.shape, dtype=np.float32) if with_score else None
+    if labels.size:
+        params = _SemanticUpsampleArgmaxParams(int(scale_factor), int(with_score))
+        err = ctypes.create_string_buffer(_ERR_LEN)
+        lib = load_library()
+        fn = lib.tp_semantic_upsample_argmax_pixelwise_f32 if pixelwise else lib.tp_semantic_upsample_argmax_f32
+        rc = fn(x.ctypes.data, n, c, h, w, ctypes.byref(params), labels.ctypes.data,
+                scores.ctypes.data if scores is not None else None, err, _ERR_LEN)
+        _check(rc, err, "semantic_upsample_argmax")
+    if with_score:
+        return _out(labels, as_torch), _out(scores, as_torch)
+    return _out(labels, as_torch)
+
+
+def _field_views(fields: dict[str, tuple[str, Any]]) -> tuple[ctypes.Array, list[Any]]:
+    """(name -> (PluginFieldType name, value or list)) as a FieldView array; keeps the buffers alive."""
+    views = (_FieldView * max(len(fields), 1))()
+    keep: list[Any] = []
+    for i, (name, (kind, value)) in enumerate(fields.items()):
+        values = list(value) if isinstance(value, (list, tuple)) else [value]
+        ctype = _KIND_CTYPES.get(kind, ctypes.c_int32)
+        buf = (ctype * max(len(values), 1))(*values)
+        name_b = name.encode()
+        keep += [buf, name_b]
+        views[i] = _FieldView(name_b, FIELD_KINDS.index(kind if kind in _KIND_CTYPES else "OTHER"),
+                              ctypes.cast(buf, ctypes.c_void_p), len(values))
+    return views, keep
+
+
+def _parse(fn_name: str, params_cls: type, fields: dict[str, tuple[str, Any]]) -> tuple[Any, list[str]]:
+    views, _keep = _field_views(fields)
+    params = params_cls()
+    ignored = ctypes.create_string_buffer(_ERR_LEN)
+    err = ctypes.create_string_buffer(_ERR_LEN)
+    rc = getattr(load_library(), fn_name)(views, len(fields), ctypes.byref(params), ignored, _ERR_LEN, err, _ERR_LEN)
+    _check(rc, err, "plugin fields")
+    names = [s for s in ignored.value.decode().split(",") if s]
+    return params, names
+
+
+def _serialize(fn_name: str, params: ctypes.Structure) -> dict[str, tuple[str, int]]:
+    out = (_FieldView * 16)()
+    n = getattr(load_library(), fn_name)(ctypes.byref(params), out, 16)
+    result = {}
+    for v in out[:n]:
+        assert v.length == 1, "host: all fields are scalars"
+        kind = FIELD_KINDS[v.kind]
+        result[v.name.decode()] = (kind, ctypes.cast(v.data, ctypes.POINTER(_KIND_CTYPES[kind])).contents.value)
+    return result
+
+
+def parse_roi_align_fpn_fields(fields: dict[str, tuple[str, Any]]) -> tuple[RoIAlignFPNFields, list[str]]:
+    """Parse plugin fields as the RoIAlignFPN creator does.
+
+    Args:
+        fields: name -> (PluginFieldType name such as "INT32", value or list of values).
+
+    Returns:
+        (the resulting fields, unknown field names the creator would ignore with a warning).
+
+    Raises:
+        TrtPanopticError: with the creator's message on a wrong type, length or range.
+    """
+    p, ignored = _parse("tp_roi_align_fpn_parse_fields", _RoIAlignFPNParams, fields)
+    return RoIAlignFPNFields(p.output_size, p.sampling_ratio, p.aligned, p.canonical_box_size, p.canonical_level), ignored
+
+
+def serialize_roi_align_fpn_fields(fields: RoIAlignFPNFields) -> dict[str, tuple[str, int]]:
+    """The fields the RoIAlignFPN plugin serializes, as name -> (type name, value), in its order."""
+    p = _RoIAlignFPNParams(fields.output_size, fields.sampling_ratio, fields.aligned, fields.canonical_box_size,
+                           fields.canonical_level)
+    return _serialize("tp_roi_align_fpn_serialize_fields", p)
+
+
+def parse_semantic_upsample_argmax_fields(
+    fields: dict[str, tuple[str, Any]]
+) -> tuple[SemanticUpsampleArgmaxFields, list[str]]:
+    """Parse plugin fields as the SemanticUpsampleArgmax creator does (see parse_roi_align_fpn_fields)."""
+    p, ignored = _parse("tp_semantic_upsample_argmax_parse_fields", _SemanticUpsampleArgmaxParams, fields)
+    return SemanticUpsampleArgmaxFields(p.scale_factor, p.with_score), ignored
+
+
+def serialize_semantic_upsample_argmax_fields(fields: SemanticUpsampleArgmaxFields) -> dict[str, tuple[str, int]]:
+    """The fields the SemanticUpsampleArgmax plugin serializes, as name -> (type name, value)."""
+    p = _SemanticUpsampleArgmaxParams(fields.scale_factor, fields.with_score)
+    return _serialize("tp_semantic_upsample_argmax_serialize_fields", p)
