@@ -1,0 +1,46 @@
+"""``trt-panoptic demo``: one command leaves a clip, an annotated video and stats, never overwriting a run."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from trt_panoptic.cli.demo import choose_run_dir
+from trt_panoptic.errors import TrtPanopticError
+
+from .conftest import read_all
+from .test_cli_run import FAKE_CLI, _env
+
+
+def test_demo_writes_annotated_video_and_stats(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    proc = subprocess.run(
+        [sys.executable, str(FAKE_CLI), "demo", "--out-dir", str(out), "--frames", "8", "--size", "64x96",
+         "--no-progress"], capture_output=True, text=True, env=_env(), timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    frames = read_all(out / "demo.mp4")
+    assert len(frames) == 8 and frames[0].shape == (64, 96, 3)
+    assert len(read_all(out / "input.mp4")) == 8
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["frames_written"] == 8 and stats["mode"] == "lossless"
+    assert str((out / "demo.mp4").resolve()) in proc.stdout and "FPS" in proc.stdout
+
+
+def test_run_dir_is_never_reused_silently(tmp_path: Path) -> None:
+    base = tmp_path / "trt_panoptic_demo"
+    assert choose_run_dir(base, force=False) == base  # missing
+    base.mkdir()
+    assert choose_run_dir(base, force=False) == base  # empty
+    (base / "demo.mp4").write_bytes(b"old run")
+    assert choose_run_dir(base, force=False) == tmp_path / "trt_panoptic_demo-2"
+    (tmp_path / "trt_panoptic_demo-2").mkdir()
+    (tmp_path / "trt_panoptic_demo-2" / "stats.json").write_text("{}")
+    assert choose_run_dir(base, force=False) == tmp_path / "trt_panoptic_demo-3"
+    assert choose_run_dir(base, force=True) == base
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(TrtPanopticError, match="should be a folder"):
+        choose_run_dir(blocker, force=False)
