@@ -15,6 +15,24 @@ from typing import Any
 import numpy as np
 import onnx
 
+from trt_panoptic.engine.api import names_for
+
+
+def GPU() -> tuple[str, str]:
+    """The GPU the fake builds record: a Jetson Orin."""
+    return ("Orin", "8.7")
+
+
+def assert_names_declared(rec, major):
+    """Every tensorrt name the code touched is in the table for this major; every call fits its params."""
+    declared = {n.path: n for n in names_for(major)}
+    prefixes = {p.rsplit(".", k)[0] for p in declared for k in range(p.count(".") + 1)}  # Enum of Enum.MEMBER
+    touched = {n for n in rec.names if not n.startswith("FakeTensorRT")}
+    assert touched - prefixes == set(), "used but not declared in TRT_API"
+    for path, npos, kwargs in rec.calls:
+        entry = declared[path]
+        assert npos <= len(entry.params) and set(kwargs) <= set(entry.params[npos:]), (path, npos, kwargs)
+
 
 class Recorder:
     def __init__(self) -> None:

@@ -45,6 +45,7 @@ print(json.dumps({
     "avoid_present": {p: has(p) for p in AVOID[major]},
     "fp16_flag": has("BuilderFlag.FP16"),
     "builder_runs": builder_runs,
+    "strongly_typed_bit": int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED),
 }))
 """
 
@@ -71,6 +72,7 @@ def test_tensorrt_10_3_bindings():
     assert result["problems"] == []
     assert result["fp16_flag"]  # 10.x still has BuilderFlag.FP16: the 10.x plan may use it
     assert not result["builder_runs"], "stubbed bindings should not build anything"
+    assert result["strongly_typed_bit"] == 1  # as the fake bindings of the builder tests number it
 
 
 def test_tensorrt_11_4_bindings():
@@ -79,6 +81,7 @@ def test_tensorrt_11_4_bindings():
     assert result["problems"] == []
     # the names to avoid on 11.x really are gone there, so using one would break at run time
     assert not result["fp16_flag"]
+    assert result["strongly_typed_bit"] == 0  # renumbered in 11.x: why plans name members, never numbers
     gone = {"BuilderFlag.FP16", "BuilderFlag.INT8", "NetworkDefinitionCreationFlag.EXPLICIT_BATCH",
             "IInt8EntropyCalibrator2", "IBuilderConfig.int8_calibrator"}
     assert {p for p, present in result["avoid_present"].items() if not present} >= gone

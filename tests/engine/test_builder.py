@@ -5,14 +5,13 @@ import json
 
 import pytest
 
-from fake_trt import make_fake_trt
+from fake_trt import GPU, assert_names_declared, make_fake_trt
 from onnx_models import make_onnx
-from trt_panoptic.engine.api import TRT_API, names_for
+from trt_panoptic.engine.api import TRT_API
 from trt_panoptic.engine.builder import BuildOptions, build_engine
 from trt_panoptic.engine.sidecar import read_sidecar
 from trt_panoptic.errors import TrtPanopticError
 
-GPU = lambda: ("Orin", "8.7")  # noqa: E731
 
 
 def _build(tmp_path, version, precision="fp16", kind="fp32", **options):
@@ -21,17 +20,6 @@ def _build(tmp_path, version, precision="fp16", kind="fp32", **options):
     opts = BuildOptions(onnx=onnx, out=tmp_path / "m.engine", precision=precision, **options)
     sidecar = build_engine(opts, trt=trt, gpu=GPU)
     return json.loads((tmp_path / "m.engine").read_bytes()), sidecar, rec
-
-
-def assert_names_declared(rec, major):
-    """Every tensorrt name the code touched is in the table for this major; every call fits its params."""
-    declared = {n.path: n for n in names_for(major)}
-    prefixes = {p.rsplit(".", k)[0] for p in declared for k in range(p.count(".") + 1)}  # Enum of Enum.MEMBER
-    touched = {n for n in rec.names if not n.startswith("FakeTensorRT")}
-    assert touched - prefixes == set(), "used but not declared in TRT_API"
-    for path, npos, kwargs in rec.calls:
-        entry = declared[path]
-        assert npos <= len(entry.params) and set(kwargs) <= set(entry.params[npos:]), (path, npos, kwargs)
 
 
 @pytest.mark.parametrize(

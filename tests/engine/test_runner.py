@@ -4,9 +4,8 @@ CUDA-graph replay, and every tensorrt name it touches declared in TRT_API."""
 import numpy as np
 import pytest
 
-from fake_trt import FakeCuda, make_fake_trt
+from fake_trt import GPU, FakeCuda, assert_names_declared, make_fake_trt
 from onnx_models import make_onnx
-from test_builder import GPU, assert_names_declared
 from trt_panoptic.engine.builder import BuildOptions, build_engine
 from trt_panoptic.engine.runner import TrtRunner
 from trt_panoptic.errors import TrtPanopticError
