@@ -1,0 +1,105 @@
+"""``trt-panoptic predict``: run the PyTorch model on images and write COCO panoptic results.
+
+    trt-panoptic predict [--weights W] --input IMAGE_OR_DIR --output DIR [--save-raw]
+
+Per image: ``<stem>.png`` (COCO panoptic id PNG), ``<stem>.json`` (segments_info with dataset category ids),
+``<stem>_overlay.jpg``; with ``--save-raw`` also ``<stem>.npz`` holding detectron2's output arrays
+(sem_seg [C,H,W] float32 logits, boxes [N,4], scores [N], classes [N] int64, masks [N,H,W] bool, panoptic [H,W] int32).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from trt_panoptic.errors import TrtPanopticError
+
+logger = logging.getLogger(__name__)
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("predict", help="panoptic segmentation of images with the PyTorch model")
+    p.add_argument("--weights", default=None, help="checkpoint (.pt, carries its config); default: the bundled model")
+    p.add_argument("--config", default=None, help="override the checkpoint's config")
+    p.add_argument("--input", required=True, help="an image file or a folder of images")
+    p.add_argument("--output", required=True, help="output folder")
+    p.add_argument("--save-raw", action="store_true", help="also write <stem>.npz with the raw output arrays")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    p.set_defaults(func=run)
+
+
+def list_images(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if images:
+            return images
+        raise TrtPanopticError(f"{path} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}) — point --input at images")
+    raise TrtPanopticError(f"input {path} not found — give an image file or a folder of images")
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def run(args: argparse.Namespace) -> int:
+    import cv2
+    import torch
+    from tqdm import tqdm
+
+    from trt_panoptic.data.categories import PanopticCategories
+    from trt_panoptic.data.coco_panoptic import encode_panoptic_png, read_image_bgr
+    from trt_panoptic.evaluation.evaluator import result_to_coco
+    from trt_panoptic.modeling.checkpoint import load_model
+    from trt_panoptic.runtime.result import PanopticResult
+    from trt_panoptic.video.render import PanopticRenderer
+
+    images = list_images(Path(args.input))
+    out_dir = Path(args.output)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise TrtPanopticError(f"cannot create output folder {out_dir} ({exc.strerror}) — choose a writable --output") from None
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model, cfg = load_model(args.weights, args.config)
+    categories = PanopticCategories.from_model_config(cfg.model)
+    renderer = PanopticRenderer(cfg.model.thing_classes, cfg.model.stuff_classes, track=False)
+    for path in tqdm(images, desc="predict", unit="img", disable=len(images) < 2):
+        bgr = read_image_bgr(path)
+        chw = bgr[:, :, ::-1] if cfg.model.input.format == "RGB" else bgr
+        with torch.no_grad():
+            (out,) = model([torch.from_numpy(np.ascontiguousarray(chw.transpose(2, 0, 1)))])
+        inst = out["instances"]
+        panoptic, segments = out["panoptic"]
+        result = PanopticResult(
+            panoptic=panoptic.numpy(), segments_info=segments, sem_labels=out["sem_labels"].numpy().astype(np.int32),
+            boxes=inst["boxes"].numpy(), scores=inst["scores"].numpy(), classes=inst["classes"].numpy().astype(np.int64),
+            masks=inst["masks"].numpy(),
+        )
+        pan_ids, coco_segments = result_to_coco(result, categories)
+        _atomic_write(out_dir / f"{path.stem}.png", encode_panoptic_png(pan_ids))
+        _atomic_write(out_dir / f"{path.stem}.json", json.dumps({"file_name": path.name, "segments_info": coco_segments}, indent=1).encode())
+        ok, jpg = cv2.imencode(".jpg", renderer.render(bgr, result))
+        _atomic_write(out_dir / f"{path.stem}_overlay.jpg", jpg.tobytes())
+        if args.save_raw:
+            fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{path.stem}.", suffix=".npz")
+            os.close(fd)
+            np.savez_compressed(
+                tmp, sem_seg=out["sem_seg"].numpy().astype(np.float32), boxes=result.boxes.astype(np.float32),
+                scores=result.scores.astype(np.float32), classes=result.classes, masks=result.masks.astype(bool),
+                panoptic=result.panoptic.astype(np.int32),
+            )
+            os.replace(tmp, out_dir / f"{path.stem}.npz")
+    print(f"wrote {len(images)} result(s) to {out_dir}/ (<stem>.png, .json, _overlay.jpg{', .npz' if args.save_raw else ''})")
+    return 0
