@@ -69,3 +69,26 @@ def test_tracker_keeps_ids_for_matches_and_expires_old_tracks() -> None:
 def test_box_iou_hand_values() -> None:
     iou = box_iou(np.array([[0, 0, 10, 10]]), np.array([[5, 0, 15, 10], [20, 20, 30, 30], [0, 0, 10, 10]]))
     assert np.allclose(iou, [[50 / 150, 0.0, 1.0]])
+
+
+def test_many_segments_take_the_general_path_with_the_same_result() -> None:
+    """Over 255 segments do not fit the uint8 fast path; both paths must colour and mask identically."""
+    import cv2
+
+    from trt_panoptic.video.render import _SegmentMasks
+
+    rng = np.random.default_rng(0)
+    pan = rng.integers(0, 400, size=(40, 50)).astype(np.int32)
+    few = [int(v) for v in rng.choice(np.arange(1, 400), 200, replace=False)]
+    fast = _SegmentMasks(cv2, pan, few)
+    slow = _SegmentMasks(cv2, pan, few)
+    slow._compact = None
+    palette = rng.integers(0, 256, size=(len(few) + 1, 3)).astype(np.uint8)
+    palette[0] = 0
+    assert np.array_equal(fast.colorize(palette), slow.colorize(palette))
+    assert np.array_equal(fast.covered() > 0, slow.covered() > 0)
+    for k in (1, 57, 200):
+        assert np.array_equal(fast.mask(k), slow.mask(k))
+    assert np.array_equal(fast.mask(57) > 0, pan == few[56])  # independent: the plain comparison
+    many = list(range(1, 300))
+    assert _SegmentMasks(cv2, pan, many)._compact is None
