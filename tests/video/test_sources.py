@@ -66,3 +66,27 @@ def test_empty_folder_and_undecodable_file(tmp_path: Path) -> None:
 def test_gstreamer_pipeline_without_gstreamer_names_the_fix() -> None:
     with pytest.raises(TrtPanopticError, match="GStreamer"):
         open_source("videotestsrc ! videoconvert ! appsink")
+
+
+def test_http_url_of_a_file_is_read_once_not_looped(clip: Path) -> None:
+    """A clip served over HTTP has a frame count: it is a file (every frame, then END), not a live stream."""
+    import functools
+    import http.server
+    import threading
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(clip.parent)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        source = open_source(f"http://127.0.0.1:{server.server_port}/{clip.name}")
+        assert isinstance(source, VideoFileSource) and not source.is_live
+        codes = []
+        while (read := source.read()).status is ReadStatus.FRAME:
+            codes.append(index_of(read.image))
+        assert codes == list(range(30))
+        source.close()
+    finally:
+        server.shutdown()

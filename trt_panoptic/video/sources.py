@@ -106,10 +106,10 @@ class VideoFileSource(FrameSource):
 
     def __init__(self, path: str | os.PathLike, *, pace: bool = False, max_consecutive_failures: int = 5) -> None:
         cv2 = _cv2()
-        self.path = Path(path)
+        self.path = path  # a str for http(s) URLs: Path() would fold their '//'
         self.description = str(path)
         with silenced_native_stderr():  # our one-line error replaces FFmpeg's messages
-            self._cap = cv2.VideoCapture(str(self.path))
+            self._cap = cv2.VideoCapture(str(path))
         if not self._cap.isOpened():
             raise TrtPanopticError(
                 f"source should be a video OpenCV can decode, got '{path}' (cannot open it) — "
@@ -224,6 +224,7 @@ class CaptureSource(FrameSource):
         cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
         fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
         self.fps = fps if 0.0 < fps < 1000.0 else None
+        self.frame_count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)  # > 0: a finite file behind a URL
         return cap
 
     def read(self) -> Read:
@@ -282,7 +283,13 @@ def open_source(spec: str, *, pace_files: bool = False) -> FrameSource:
                                    "list cameras with v4l2-ctl --list-devices")
         return CaptureSource(spec, api=cv2.CAP_V4L2)
     if _URL.match(spec):
-        return CaptureSource(spec, api=cv2.CAP_FFMPEG)
+        stream = CaptureSource(spec, api=cv2.CAP_FFMPEG)
+        if spec.lower().startswith(("http://", "https://")) and stream.frame_count > 0:
+            # A video file served over HTTP, not a camera stream: read it once, every frame, and end
+            # (as a live source it would "reconnect" at its end and loop forever).
+            stream.close()
+            return VideoFileSource(spec, pace=pace_files)
+        return stream
     if "!" in spec and "appsink" in spec:
         if not has_gstreamer():
             raise TrtPanopticError(
