@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 STUB = Path(os.environ.get("TRT_API_STUB", REPO.parent / "shared" / "tools" / "trt-api-stub"))
 
 CHECK = r"""
+TESTS_DIR = __import__("os").environ["TESTS_DIR"]
 import json, tensorrt as trt
 from trt_panoptic.engine.api import AVOID, check_bindings
 major = int(trt.__version__.split(".")[0])
@@ -39,7 +40,33 @@ try:
     builder_runs = True
 except TypeError:
     builder_runs = False
+# The real code paths up to the first native call, on the real bindings: version parsing, plan, by-name
+# enum lookups, Logger(...) — then the stubbed Builder/Runtime factories fail and must become one line.
+import sys, tempfile
+from pathlib import Path
+sys.path.insert(0, TESTS_DIR)
+from fake_trt import FakeCuda
+from onnx_models import make_onnx
+from trt_panoptic.engine.builder import BuildOptions, build_engine
+from trt_panoptic.engine.runner import TrtRunner
+from trt_panoptic.engine.sidecar import Sidecar, write_sidecar
+from trt_panoptic.errors import TrtPanopticError
+tmp = Path(tempfile.mkdtemp())
+errors = {}
+try:
+    build_engine(BuildOptions(onnx=make_onnx(tmp / "m.onnx"), out=tmp / "m.engine", precision="fp32"),
+                 trt=trt, gpu=lambda: ("Orin", "8.7"))
+except TrtPanopticError as exc:
+    errors["build"] = str(exc)
+(tmp / "m.engine").write_bytes(b"engine")
+write_sidecar(tmp / "m.engine", Sidecar(tensorrt_version=trt.__version__, gpu_name="Orin", compute_capability="8.7",
+              precision="fp32", inputs={}, onnx_path="m.onnx", onnx_sha256=""))
+try:
+    TrtRunner(tmp / "m.engine", trt=trt, cuda=FakeCuda())
+except TrtPanopticError as exc:
+    errors["run"] = str(exc)
 print(json.dumps({
+    "errors": errors,
     "version": trt.__version__,
     "problems": check_bindings(trt, major),
     "avoid_present": {p: has(p) for p in AVOID[major]},
@@ -57,7 +84,7 @@ def _run_with_stub(version: str) -> dict:
     script = f'eval "$("$STUB" {version})" && exec "$PY" -c "$CHECK"'
     proc = subprocess.run(
         ["bash", "-c", script], capture_output=True, text=True, timeout=600, cwd=REPO,
-        env={**env, "STUB": str(STUB), "PY": sys.executable, "CHECK": CHECK},
+        env={**env, "STUB": str(STUB), "PY": sys.executable, "CHECK": CHECK, "TESTS_DIR": str(Path(__file__).parent)},
     )
     if proc.returncode != 0 and ("pip" in proc.stderr.lower() or "download" in proc.stderr.lower()) \
             and "Traceback" not in proc.stderr:
@@ -66,8 +93,14 @@ def _run_with_stub(version: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _assert_native_failures_are_one_line(result):
+    assert "should create a builder" in result["errors"]["build"] and "\n" not in result["errors"]["build"]
+    assert "should create a runtime" in result["errors"]["run"]
+
+
 def test_tensorrt_10_3_bindings():
     result = _run_with_stub("10.3.0")
+    _assert_native_failures_are_one_line(result)
     assert result["version"].startswith("10.3.0")
     assert result["problems"] == []
     assert result["fp16_flag"]  # 10.x still has BuilderFlag.FP16: the 10.x plan may use it
@@ -77,6 +110,7 @@ def test_tensorrt_10_3_bindings():
 
 def test_tensorrt_11_4_bindings():
     result = _run_with_stub("11.4.0.106")
+    _assert_native_failures_are_one_line(result)
     assert result["version"].startswith("11.4.0")
     assert result["problems"] == []
     # the names to avoid on 11.x really are gone there, so using one would break at run time

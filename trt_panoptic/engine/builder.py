@@ -161,6 +161,28 @@ def load_plugin_library(trt: Any, major: int, library: str | os.PathLike) -> Non
     log.info("loaded plugin library %s", library)
 
 
+def trt_log_severity() -> str:
+    """TensorRT's log level following ours: INFO under ``-v`` (debug), else WARNING."""
+    return "Logger.Severity.INFO" if log.isEnabledFor(logging.DEBUG) else "Logger.Severity.WARNING"
+
+
+def create_or_explain(factory: Callable[[], Any], what: str, version: TrtVersion) -> Any:
+    """Call a TensorRT factory; its ``TypeError`` (a native factory returning NULL: no GPU or driver, or a
+    library mismatch) becomes a one-line error."""
+    try:
+        obj = factory()
+    except TypeError as exc:
+        obj, detail = None, str(exc).splitlines()[0]
+    else:
+        detail = "returned None"
+    if obj is None:
+        raise TrtPanopticError(
+            f"TensorRT {version} should create {what}, got a failure ({detail}) — check that a GPU and its driver "
+            "are visible (nvidia-smi) and that TensorRT's libraries match its Python bindings"
+        )
+    return obj
+
+
 def parser_errors(parser: Any) -> list[str]:
     """Every error of a failed ``OnnxParser`` as ``node 12 'name' (Op): description``."""
     messages = []
@@ -220,13 +242,13 @@ def build_engine(
         from trt_panoptic.engine.cuda import gpu_info as gpu
     gpu_name, capability = gpu()
 
-    logger = trt.Logger(lookup(trt, "Logger.Severity.WARNING", major))
+    logger = trt.Logger(lookup(trt, trt_log_severity(), major))
     plugin_sha256 = None
     if options.plugin is not None:
         load_plugin_library(trt, major, options.plugin)
         plugin_sha256 = sha256_file(options.plugin)
 
-    builder = trt.Builder(logger)
+    builder = create_or_explain(lambda: trt.Builder(logger), "a builder", version)
     flags = 0
     for name in plan.network_flags:
         flags |= 1 << int(lookup(trt, f"NetworkDefinitionCreationFlag.{name}", major))

@@ -17,7 +17,12 @@ from typing import Any
 import numpy as np
 
 from trt_panoptic.engine.api import lookup
-from trt_panoptic.engine.builder import TENSORRT_INSTALL_HINT, load_plugin_library
+from trt_panoptic.engine.builder import (
+    TENSORRT_INSTALL_HINT,
+    create_or_explain,
+    load_plugin_library,
+    trt_log_severity,
+)
 from trt_panoptic.engine.cuda import CudaBackend, load_cuda_backend
 from trt_panoptic.engine.files import sha256_file
 from trt_panoptic.engine.sidecar import check_sidecar, read_sidecar
@@ -74,6 +79,11 @@ class TrtRunner:
                 f"plugin library should exist, got {str(plugin)!r} — pass --plugins with the library the engine was built with"
             )
         self.cuda = cuda if cuda is not None else load_cuda_backend()
+        if cuda_graph and self.cuda.name == "pycuda":
+            raise TrtPanopticError(
+                "CUDA graphs should be captured through cuda-python, got pycuda — pip install cuda-python, or run "
+                "without --cuda-graph"
+            )
         gpu_name, capability = self.cuda.device_info()
         check_sidecar(
             self.sidecar, tensorrt_version=str(trt.__version__), gpu_name=gpu_name, compute_capability=capability,
@@ -82,8 +92,8 @@ class TrtRunner:
         if plugin is not None:
             load_plugin_library(trt, major, plugin)
 
-        self._logger = trt.Logger(lookup(trt, "Logger.Severity.WARNING", major))
-        self._runtime = trt.Runtime(self._logger)
+        self._logger = trt.Logger(lookup(trt, trt_log_severity(), major))
+        self._runtime = create_or_explain(lambda: trt.Runtime(self._logger), "a runtime", self.version)
         self.engine = self._runtime.deserialize_cuda_engine(self.engine_path.read_bytes())
         if self.engine is None:
             raise TrtPanopticError(
