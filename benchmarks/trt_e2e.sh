@@ -3,7 +3,8 @@
 #
 # Runs only where TensorRT's Python bindings, a CUDA binding (cuda-python or pycuda) and an NVIDIA GPU
 # exist; anywhere else it prints "SKIP: <reason>" and exits 0. Uses the documented commands of the other
-# stages (trt-panoptic data synth / export / calibrate / build / eval / bench latency) on the bundled model.
+# stages (trt-panoptic data synth / export / calibrate / build / eval) on the bundled model; latency through
+# trt_panoptic.engine.runner.TrtRunner (stream and CUDA graph) and, when on PATH, trtexec --loadEngine.
 #
 #   bash benchmarks/trt_e2e.sh                       # 512x512, 50 synthetic validation images
 #   H=1024 W=1024 NUM_IMAGES=100 OUT=/tmp/e2e bash benchmarks/trt_e2e.sh
@@ -75,15 +76,43 @@ for P in fp16 int8; do
   "${TP[@]}" eval --data "$OUT/data" --backend tensorrt --model "$OUT/model.$P.engine" --json "$OUT/eval_tensorrt_$P.json"
 done
 
-step "latency"
+step "latency: the panoptic engines through TrtRunner (host copies included) and trtexec (GPU compute)"
+# (`trt-panoptic bench latency` times the backbone variants, not this engine; trtexec gives NVIDIA's split.)
 for P in fp16 int8; do
-  "${TP[@]}" bench latency --backend tensorrt --model "$OUT/model.$P.engine" --precision "$P" \
-    --height "$H" --width "$W" --json "$OUT/latency_tensorrt_$P.json"
+  "$PY" - "$OUT/model.$P.engine" "$OUT/latency_tensorrt_$P.json" "${ITERATIONS:-200}" <<'PYEOF'
+import json, sys, time
+import numpy as np
+from trt_panoptic.engine.runner import TrtRunner
+
+engine, out, iterations = sys.argv[1], sys.argv[2], int(sys.argv[3])
+rng = np.random.default_rng(0)
+result = {}
+for graph in (False, True):
+    with TrtRunner(engine, cuda_graph=graph) as runner:
+        feeds = {s.name: rng.integers(0, 256, s.shape).astype(s.dtype) if s.dtype == np.uint8
+                 else rng.standard_normal(s.shape).astype(s.dtype) for s in runner.inputs}
+        for _ in range(20):
+            runner.run(feeds)
+        times = []
+        for _ in range(iterations):
+            start = time.perf_counter()
+            runner.run(feeds)
+            times.append((time.perf_counter() - start) * 1e3)
+    t = np.asarray(times)
+    result["cuda_graph" if graph else "stream"] = {
+        "mean_ms": float(t.mean()), "p50_ms": float(np.median(t)), "p90_ms": float(np.percentile(t, 90)),
+        "p99_ms": float(np.percentile(t, 99)), "min_ms": float(t.min()), "throughput_img_s": float(1e3 / t.mean()),
+        "iterations": iterations,
+    }
+json.dump(result, open(out, "w"), indent=2)
+print(engine, {k: round(v["p50_ms"], 3) for k, v in result.items()}, "ms p50")
+PYEOF
 done
 if command -v trtexec >/dev/null 2>&1; then  # NVIDIA's own numbers on the same engines, for comparison
   for P in fp16 int8; do
     trtexec --loadEngine="$OUT/model.$P.engine" --dynamicPlugins="$PLUGIN" --duration=10 \
-      > "$OUT/trtexec_$P.log" 2>&1 || echo "trtexec $P failed: see $OUT/trtexec_$P.log"
+      --exportTimes="$OUT/trtexec_times_$P.json" > "$OUT/trtexec_$P.log" 2>&1 \
+      || echo "trtexec $P failed: see $OUT/trtexec_$P.log"
   done
 fi
 
@@ -111,7 +140,7 @@ for name in ("onnxruntime_fp32", "tensorrt_fp16", "tensorrt_int8"):
     ev = out / f"eval_{name}.json"
     lat = out / f"latency_{name}.json"
     pq = find(json.loads(ev.read_text()), ("PQ", "pq")) if ev.exists() else None
-    p50 = find(json.loads(lat.read_text()), ("p50_ms", "median_ms", "p50")) if lat.exists() else None
+    p50 = find(json.loads(lat.read_text()), ("p50_ms",)) if lat.exists() else None
     rows.append({"run": name, "PQ": pq, "latency_p50_ms": p50})
 ref = rows[0]["PQ"]
 for r in rows:
