@@ -74,6 +74,19 @@ def find_nvcc() -> str | None:
     return None
 
 
+def find_cuda_home() -> Path | None:
+    """The CUDA toolkit root (with include/cuda_runtime_api.h): $CUDA_HOME, nvcc's parent, /usr/local/cuda."""
+    candidates = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH")]
+    nvcc = find_nvcc()
+    if nvcc:
+        candidates.append(str(Path(nvcc).resolve().parents[1]))
+    candidates.append("/usr/local/cuda")
+    for c in candidates:
+        if c and (Path(c) / "include" / "cuda_runtime_api.h").is_file():
+            return Path(c)
+    return None
+
+
 def host_sources(root: Path) -> list[Path]:
     """Every file the host library is compiled from (its hash names the build)."""
     files = [root / "host" / "host_api.cpp", *sorted((root / "common").glob("*.h")), root / "common" / "hd.cuh"]
@@ -167,7 +180,8 @@ def compile_cuda_kernels(
     objects = []
     for src in cuda_kernel_sources():
         obj = out_dir / f"{src.parent.name}.o"
-        _run([nvcc, "-std=c++17", "-O3", "-Xcompiler", "-fPIC", *nvcc_gencode_flags(archs, ptx),
+        # hidden: the launchers are linked into a library that exports only its own entry points
+        _run([nvcc, "-std=c++17", "-O3", "-Xcompiler", "-fPIC,-fvisibility=hidden", *nvcc_gencode_flags(archs, ptx),
               "-c", str(src), "-o", str(obj)], f"nvcc {src.parent.name}")
         objects.append(obj)
     return objects

@@ -1,0 +1,66 @@
+"""The IPluginV3 wrappers compile against NVIDIA's public TensorRT headers and export the loader symbols.
+
+CI has no TensorRT, so the headers of the versions we target are fetched (never committed): tags v10.3.0
+(JetPack 6) and v11.1 of github.com/NVIDIA/TensorRT, ``include/`` extracted to /tmp/trt-<tag>/include,
+or any list of include folders in $TRT_PANOPTIC_TENSORRT_INCLUDES (os.pathsep-separated).
+"""
+from __future__ import annotations
+
+import glob
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from trt_panoptic.plugins import build
+
+PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
+WRAPPERS = ["common/plugin_registry.cpp", "roi_align_fpn/plugin.cpp", "semantic_upsample_argmax/plugin.cpp"]
+
+
+def _include_dirs() -> list[str]:
+    env = os.environ.get("TRT_PANOPTIC_TENSORRT_INCLUDES")
+    dirs = env.split(os.pathsep) if env else sorted(glob.glob("/tmp/trt-*/include"))
+    return [d for d in dirs if (Path(d) / "NvInferRuntime.h").is_file()]
+
+
+def _cuda_include() -> str | None:
+    home = build.find_cuda_home()
+    return str(home / "include") if home else None
+
+
+INCLUDES = _include_dirs()
+
+
+@pytest.fixture(scope="module")
+def kernel_objects(tmp_path_factory):
+    if build.find_nvcc() is None:
+        pytest.skip("nvcc not installed: cannot link the plugin library")
+    return build.compile_cuda_kernels(tmp_path_factory.mktemp("kernels"), archs=("87",), ptx=False)
+
+
+@pytest.mark.skipif(not INCLUDES, reason="TensorRT headers not found (fetch NVIDIA/TensorRT include/ of v10.3.0 and "
+                    "v11.1 to /tmp/trt-<tag>/include or set TRT_PANOPTIC_TENSORRT_INCLUDES)")
+@pytest.mark.skipif(build.find_cxx() is None or _cuda_include() is None, reason="needs a C++ compiler and CUDA headers")
+@pytest.mark.parametrize("include", INCLUDES or ["none"], ids=lambda d: Path(d).parent.name)
+def test_plugin_library_builds_against_tensorrt_headers(include, kernel_objects, tmp_path):
+    cxx, cuda_inc = build.find_cxx(), _cuda_include()
+    objects = []
+    for src in WRAPPERS:
+        obj = tmp_path / f"{Path(src).parent.name}_{Path(src).stem}.o"
+        proc = subprocess.run(
+            [cxx, "-std=c++17", "-fPIC", "-fvisibility=hidden", "-Wall", "-Wextra", "-Werror", "-isystem", include,
+             "-isystem", cuda_inc, "-c", str(PLUGINS / src), "-o", str(obj)], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        objects.append(str(obj))
+    lib = tmp_path / build.PLUGIN_LIBRARY_NAME
+    cudart = Path(cuda_inc).parent / "lib64"  # the toolkit's static cudart: no libnvinfer, no GPU needed
+    proc = subprocess.run([cxx, "-shared", "-o", str(lib), *objects, *map(str, kernel_objects), f"-L{cudart}",
+                           "-lcudart_static", "-ldl", "-lpthread", "-lrt", "-Wl,--no-undefined"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    exported = subprocess.run(["nm", "-D", "--defined-only", str(lib)], capture_output=True, text=True).stdout
+    names = {line.split()[-1] for line in exported.splitlines() if " T " in line}
+    # TensorRT's loader (IPluginRegistry::loadLibrary, trtexec --dynamicPlugins) looks these two up
+    assert names == {"getCreators", "setLoggerFinder"}
