@@ -1,0 +1,135 @@
+"""``export_onnx``: a trained PanopticFPN → the portable or TensorRT-flavour ONNX, FP32 or FP16-typed.
+
+The graph comes from the static-shape twin :class:`~trt_panoptic.export.graph_model.PanopticGraphModel`,
+traced by the TorchScript exporter (``dynamo=False``: our RoiAlign / NonMaxSuppression twins are
+autograd Functions with an ONNX ``symbolic``, and the result is a plain graph of standard ops), then
+cleaned by onnx-graphsurgeon (constant folding, dead nodes, topological order). The config travels in the
+model's metadata (``trt_panoptic.config``), so an ONNX file is enough to build a Predictor.
+"""
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnx
+import torch
+
+from trt_panoptic.config import Config, config_from_dict
+from trt_panoptic.errors import TrtPanopticError
+from trt_panoptic.export.graph_model import INPUT_NAME, OUTPUT_NAMES, PanopticGraphModel
+from trt_panoptic.export.surgery import to_tensorrt_flavor
+from trt_panoptic.modeling import PanopticFPN
+
+log = logging.getLogger(__name__)
+
+FLAVORS = ("portable", "tensorrt")
+#: RoiAlign's coordinate_transformation_mode needs opset 16; 17 is the first the TorchScript exporter and
+#: TensorRT 8.6+/10.x both handle well; above 20 the TorchScript exporter stops.
+MIN_OPSET, MAX_OPSET, DEFAULT_OPSET = 17, 20, 17
+META_PREFIX = "trt_panoptic."
+
+
+@dataclass(frozen=True)
+class OnnxInfo:
+    """What an exported model says about itself (from its metadata)."""
+
+    config: Config
+    height: int
+    width: int
+    flavor: str
+    precision: str
+
+
+def _cleanup(model: onnx.ModelProto) -> onnx.ModelProto:
+    from trt_panoptic.errors import import_optional
+
+    gs = import_optional("onnx_graphsurgeon", "pip install onnx-graphsurgeon")
+    graph = gs.import_onnx(model)
+    graph.fold_constants().cleanup().toposort()
+    out = gs.export_onnx(graph)
+    out.ir_version = model.ir_version
+    del out.opset_import[:]
+    out.opset_import.extend(model.opset_import)
+    return out
+
+
+def export_onnx(
+    model: PanopticFPN, cfg: Config, *, height: int, width: int, flavor: str = "portable", fp16: bool = False,
+    opset: int = DEFAULT_OPSET,
+) -> onnx.ModelProto:
+    """Export ``model`` for a fixed ``height`` × ``width`` (pixels, multiples of 32), batch 1.
+
+    Input ``image`` uint8 [1, 3, H, W] BGR; outputs as :mod:`trt_panoptic.export.graph_model` documents.
+
+    Args:
+        flavor: "portable" (standard ops) or "tensorrt" (plugin nodes after surgery).
+        fp16: FP16-typed graph (backbone and heads in FP16, box decoding/NMS/softmax in FP32).
+        opset: ONNX opset, 17..20.
+    """
+    if flavor not in FLAVORS:
+        raise TrtPanopticError(f"flavor should be one of {', '.join(FLAVORS)}, got {flavor!r} — pick one of them")
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise TrtPanopticError(f"opset should be in {MIN_OPSET}..{MAX_OPSET}, got {opset} — use --opset {DEFAULT_OPSET}")
+    graph_model = PanopticGraphModel(model.eval(), height, width, half=fp16).eval()
+    dummy = torch.zeros((1, 3, height, width), dtype=torch.uint8)
+    buf = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings about Python ints: the graph is fixed-size by design
+        torch.onnx.export(graph_model, (dummy,), buf, dynamo=False, opset_version=opset, input_names=[INPUT_NAME],
+                          output_names=list(OUTPUT_NAMES), do_constant_folding=True)
+    proto = _cleanup(onnx.load_from_string(buf.getvalue()))
+    meta = {
+        "config": json.dumps(cfg.to_dict()), "height": str(height), "width": str(width), "flavor": "portable",
+        "precision": "fp16" if fp16 else "fp32",
+    }
+    for k, v in meta.items():
+        proto.metadata_props.append(onnx.StringStringEntryProto(key=META_PREFIX + k, value=v))
+    proto.producer_name = "trt_panoptic"
+    if flavor == "tensorrt":
+        h = cfg.model.roi_heads
+        proto = to_tensorrt_flavor(proto, canonical_box_size=h.canonical_box_size, canonical_level=h.canonical_level)
+        for p in proto.metadata_props:
+            if p.key == META_PREFIX + "flavor":
+                p.value = "tensorrt"
+    proto = onnx.shape_inference.infer_shapes(proto)
+    return proto
+
+
+def save_onnx(model: onnx.ModelProto, path: str | os.PathLike) -> Path:
+    """Write ``model`` atomically (temp file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(model.SerializeToString())
+    tmp.replace(path)
+    return path
+
+
+def load_onnx(path: str | os.PathLike) -> onnx.ModelProto:
+    """Read and check an ONNX file; missing, truncated or corrupt files raise one line."""
+    path = Path(path)
+    if not path.is_file():
+        raise TrtPanopticError(f"ONNX file {path} should exist, got no such file — export it with trt-panoptic export")
+    try:
+        model = onnx.load(str(path))
+        if not model.graph.node:
+            raise ValueError("empty graph")
+        onnx.checker.check_model(model)
+    except Exception as exc:  # protobuf DecodeError, checker ValidationError, ...
+        msg = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise TrtPanopticError(f"{path} should be a valid ONNX model, got a corrupt or truncated file ({msg}) — re-export it") from None
+    return model
+
+
+def onnx_info(model: onnx.ModelProto, source: str = "model") -> OnnxInfo:
+    """The config, input size, flavour and precision stored by :func:`export_onnx` in ``model``'s metadata."""
+    meta = {p.key[len(META_PREFIX):]: p.value for p in model.metadata_props if p.key.startswith(META_PREFIX)}
+    if "config" not in meta:
+        raise TrtPanopticError(f"{source} should carry trt_panoptic metadata, got none — export it with trt-panoptic export")
+    cfg = config_from_dict(json.loads(meta["config"]), source=source)
+    return OnnxInfo(cfg, int(meta["height"]), int(meta["width"]), meta.get("flavor", "portable"), meta.get("precision", "fp32"))
