@@ -1,0 +1,60 @@
+// The library's entry points for TensorRT: getCreators (found by IPluginRegistry::loadLibrary,
+// trtexec --dynamicPlugins / --setPluginsToSerialize) and setLoggerFinder.
+#include "../roi_align_fpn/plugin.h"
+#include "../semantic_upsample_argmax/plugin.h"
+#include "plugin_utils.h"
+
+#include <atomic>
+
+namespace trt_panoptic
+{
+namespace
+{
+
+// TensorRT's plugin-library protocol is a pair of C functions, so the logger finder it hands over
+// has to live at namespace scope; it is set once at load time and only read afterwards.
+std::atomic<nvinfer1::ILoggerFinder*> gLoggerFinder{nullptr};
+
+} // namespace
+
+void logMessage(nvinfer1::ILogger::Severity severity, std::string const& msg) noexcept
+{
+    try
+    {
+        nvinfer1::ILoggerFinder* finder = gLoggerFinder.load();
+        nvinfer1::ILogger* logger = finder != nullptr ? finder->findLogger() : nullptr;
+        if (logger != nullptr)
+        {
+            std::string const line = std::string("[trt_panoptic] ") + msg;
+            logger->log(severity, line.c_str());
+        }
+    }
+    catch (...)
+    {
+        // logging must never take the process down
+    }
+}
+
+} // namespace trt_panoptic
+
+// The library is built with hidden visibility; only these two entry points are exported.
+#define TP_EXPORT __attribute__((visibility("default")))
+
+extern "C"
+{
+
+TP_EXPORT void setLoggerFinder(nvinfer1::ILoggerFinder* finder)
+{
+    trt_panoptic::gLoggerFinder.store(finder);
+}
+
+TP_EXPORT nvinfer1::IPluginCreatorInterface* const* getCreators(int32_t& nbCreators)
+{
+    static trt_panoptic::RoIAlignFPNPluginCreator roiAlignCreator;
+    static trt_panoptic::SemanticUpsampleArgmaxPluginCreator upsampleCreator;
+    static nvinfer1::IPluginCreatorInterface* const creators[] = {&roiAlignCreator, &upsampleCreator};
+    nbCreators = 2;
+    return creators;
+}
+
+} // extern "C"
