@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,22 +9,24 @@ import pytest
 from trt_panoptic.cli.demo import choose_run_dir
 from trt_panoptic.errors import TrtPanopticError
 
+from trt_panoptic.cli.main import main
+
 from .conftest import read_all
-from .test_cli_run import FAKE_CLI, _env
+from .test_cli_run import fake_backend  # noqa: F401 — the fixture
 
 
-def test_demo_writes_annotated_video_and_stats(tmp_path: Path) -> None:
+def test_demo_writes_annotated_video_and_stats(tmp_path: Path, fake_backend: None,
+                                               capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "demo"
-    proc = subprocess.run(
-        [sys.executable, str(FAKE_CLI), "demo", "--out-dir", str(out), "--frames", "8", "--size", "64x96",
-         "--no-progress"], capture_output=True, text=True, env=_env(), timeout=60)
-    assert proc.returncode == 0, proc.stderr
+    code = main(["demo", "--out-dir", str(out), "--frames", "8", "--size", "64x96", "--no-progress"])
+    stdout, err = capsys.readouterr()
+    assert code == 0, err
     frames = read_all(out / "demo.mp4")
     assert len(frames) == 8 and frames[0].shape == (64, 96, 3)
     assert len(read_all(out / "input.mp4")) == 8
     stats = json.loads((out / "stats.json").read_text())
     assert stats["frames_written"] == 8 and stats["mode"] == "lossless"
-    assert str((out / "demo.mp4").resolve()) in proc.stdout and "FPS" in proc.stdout
+    assert str((out / "demo.mp4").resolve()) in stdout and "FPS" in stdout
 
 
 def test_run_dir_is_never_reused_silently(tmp_path: Path) -> None:

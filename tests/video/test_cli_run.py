@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import read_all, write_clip
+from trt_panoptic.cli.main import main
+
+from .conftest import FakePredictor, read_all, write_clip
 
 REPO = Path(__file__).resolve().parents[2]
 FAKE_CLI = Path(__file__).with_name("fake_cli.py")
@@ -52,30 +54,48 @@ def test_unwritable_output_is_one_line_error(clip: Path, tmp_path: Path) -> None
     _assert_one_line_error(proc, "a_file", "is a file")
 
 
-def test_unwritable_stats_is_one_line_error(clip: Path, tmp_path: Path) -> None:
+@pytest.fixture
+def fake_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process CLI runs get a FakePredictor from create_predictor."""
+    import trt_panoptic.runtime
+
+    monkeypatch.setattr(trt_panoptic.runtime, "create_predictor", lambda backend="auto", **_: FakePredictor(),
+                        raising=False)
+
+
+def _main(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_unwritable_stats_is_one_line_error(clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     blocker = tmp_path / "a_file"
     blocker.write_text("in the way")
-    proc = _cli("run", "--source", str(clip), "--stats", str(blocker / "stats.json"))
-    _assert_one_line_error(proc, "--stats")
+    code, _, err = _main(capsys, "run", "--source", str(clip), "--stats", str(blocker / "stats.json"))
+    _assert_one_line_error(subprocess.CompletedProcess([], code, "", err), "--stats")
 
 
 def test_undecodable_video_is_one_line_error(tmp_path: Path) -> None:
+    """A subprocess: FFmpeg's own 'moov atom not found' on fd 2 would make this more than one line."""
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(os.urandom(4096))
     proc = _cli("run", "--source", str(junk))
     _assert_one_line_error(proc, "junk.mp4")
 
 
-def test_run_writes_video_and_stats(clip: Path, tmp_path: Path) -> None:
+def test_run_writes_video_and_stats(clip: Path, tmp_path: Path, fake_backend: None,
+                                    capsys: pytest.CaptureFixture) -> None:
     out, stats = tmp_path / "out.avi", tmp_path / "stats.json"
-    proc = _cli("run", "--source", str(clip), "--output", str(out), "--stats", str(stats), "--no-progress", fake=True)
-    assert proc.returncode == 0, proc.stderr
+    code, stdout, err = _main(capsys, "run", "--source", str(clip), "--output", str(out), "--stats", str(stats),
+                              "--no-progress")
+    assert code == 0, err
     assert len(read_all(out)) == 30
     data = json.loads(stats.read_text())
     assert data["frames_written"] == 30 and data["mode"] == "lossless" and data["backend"] == "fake"
     for stage in ("capture", "infer", "render", "write", "end_to_end"):
         assert {"p50", "p95", "p99"} <= data["latency_ms"][stage].keys()
-    assert str(out) in proc.stdout and "FPS" in proc.stdout
+    assert str(out) in stdout and "FPS" in stdout
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

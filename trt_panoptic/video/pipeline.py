@@ -343,6 +343,7 @@ class Pipeline:
                 while t.is_alive():
                     t.join(poll_s)
                     if bar is not None:
+                        bar.set_postfix(dropped=self.stats.dropped_stale, corrupt=self.stats.corrupt, refresh=False)
                         bar.update(self.stats.frames_written - bar.n)
         finally:
             if any(t.is_alive() for t in threads):  # we were interrupted while waiting (KeyboardInterrupt)
