@@ -90,3 +90,32 @@ def test_http_url_of_a_file_is_read_once_not_looped(clip: Path) -> None:
         source.close()
     finally:
         server.shutdown()
+
+
+class ScriptedCapture:
+    """Stands in for cv2.VideoCapture: 'ok' a good frame, 'fail' a failed read, 'gray' a malformed frame."""
+
+    def __init__(self, script: list[str]) -> None:
+        self.script = list(script)
+
+    def read(self):
+        step = self.script.pop(0) if self.script else "fail"
+        if step == "ok":
+            return True, synth_frame(0)
+        if step == "gray":
+            return True, synth_frame(0)[..., 0]
+        return False, None
+
+    def release(self) -> None:
+        pass
+
+
+def test_failed_reads_followed_by_frames_are_corrupt_frames_not_the_end(clip: Path) -> None:
+    source = VideoFileSource(clip, max_consecutive_failures=3)
+    source._pending.clear()
+    source._cap = ScriptedCapture(["ok", "fail", "gray", "ok", "fail", "fail", "fail", "ok", "fail"])
+    statuses = [source.read().status for _ in range(8)]
+    F, C, E = ReadStatus.FRAME, ReadStatus.CORRUPT, ReadStatus.END
+    # 3 failures in a row are still corrupt frames (limit 3); the 4th failure in a row means the end
+    assert statuses == [F, C, C, F, C, C, C, F] and source.read().status is E
+    assert source.read().status is E
