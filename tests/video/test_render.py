@@ -92,3 +92,19 @@ def test_many_segments_take_the_general_path_with_the_same_result() -> None:
     assert np.array_equal(fast.mask(57) > 0, pan == few[56])  # independent: the plain comparison
     many = list(range(1, 300))
     assert _SegmentMasks(cv2, pan, many)._compact is None
+
+
+def test_stuff_label_lands_on_the_segment_even_when_split() -> None:
+    """The middle row of a split region's bounding box is empty: the label anchor must still be on it."""
+    from trt_panoptic.video.render import _inside_point
+
+    mask = np.zeros((48, 64), np.uint8)
+    mask[0:6, 10:30] = 255
+    mask[40:48, 20:50] = 255
+    x, y = _inside_point(mask)
+    assert mask[y, x] == 255
+    pan = (mask > 0).astype(np.int32) * 5
+    result = PanopticResult(pan, [{"id": 5, "isthing": False, "category_id": 3, "area": int((pan == 5).sum())}],
+                            np.zeros_like(pan))
+    out = PanopticRenderer(THINGS, STUFF).render(np.zeros((48, 64, 3), np.uint8), result)
+    assert out.shape == (48, 64, 3)

@@ -249,8 +249,9 @@ def _inside_point(mask: np.ndarray) -> tuple[int, int]:
     cols = np.flatnonzero(mask[row, x:x + w])
     if cols.size:  # middle of the mask's run on its middle row
         return x + int(cols[cols.size // 2]), row
-    points = cv2.findNonZero(mask)  # a hollow shape: any pixel of it
-    return tuple(int(v) for v in points[len(points) // 2, 0])
+    points = cv2.findNonZero(mask).reshape(-1, 2)  # split or hollow shape: one of its pixels
+    x, y = points[len(points) // 2]
+    return int(x), int(y)
 
 
 def _label(cv2, image: np.ndarray, text: str, anchor: tuple[int, int], color: tuple[int, int, int], scale: float):
