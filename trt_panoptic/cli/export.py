@@ -1,0 +1,86 @@
+"""``trt-panoptic export``: a checkpoint → portable or TensorRT-flavour ONNX (FP32 or FP16-typed).
+
+Examples::
+
+    trt-panoptic export --height 256 --width 256 --out model.onnx
+    trt-panoptic export --weights model.pt --height 512 --width 512 --out model_trt.onnx --flavor tensorrt --fp16
+
+Every argument the command changes is announced; the export is timed and the written file is checked
+(onnx checker, then one ONNX Runtime run with the plugin ops registered when the graph has any).
+"""
+from __future__ import annotations
+
+import argparse
+import difflib
+import logging
+import time
+from pathlib import Path
+
+from trt_panoptic.errors import TrtPanopticError
+
+log = logging.getLogger(__name__)
+
+FLAVOR_ALIASES = {"portable": "portable", "onnx": "portable", "standard": "portable", "tensorrt": "tensorrt",
+                  "trt": "tensorrt", "plugins": "tensorrt"}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("export", help="export a model to ONNX (portable or TensorRT flavour)",
+                              description="Export a Panoptic FPN checkpoint to ONNX for one fixed input size, batch 1.")
+    p.add_argument("--weights", help="checkpoint (.pt); default: the bundled model")
+    p.add_argument("--config", help="config name or YAML (default: the one stored in the checkpoint)")
+    p.add_argument("--height", type=int, required=True, help="input height in pixels, a multiple of 32")
+    p.add_argument("--width", type=int, required=True, help="input width in pixels, a multiple of 32")
+    p.add_argument("--out", required=True, help="output .onnx path")
+    p.add_argument("--flavor", default="portable", help="portable (standard ops) | tensorrt (plugin nodes); default portable")
+    p.add_argument("--fp16", action="store_true", help="FP16-typed graph (box decoding and NMS scores stay FP32)")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset, 17..20 (default 17)")
+    p.add_argument("--no-check", action="store_true", help="skip the ONNX Runtime check run of the written file")
+    p.set_defaults(func=run)
+
+
+def resolve_flavor(name: str) -> str:
+    """The flavour for ``name`` or an alias of it; a typo gets a close-match suggestion."""
+    key = name.strip().lower()
+    if key in FLAVOR_ALIASES:
+        return FLAVOR_ALIASES[key]
+    close = difflib.get_close_matches(key, list(FLAVOR_ALIASES), n=1)
+    hint = f"did you mean {close[0]!r}?" if close else "use portable or tensorrt"
+    raise TrtPanopticError(f"--flavor should be portable or tensorrt, got {name!r} — {hint}")
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from trt_panoptic.export.exporter import export_onnx, load_onnx, onnx_info, save_onnx
+    from trt_panoptic.export.graph_model import check_export_size
+    from trt_panoptic.export.ort_ops import ort_session
+    from trt_panoptic.modeling.checkpoint import load_model
+
+    flavor = resolve_flavor(args.flavor)
+    if flavor != args.flavor:
+        log.info("export: --flavor %s → %s", args.flavor, flavor)
+    check_export_size(args.height, args.width)
+    out = Path(args.out)
+    if out.suffix.lower() != ".onnx":
+        log.info("export: --out %s → %s (ONNX files end in .onnx)", out, out.with_suffix(".onnx"))
+        out = out.with_suffix(".onnx")
+    if args.weights is None:
+        log.info("export: --weights not given → the bundled model")
+    model, cfg = load_model(args.weights, args.config)
+    start = time.perf_counter()
+    proto = export_onnx(model, cfg, height=args.height, width=args.width, flavor=flavor, fp16=args.fp16, opset=args.opset)
+    save_onnx(proto, out)
+    elapsed = time.perf_counter() - start
+    size_mb = out.stat().st_size / 2**20
+    log.info("export: %s ONNX (%s, opset %d, %dx%d) written to %s in %.1f s (%.1f MB)", flavor,
+             "fp16" if args.fp16 else "fp32", args.opset, args.height, args.width, out, elapsed, size_mb)
+    if not args.no_check:
+        checked = load_onnx(out)
+        onnx_info(checked, str(out))
+        start = time.perf_counter()
+        outputs = ort_session(checked).run(None, {"image": np.zeros((1, 3, args.height, args.width), np.uint8)})
+        log.info("export: check passed (onnx checker + one ONNX Runtime run, %.2f s, %d outputs)",
+                 time.perf_counter() - start, len(outputs))
+    print(out)
+    return 0

@@ -1,0 +1,46 @@
+"""The one predict path every backend shares: letterbox → backend forward → :func:`decode_outputs`."""
+from __future__ import annotations
+
+import numpy as np
+
+from trt_panoptic.config import Config
+from trt_panoptic.runtime.decode import Letterbox, check_image, decode_outputs, letterbox
+from trt_panoptic.runtime.result import PanopticResult
+
+
+class RawOutputPredictor:
+    """A :class:`~trt_panoptic.runtime.predictor.Predictor` over a backend that maps the uint8 input
+    [1, 3, H, W] to the raw output dict; subclasses implement :meth:`forward`.
+
+    ``height``/``width`` None (torch only) runs each frame at its own size, padded by the model.
+    """
+
+    backend = "base"
+
+    def __init__(self, cfg: Config, height: int | None, width: int | None) -> None:
+        self.cfg = cfg
+        self.height, self.width = height, width
+        m = cfg.model
+        self.thing_classes = list(m.thing_classes)
+        self.stuff_classes = list(m.stuff_classes)
+        p = m.panoptic
+        self.fusion = {"instance_score_thresh": p.instance_score_thresh, "overlap_thresh": p.overlap_thresh,
+                       "stuff_area_limit": p.stuff_area_limit}
+        self.pad_value = tuple(float(v) for v in m.input.pixel_mean)
+
+    def forward(self, image: np.ndarray) -> dict[str, np.ndarray]:
+        """uint8 [1, 3, H, W] (model channel order) → raw outputs (see :mod:`trt_panoptic.runtime.decode`)."""
+        raise NotImplementedError
+
+    def prepare(self, image: np.ndarray) -> tuple[np.ndarray, Letterbox]:
+        """BGR uint8 [h, w, 3] → (model input [1, 3, H, W], how it was placed)."""
+        if self.height is None or self.width is None:
+            check_image(image)
+            h, w = image.shape[:2]
+            return np.ascontiguousarray(image.transpose(2, 0, 1))[None], Letterbox.identity(h, w)
+        return letterbox(image, self.height, self.width, self.pad_value)
+
+    def predict(self, image: np.ndarray) -> PanopticResult:
+        """BGR uint8 [h, w, 3] → :class:`PanopticResult` at [h, w]."""
+        x, box = self.prepare(image)
+        return decode_outputs(self.forward(x), box, **self.fusion)

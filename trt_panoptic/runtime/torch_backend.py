@@ -1,0 +1,45 @@
+"""The torch backend: the eager :class:`PanopticFPN` itself (CPU, or CUDA when asked and present)."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from trt_panoptic.config import Config
+from trt_panoptic.errors import TrtPanopticError
+from trt_panoptic.modeling import PanopticFPN
+from trt_panoptic.runtime.base import RawOutputPredictor
+
+
+class TorchPredictor(RawOutputPredictor):
+    """Runs ``model`` (eval mode) on each frame; the detections go through the shared decode path.
+
+    Args:
+        model, cfg: the trained model and its config.
+        height, width: letterbox frames to this size first (as the exported backends must); None = run
+            each frame at its own size.
+        device: "cpu" or "cuda".
+    """
+
+    backend = "torch"
+
+    def __init__(self, model: PanopticFPN, cfg: Config, height: int | None = None, width: int | None = None,
+                 device: str = "cpu") -> None:
+        super().__init__(cfg, height, width)
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise TrtPanopticError(f"device should be available, got {device!r} without CUDA — use device='cpu'")
+        self.device = torch.device(device)
+        self.model = model.eval().to(self.device)
+
+    @torch.no_grad()
+    def forward(self, image: np.ndarray) -> dict[str, np.ndarray]:
+        out = self.model(torch.from_numpy(image).to(self.device))[0]
+        inst = out["instances"]
+        n = int(inst["boxes"].shape[0])
+        return {
+            "sem_labels": out["sem_labels"][None].to(torch.int32).cpu().numpy(),
+            "boxes": inst["boxes"][None].float().cpu().numpy(),
+            "scores": inst["scores"][None].float().cpu().numpy(),
+            "classes": inst["classes"][None].to(torch.int32).cpu().numpy(),
+            "mask_probs": inst["mask_probs"][None].float().cpu().numpy(),
+            "num_detections": np.asarray([n], dtype=np.int32),
+        }
