@@ -1,0 +1,293 @@
+"""GPU check of the plugin kernels: correctness against PyTorch on the same device, then timings.
+
+Run by ``benchmarks/gpu_check.sh`` (which builds ``libtrt_panoptic_cuda.so`` first). Checks, on random
+inputs and edge RoIs, FP32 and FP16:
+
+- RoIAlignFPN kernel vs ``trt_panoptic.ops.multilevel_roi_align`` (the model's PyTorch pooler);
+- SemanticUpsampleArgmax kernel vs ``F.interpolate(..., bilinear, align_corners=False).argmax(1)``:
+  labels equal except float32 near-ties (counted), score = the max upsampled logit;
+
+then times them against the PyTorch equivalents (CUDA events, median of ``--iters``) and prints a
+Markdown table (``--json`` also writes the numbers). ``--device cpu`` runs the same checks on the host
+library instead (used by the CPU tests to exercise this script). Exit code 1 if any check fails.
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from trt_panoptic.ops import multilevel_roi_align  # noqa: E402
+from trt_panoptic.plugins import build as plugin_build  # noqa: E402
+from trt_panoptic.plugins import host  # noqa: E402
+
+STRIDES = [4, 8, 16, 32]
+
+
+class _RoIParams(ctypes.Structure):
+    _fields_ = [("output_size", ctypes.c_int32), ("sampling_ratio", ctypes.c_int32), ("aligned", ctypes.c_int32),
+                ("canonical_box_size", ctypes.c_int32), ("canonical_level", ctypes.c_int32)]
+
+
+class _UpParams(ctypes.Structure):
+    _fields_ = [("scale_factor", ctypes.c_int32), ("with_score", ctypes.c_int32)]
+
+
+class CudaKernels:
+    """The CUDA launchers through libtrt_panoptic_cuda.so, on torch CUDA tensors (current stream)."""
+
+    def __init__(self, library: Path):
+        self.lib = ctypes.CDLL(str(library))
+        self.lib.tp_cuda_roi_align_fpn.restype = ctypes.c_int32
+        self.lib.tp_cuda_semantic_upsample_argmax.restype = ctypes.c_int32
+
+    def roi_align_fpn(self, rois: torch.Tensor, features: list[torch.Tensor], output_size: int) -> torch.Tensor:
+        feats = [f.contiguous() for f in features]
+        rois = rois.contiguous()
+        n, c = feats[0].shape[:2]
+        out = torch.empty((rois.shape[0], c, output_size, output_size), device=rois.device, dtype=feats[0].dtype)
+        ptrs = (ctypes.c_void_p * 4)(*[f.data_ptr() for f in feats])
+        heights = (ctypes.c_int32 * 4)(*[f.shape[2] for f in feats])
+        widths = (ctypes.c_int32 * 4)(*[f.shape[3] for f in feats])
+        params = _RoIParams(output_size, 0, 1, 224, 4)
+        rc = self.lib.tp_cuda_roi_align_fpn(
+            ctypes.c_void_p(rois.data_ptr()), int(rois.dtype == torch.float16), rois.shape[0], rois.shape[1], ptrs,
+            int(feats[0].dtype == torch.float16), heights, widths, n, c, ctypes.byref(params),
+            ctypes.c_void_p(out.data_ptr()), ctypes.c_void_p(torch.cuda.current_stream().cuda_stream))
+        if rc != 0:
+            raise RuntimeError(f"tp_cuda_roi_align_fpn failed with cudaError {rc}")
+        return out
+
+    def semantic_upsample_argmax(self, logits: torch.Tensor, scale: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = logits.contiguous()
+        n, c, h, w = logits.shape
+        labels = torch.empty((n, h * scale, w * scale), device=logits.device, dtype=torch.int32)
+        scores = torch.empty(labels.shape, device=logits.device, dtype=logits.dtype)
+        params = _UpParams(scale, 1)
+        rc = self.lib.tp_cuda_semantic_upsample_argmax(
+            ctypes.c_void_p(logits.data_ptr()), int(logits.dtype == torch.float16), n, c, h, w, ctypes.byref(params),
+            ctypes.c_void_p(labels.data_ptr()), ctypes.c_void_p(scores.data_ptr()),
+            ctypes.c_void_p(torch.cuda.current_stream().cuda_stream))
+        if rc != 0:
+            raise RuntimeError(f"tp_cuda_semantic_upsample_argmax failed with cudaError {rc}")
+        return labels, scores
+
+
+class HostKernels:
+    """The same math through the host library (CPU), for running this script without a GPU."""
+
+    def roi_align_fpn(self, rois: torch.Tensor, features: list[torch.Tensor], output_size: int) -> torch.Tensor:
+        out = host.roi_align_fpn(rois.float(), [f.float() for f in features], output_size)
+        return out.to(features[0].dtype)
+
+    def semantic_upsample_argmax(self, logits: torch.Tensor, scale: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
+        labels, scores = host.semantic_upsample_argmax(logits.float(), scale, with_score=True)
+        return labels, scores.to(logits.dtype)
+
+
+@dataclass
+class Row:
+    """One line of the report."""
+
+    check: str
+    dtype: str
+    ok: bool
+    detail: str
+    ours_ms: float | None = None
+    torch_ms: float | None = None
+
+
+def _timeit(fn: Callable[[], object], device: torch.device, iters: int, warmup: int = 5) -> float:
+    """Median milliseconds of fn (CUDA events on a GPU, wall clock on the CPU)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(iters):
+        if device.type == "cuda":
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            end.synchronize()
+            times.append(start.elapsed_time(end))
+        else:
+            t0 = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
+def _edge_rois(num: int, height: int, width: int, batch: int, gen: torch.Generator) -> torch.Tensor:
+    """[num + 9, 5] RoIs: random sizes on every level plus partly/fully outside, tiny, huge, empty."""
+    xy = (torch.rand(num, 2, generator=gen) * 1.4 - 0.2) * torch.tensor([width, height])
+    wh = torch.rand(num, 2, generator=gen) ** 3 * max(height, width) * 0.8 + 1.0
+    edge = torch.tensor([[-20, -20, 30, 30], [width - 40, height - 30, width + 50, height + 40],
+                         [-300, -300, -200, -210], [width + 10, height + 10, width + 90, height + 70],
+                         [10.2, 10.7, 10.9, 11.1], [-500, -400, width + 500, height + 400], [0, 0, width, height],
+                         [0, 0, 224, 224], [5, 5, 5, 5]], dtype=torch.float32)
+    boxes = torch.cat([torch.cat([xy, xy + wh], 1), edge])
+    index = torch.randint(0, batch, (len(boxes), 1), generator=gen).float()
+    return torch.cat([index, boxes], 1)
+
+
+def check_roi_align(kernels, device: torch.device, args: argparse.Namespace) -> list[Row]:
+    gen = torch.Generator().manual_seed(0)
+    height, width = args.roi_image
+    rows = []
+    # correctness: small channel count, many edge RoIs, batch 2
+    feats32 = [torch.randn(2, 8, -(-height // s), -(-width // s), generator=gen).to(device) for s in STRIDES]
+    rois = _edge_rois(200, height, width, 2, gen).to(device)
+    ref = multilevel_roi_align(feats32, rois, 7, STRIDES, sampling_ratio=0, aligned=True)
+    for dtype, tol in ((torch.float32, 1e-4), (torch.float16, 2e-2)):
+        feats = [f.to(dtype) for f in feats32]
+        # the FP16 kernel computes in FP32 from FP16 inputs: compare with the FP32 reference on the same values
+        ref_d = ref if dtype == torch.float32 else multilevel_roi_align([f.float() for f in feats], rois, 7, STRIDES)
+        out = kernels.roi_align_fpn(rois, feats, 7)
+        err = (out.float() - ref_d).abs().max().item()
+        rows.append(Row("RoIAlignFPN edge RoIs vs ops pooler", str(dtype).split(".")[-1], err <= tol,
+                        f"max abs err {err:.2e} (tol {tol:g}), {len(rois)} RoIs"))
+    # timing: the issue's case, 1000 RoIs x 256 channels x 7x7 over P2-P5 of a padded 1024x2048... or --roi-image
+    feats32 = [torch.randn(1, args.channels, -(-height // s), -(-width // s), generator=gen).to(device) for s in STRIDES]
+    rois = _edge_rois(args.rois - 9, height, width, 1, gen).to(device)
+    for dtype in (torch.float32, torch.float16):
+        feats = [f.to(dtype) for f in feats32]
+        ours = _timeit(lambda: kernels.roi_align_fpn(rois, feats, 7), device, args.iters)
+        theirs = _timeit(lambda: multilevel_roi_align(feats, rois, 7, STRIDES), device, max(3, args.iters // 5))
+        rows.append(Row(f"RoIAlignFPN {len(rois)} RoIs x {args.channels} ch x 7x7", str(dtype).split(".")[-1],
+                        True, f"speed-up {theirs / ours:.1f}x vs ops pooler", ours, theirs))
+        try:
+            import torchvision  # the usual fast baseline: one torchvision roi_align per level
+
+            def tv_pooler():
+                from trt_panoptic.ops import assign_boxes_to_levels
+                lvl = assign_boxes_to_levels(rois[:, 1:].float(), 2, 5)
+                out = feats[0].new_zeros((len(rois), feats[0].shape[1], 7, 7))
+                for i, f in enumerate(feats):
+                    idx = torch.nonzero(lvl == i).squeeze(1)
+                    out[idx] = torchvision.ops.roi_align(f, rois[idx].to(f.dtype), 7, 1.0 / STRIDES[i], 0, True)
+                return out
+
+            tv = _timeit(tv_pooler, device, max(3, args.iters // 5))
+            rows.append(Row(f"RoIAlignFPN {len(rois)} RoIs x {args.channels} ch (torchvision baseline)",
+                            str(dtype).split(".")[-1], True, f"speed-up {tv / ours:.1f}x vs torchvision", ours, tv))
+        except ImportError:
+            pass
+    return rows
+
+
+def _label_mismatches(labels: torch.Tensor, logits32: torch.Tensor, scale: int) -> tuple[int, bool]:
+    """(mismatches vs torch, whether all are float32 near-ties)."""
+    up = F.interpolate(logits32, scale_factor=scale, mode="bilinear", align_corners=False)
+    ref = up.argmax(1)
+    mismatch = labels.long() != ref
+    count = int(mismatch.sum())
+    if count == 0:
+        return 0, True
+    ours = up.gather(1, labels.long().unsqueeze(1)).squeeze(1)[mismatch]
+    best = up.max(1).values[mismatch]
+    ulp = torch.finfo(torch.float32).eps * best.abs().clamp(min=1.0)
+    return count, bool(torch.all(best - ours <= 4 * ulp))
+
+
+def check_upsample_argmax(kernels, device: torch.device, args: argparse.Namespace) -> list[Row]:
+    gen = torch.Generator().manual_seed(1)
+    h, w = args.logits_hw
+    rows = []
+    logits32 = torch.randn(1, args.classes, h, w, generator=gen).to(device)
+    for dtype in (torch.float32, torch.float16):
+        logits = logits32.to(dtype)
+        labels, scores = kernels.semantic_upsample_argmax(logits)
+        ref32 = logits.float()  # the kernel computes in FP32 from the (possibly FP16) inputs
+        count, ties_only = _label_mismatches(labels, ref32, 4)
+        up_max = F.interpolate(ref32, scale_factor=4, mode="bilinear", align_corners=False).max(1).values
+        score_err = (scores.float() - up_max).abs().max().item()
+        score_tol = 1e-5 if dtype == torch.float32 else 1e-2
+        rows.append(Row(f"SemanticUpsampleArgmax {args.classes} cls {h}x{w} -> x4", str(dtype).split(".")[-1],
+                        ties_only and score_err <= score_tol,
+                        f"{count} label mismatches ({'all near-ties' if ties_only else 'NOT ties'}) of "
+                        f"{labels.numel()}; score err {score_err:.1e}"))
+        ours = _timeit(lambda: kernels.semantic_upsample_argmax(logits), device, args.iters)
+        theirs = _timeit(lambda: F.interpolate(logits, scale_factor=4, mode="bilinear", align_corners=False).argmax(1),
+                         device, args.iters)
+        floor = ""
+        if args.bandwidth_gbs:
+            # memory-traffic floor: read the logits once, write int32 labels (+ score) once
+            traffic = logits.numel() * logits.element_size() + labels.numel() * (4 + scores.element_size())
+            floor_ms = traffic / (args.bandwidth_gbs * 1e9) * 1e3
+            floor = f", {ours / floor_ms:.1f}x the traffic floor ({floor_ms:.3f} ms)"
+        rows.append(Row(f"SemanticUpsampleArgmax {args.classes} cls, labels+score", str(dtype).split(".")[-1], True,
+                        f"speed-up {theirs / ours:.1f}x vs interpolate+argmax{floor}", ours, theirs))
+    return rows
+
+
+def measure_copy_bandwidth(device: torch.device) -> float:
+    """Achievable DRAM bandwidth (GB/s) from a 1 GiB device-to-device copy (read + write)."""
+    src = torch.empty(1 << 28, dtype=torch.float32, device=device)
+    dst = torch.empty_like(src)
+    ms = _timeit(lambda: dst.copy_(src), device, 10)
+    return 2 * src.numel() * 4 / (ms * 1e-3) / 1e9
+
+
+def format_table(rows: list[Row]) -> str:
+    lines = ["| check | dtype | ok | ours (ms) | PyTorch (ms) | detail |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        ours = f"{r.ours_ms:.3f}" if r.ours_ms is not None else ""
+        theirs = f"{r.torch_ms:.3f}" if r.torch_ms is not None else ""
+        lines.append(f"| {r.check} | {r.dtype} | {'PASS' if r.ok else 'FAIL'} | {ours} | {theirs} | {r.detail} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
+    parser.add_argument("--library", type=Path, default=None, help="libtrt_panoptic_cuda.so (default: plugins/build)")
+    parser.add_argument("--iters", type=int, default=50)
+    parser.add_argument("--rois", type=int, default=1000)
+    parser.add_argument("--channels", type=int, default=256)
+    parser.add_argument("--roi-image", type=int, nargs=2, default=[1024, 2048], metavar=("H", "W"))
+    parser.add_argument("--classes", type=int, default=54)
+    parser.add_argument("--logits-hw", type=int, nargs=2, default=[256, 512], metavar=("h", "w"))
+    parser.add_argument("--json", type=Path, default=None, help="also write the rows as JSON here")
+    args = parser.parse_args(argv)
+
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            print("no CUDA device visible to PyTorch: nothing to check (use --device cpu for the host library)")
+            return 2
+        library = args.library or plugin_build.default_build_dir() / "cuda" / plugin_build.CUDA_LIBRARY_NAME
+        kernels = CudaKernels(library)
+        args.bandwidth_gbs = measure_copy_bandwidth(device)
+        name = torch.cuda.get_device_name(device)
+        cc = ".".join(map(str, torch.cuda.get_device_capability(device)))
+        print(f"device: {name} (sm {cc}), measured copy bandwidth {args.bandwidth_gbs:.0f} GB/s, torch {torch.__version__}")
+    else:
+        kernels = HostKernels()
+        args.bandwidth_gbs = None
+        print(f"device: CPU (host library), torch {torch.__version__}")
+
+    torch.manual_seed(0)
+    rows = check_roi_align(kernels, device, args) + check_upsample_argmax(kernels, device, args)
+    print(format_table(rows))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps([asdict(r) for r in rows], indent=2))
+    failed = [r for r in rows if not r.ok]
+    print(f"{len(rows) - len(failed)}/{len(rows)} checks passed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
