@@ -228,3 +228,37 @@ def test_channel_latest_replaces_and_fifo_blocks() -> None:
     assert fifo.get() == "a"
     assert done.wait(1.0)
     assert [fifo.get(), fifo.get()] == ["b", "c"]
+
+
+class ThreadSafeJitteryFake(FakePredictor):
+    """Declares itself safe for several inference threads; every third frame is slow, so workers finish
+    out of order."""
+
+    thread_safe = True
+
+    def predict(self, image):
+        time.sleep(0.03 if index_of(image) % 3 == 0 else 0.002)
+        return super().predict(image)
+
+
+def test_several_inferences_in_flight_keep_output_order(clip: Path) -> None:
+    predictor = ThreadSafeJitteryFake()
+    recorder = RecordingSink()
+    stats = Pipeline(open_source(str(clip)), predictor, [recorder], PipelineConfig(inflight=3)).run()
+    assert sorted(predictor.seen) == list(range(30))
+    assert [f[2] for f in recorder.frames] == list(range(30))
+    assert stats.frames_processed == stats.frames_written == 30
+
+
+def test_inflight_with_max_frames_is_exact(clip: Path) -> None:
+    recorder = RecordingSink()
+    stats = Pipeline(open_source(str(clip)), ThreadSafeJitteryFake(), [recorder],
+                     PipelineConfig(inflight=3, max_frames=7)).run()
+    assert [f[2] for f in recorder.frames] == list(range(7)) and stats.frames_written == 7
+
+
+def test_inflight_needs_a_thread_safe_predictor(clip: Path) -> None:
+    from trt_panoptic.errors import TrtPanopticError
+
+    with pytest.raises(TrtPanopticError, match="inflight should be 1"):
+        Pipeline(open_source(str(clip)), FakePredictor(), [], PipelineConfig(inflight=2))

@@ -55,6 +55,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     mode.add_argument("--lossless", dest="mode", action="store_const", const="lossless",
                       help="process every frame in order (default for files and folders)")
     p.add_argument("--queue-size", type=int, default=4, metavar="N", help="frames buffered between stages (default 4)")
+    p.add_argument("--inflight", type=int, default=1, metavar="N",
+                   help="frames inferred at once, for backends safe to call from several threads (default 1)")
     p.add_argument("--codec", help="FourCC for video outputs (default: H.264 if available, else mp4v/MJPG)")
     p.add_argument("--fps", type=float, help="frame rate of video outputs when the source has none (default 30)")
     p.add_argument("--no-hud", action="store_true", help="do not draw FPS/latency on frames")
@@ -138,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
 
     _positive("--max-frames", args.max_frames)
     _positive("--queue-size", args.queue_size)
+    _positive("--inflight", args.inflight)
     _positive("--fps", args.fps)
     _positive("--reconnect-attempts", args.reconnect_attempts, allow_zero=True)
     _positive("--reconnect-max-delay", args.reconnect_max_delay)
@@ -158,6 +161,7 @@ def run(args: argparse.Namespace) -> int:
         queue_size=args.queue_size,
         max_frames=args.max_frames,
         hud=not args.no_hud,
+        inflight=args.inflight,
         reconnect=ReconnectPolicy(max_delay_s=args.reconnect_max_delay, max_attempts=args.reconnect_attempts),
     )
     logger.info("running %s backend on %s (%s)", getattr(predictor, "backend", "?"), source.description,

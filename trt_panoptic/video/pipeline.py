@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from trt_panoptic.errors import TrtPanopticError
 from trt_panoptic.runtime.predictor import Predictor
 from trt_panoptic.runtime.result import PanopticResult
 from trt_panoptic.video.render import PanopticRenderer
@@ -63,6 +64,9 @@ class PipelineConfig:
         hud: draw FPS and latency on the frames.
         render: draw the panoptic overlay (off: sinks get the original frame, e.g. for COCO output only).
         reconnect: backoff for live sources.
+        inflight: frames inferred at once by as many worker threads (output order is kept). Only for
+            predictors that declare ``thread_safe = True`` (e.g. several CUDA streams/contexts, or an
+            ONNX Runtime session); the default 1 suits every backend.
     """
 
     mode: Mode = "auto"
@@ -71,6 +75,7 @@ class PipelineConfig:
     hud: bool = True
     render: bool = True
     reconnect: ReconnectPolicy = field(default_factory=ReconnectPolicy)
+    inflight: int = 1
 
 
 class Channel:
@@ -145,6 +150,7 @@ class _Captured:
 
 @dataclass
 class _Inferred:
+    seq: int  # order in which frames were taken for inference; the render stage writes in this order
     frame: _Captured
     result: PanopticResult
     infer_s: float
@@ -183,9 +189,19 @@ class Pipeline:
         self._stop = threading.Event()
         self._stop_reason = ""
         self._errors: list[BaseException] = []
+        if self.config.inflight < 1 or (self.config.inflight > 1 and not getattr(predictor, "thread_safe", False)):
+            raise TrtPanopticError(
+                f"inflight should be 1 for the {self.stats.backend} backend (not safe to call from several threads), "
+                f"got {self.config.inflight} — drop --inflight" if self.config.inflight > 1 else
+                f"inflight should be at least 1, got {self.config.inflight} — pass --inflight 1"
+            )
         size = max(1, self.config.queue_size)
         self._to_infer = Channel(size, latest=self.realtime)
-        self._to_render = Channel(size)
+        self._to_render = Channel(size + self.config.inflight)
+        self._take_lock = threading.Lock()  # held while a worker waits for a frame
+        self._count_lock = threading.Lock()
+        self._next_seq = 0
+        self._workers_left = self.config.inflight
         self._recent_writes: collections.deque[float] = collections.deque(maxlen=30)
 
     # -- control -------------------------------------------------------------------------------------
@@ -249,28 +265,43 @@ class Pipeline:
         self._stop_reason = self._stop_reason or "source_lost"
         return False
 
+    def _take(self) -> tuple[int, _Captured] | None:
+        """The next frame to infer with its sequence number, or None when there is none (or max_frames)."""
+        with self._take_lock:  # one worker at a time takes a frame, so sequence numbers follow frame order
+            item = self._to_infer.get()
+            if item is _END:
+                return None
+            seq = self._next_seq
+            if self.config.max_frames is not None and seq >= self.config.max_frames:
+                return None
+            self._next_seq += 1
+            return seq, item
+
     def _infer_loop(self) -> None:
         stats, cfg = self.stats, self.config
         try:
-            while True:
-                item = self._to_infer.get()
-                if item is _END:
-                    break
+            while (taken := self._take()) is not None:
+                seq, item = taken
                 stats.record("queue_wait", time.perf_counter() - item.t_capture)
                 t0 = time.perf_counter()
                 result = self.predictor.predict(item.image)
                 infer_s = time.perf_counter() - t0
                 stats.record("infer", infer_s)
-                stats.frames_processed += 1
-                self._to_render.put(_Inferred(item, result, infer_s))
-                if cfg.max_frames is not None and stats.frames_processed >= cfg.max_frames:
+                with self._count_lock:
+                    stats.frames_processed += 1
+                self._to_render.put(_Inferred(seq, item, result, infer_s))
+                if cfg.max_frames is not None and seq + 1 >= cfg.max_frames:
                     self._stop_reason = self._stop_reason or "max_frames"
                     self._to_infer.abort()  # also ends the capture loop's blocking put
                     break
         except BaseException as exc:  # noqa: BLE001
             self._fail(exc)
         finally:
-            self._to_render.close()
+            with self._count_lock:
+                self._workers_left -= 1
+                last = self._workers_left == 0
+            if last:
+                self._to_render.close()
 
     def _hud_lines(self, infer_s: float, e2e_s: float) -> list[str]:
         w = self._recent_writes
@@ -280,13 +311,22 @@ class Pipeline:
             f"{self.stats.backend}  dropped {self.stats.dropped_stale}  corrupt {self.stats.corrupt}",
         ]
 
+    def _in_order(self):
+        """Inferred frames in sequence order (several workers may finish out of order)."""
+        waiting: dict[int, _Inferred] = {}
+        next_seq = 0
+        while (item := self._to_render.get()) is not _END:
+            waiting[item.seq] = item
+            while next_seq in waiting:
+                yield waiting.pop(next_seq)
+                next_seq += 1
+        for seq in sorted(waiting):  # after a worker failed, a gap may remain: keep what we have, in order
+            yield waiting[seq]
+
     def _render_loop(self) -> None:
         stats, cfg = self.stats, self.config
         try:
-            while True:
-                item = self._to_render.get()
-                if item is _END:
-                    break
+            for item in self._in_order():
                 frame = item.frame
                 t0 = time.perf_counter()
                 if cfg.render:
@@ -333,7 +373,8 @@ class Pipeline:
         self.stats.started_at = time.perf_counter()
         threads = [
             threading.Thread(target=self._capture_loop, name="trt-panoptic-capture", daemon=True),
-            threading.Thread(target=self._infer_loop, name="trt-panoptic-infer", daemon=True),
+            *(threading.Thread(target=self._infer_loop, name=f"trt-panoptic-infer{i}", daemon=True)
+              for i in range(self.config.inflight)),
             threading.Thread(target=self._render_loop, name="trt-panoptic-render", daemon=True),
         ]
         try:
