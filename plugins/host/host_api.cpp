@@ -43,6 +43,30 @@ void joinNames(std::vector<std::string> const& names, char* out, int32_t outLen)
     }
 }
 
+template <int32_t S>
+void groupedImage(float const* src, int32_t channels, int32_t h, int32_t w, float invScale, int32_t* labels,
+    float* scores)
+{
+    int32_t lab[S];
+    float sc[S];
+    for (int32_t y = 0; y < h * S; ++y)
+    {
+        for (int32_t g = 0; g < w; ++g)
+        {
+            upsampleArgmaxGroup<S>(src, channels, h, w, invScale, y, g, lab, sc);
+            int64_t const o = static_cast<int64_t>(y) * w * S + static_cast<int64_t>(g) * S;
+            for (int32_t s = 0; s < S; ++s)
+            {
+                labels[o + s] = lab[s];
+                if (scores != nullptr)
+                {
+                    scores[o + s] = sc[s];
+                }
+            }
+        }
+    }
+}
+
 } // namespace
 
 extern "C"
@@ -200,6 +224,32 @@ int32_t tp_semantic_upsample_argmax_pixelwise_f32(float const* logits, int32_t n
                 int64_t const i = img * outPlane + static_cast<int64_t>(y) * w * s + x;
                 labels[i] = upsampleArgmaxPixel(src, channels, h, w, invScale, y, x, scores ? scores + i : nullptr);
             }
+        }
+    }
+    return 0;
+}
+
+//! The grouped device path (upsampleArgmaxGroup, what the CUDA kernel runs for s = 2, 4, 8) on the host.
+int32_t tp_semantic_upsample_argmax_grouped_f32(float const* logits, int32_t n, int32_t channels, int32_t h,
+    int32_t w, SemanticUpsampleArgmaxParams const* params, int32_t* labels, float* scores, char* err, int32_t errLen)
+{
+    int32_t const s = params->scale_factor;
+    if (channels <= 0 || h <= 0 || w <= 0 || (s != 2 && s != 4 && s != 8))
+    {
+        return fail(err, errLen, "the grouped path takes non-empty [N, C, h, w] logits and scale_factor 2, 4 or 8");
+    }
+    float const invScale = static_cast<float>(1.0 / static_cast<double>(s));
+    int64_t const outPlane = static_cast<int64_t>(h) * s * w * s;
+    for (int32_t img = 0; img < n; ++img)
+    {
+        float const* src = logits + static_cast<int64_t>(img) * channels * h * w;
+        int32_t* lab = labels + img * outPlane;
+        float* sc = scores != nullptr ? scores + img * outPlane : nullptr;
+        switch (s)
+        {
+        case 2: groupedImage<2>(src, channels, h, w, invScale, lab, sc); break;
+        case 4: groupedImage<4>(src, channels, h, w, invScale, lab, sc); break;
+        default: groupedImage<8>(src, channels, h, w, invScale, lab, sc); break;
         }
     }
     return 0;

@@ -12,6 +12,14 @@ namespace
 
 constexpr int32_t kThreads = 256;
 
+//! features.<field>[level] with selects, not an indexed load: an indexed kernel parameter would be
+//! copied to local memory (a stack frame) in every thread.
+template <typename V>
+__device__ __forceinline__ V selectLevel(V const (&values)[kRoIAlignFPNNumLevels], int32_t level)
+{
+    return level == 0 ? values[0] : (level == 1 ? values[1] : (level == 2 ? values[2] : values[3]));
+}
+
 template <typename T, typename R>
 __global__ void __launch_bounds__(kThreads) roiAlignFPNKernel(R const* __restrict__ rois, int32_t numRois,
     int32_t roiCols, FeatureLevels<T> features, int32_t batch, int32_t channels, RoIAlignFPNParams params,
@@ -36,9 +44,9 @@ __global__ void __launch_bounds__(kThreads) roiAlignFPNKernel(R const* __restric
         }
         RoIGeometry const g
             = roiGeometry(toFloat(box[0]), toFloat(box[1]), toFloat(box[2]), toFloat(box[3]), params);
-        int32_t const h = features.height[g.level];
-        int32_t const w = features.width[g.level];
-        T const* plane = features.data[g.level] + (static_cast<int64_t>(b) * channels + c) * h * w;
+        int32_t const h = selectLevel(features.height, g.level);
+        int32_t const w = selectLevel(features.width, g.level);
+        T const* plane = selectLevel(features.data, g.level) + (static_cast<int64_t>(b) * channels + c) * h * w;
         output[i] = fromFloat<T>(roiAlignBin(plane, h, w, g, ph, pw));
     }
 }

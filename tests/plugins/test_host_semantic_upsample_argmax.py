@@ -83,15 +83,25 @@ def test_tiny_maps_and_one_class(host, shape):
     _assert_equal_except_near_ties(labels, logits, 4)
 
 
-def test_row_loop_equals_the_per_pixel_device_function(host):
-    """The host's row loop and upsampleArgmaxPixel (what each CUDA thread runs) agree bit for bit."""
+@pytest.mark.parametrize("scale, paths", [(4, ("pixel", "group")), (2, ("pixel", "group")), (8, ("group",)),
+                                          (3, ("pixel",))])
+def test_row_loop_equals_the_device_functions(host, scale, paths):
+    """The host's row loop, upsampleArgmaxPixel and upsampleArgmaxGroup (what CUDA threads run) agree bit for bit."""
     logits = np.random.default_rng(0).standard_normal((2, 21, 13, 17)).astype(np.float32)
-    for scale in (4, 3):
-        rows, row_scores = host.semantic_upsample_argmax(logits, scale, with_score=True)
-        pixels, pixel_scores = host.semantic_upsample_argmax(logits, scale, with_score=True, pixelwise=True)
-        assert isinstance(rows, np.ndarray) and rows.dtype == np.int32
-        np.testing.assert_array_equal(rows, pixels)
-        np.testing.assert_array_equal(row_scores, pixel_scores)
+    logits[0, 3] = logits[0, 5]  # exact ties too
+    rows, row_scores = host.semantic_upsample_argmax(logits, scale, with_score=True)
+    assert isinstance(rows, np.ndarray) and rows.dtype == np.int32
+    for path in paths:
+        labels, scores = host.semantic_upsample_argmax(logits, scale, with_score=True, path=path)
+        np.testing.assert_array_equal(rows, labels)
+        np.testing.assert_array_equal(row_scores, scores)
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 1, 1), (1, 2, 1, 2), (1, 4, 2, 1)])
+def test_group_path_on_one_and_two_pixel_maps(host, shape):
+    logits = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    np.testing.assert_array_equal(host.semantic_upsample_argmax(logits, 4, path="group"),
+                                  host.semantic_upsample_argmax(logits, 4, path="pixel"))
 
 
 def test_fp16_logits_are_computed_in_fp32(host):

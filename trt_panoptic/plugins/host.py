@@ -72,6 +72,8 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "tp_semantic_upsample_argmax_f32": (_I32, [_P, _I32, _I32, _I32, _I32, _P, _P, _P, ctypes.c_char_p, _I32]),
     "tp_semantic_upsample_argmax_pixelwise_f32": (
         _I32, [_P, _I32, _I32, _I32, _I32, _P, _P, _P, ctypes.c_char_p, _I32]),
+    "tp_semantic_upsample_argmax_grouped_f32": (
+        _I32, [_P, _I32, _I32, _I32, _I32, _P, _P, _P, ctypes.c_char_p, _I32]),
     "tp_roi_align_fpn_parse_fields": (_I32, [_P, _I32, _P, ctypes.c_char_p, _I32, ctypes.c_char_p, _I32]),
     "tp_roi_align_fpn_serialize_fields": (_I32, [_P, _P, _I32]),
     "tp_semantic_upsample_argmax_parse_fields": (_I32, [_P, _I32, _P, ctypes.c_char_p, _I32, ctypes.c_char_p, _I32]),
@@ -194,9 +196,11 @@ def roi_align_fpn_levels(boxes: Any, canonical_box_size: int = 224, canonical_le
     return levels
 
 
-def semantic_upsample_argmax(
-    logits: Any, scale_factor: int = 4, with_score: bool = False, pixelwise: bool = False
-) -> Any:
+_UPSAMPLE_PATHS = {"rows": "tp_semantic_upsample_argmax_f32", "pixel": "tp_semantic_upsample_argmax_pixelwise_f32",
+                   "group": "tp_semantic_upsample_argmax_grouped_f32"}
+
+
+def semantic_upsample_argmax(logits: Any, scale_factor: int = 4, with_score: bool = False, path: str = "rows") -> Any:
     """Fused bilinear upsampling (align_corners=False) and argmax over classes, as the plugin computes it.
 
     Equals ``F.interpolate(logits, scale_factor=s, mode="bilinear", align_corners=False).argmax(1)`` (the
@@ -206,14 +210,17 @@ def semantic_upsample_argmax(
         logits: [N, C, h, w] class scores at 1/s resolution (FP16 inputs are computed in FP32).
         scale_factor: s, a positive integer.
         with_score: also return the winning upsampled logit [N, s*h, s*w] float32.
-        pixelwise: run the per-pixel function the CUDA kernel runs instead of the faster row loop
-            (same results; for tests).
+        path: which loop runs the math — "rows" (the fast host loop), or the functions the CUDA kernel
+            runs: "pixel" (one output pixel per call) or "group" (scale_factor consecutive pixels per call,
+            the kernel's path for s = 2, 4, 8). All three give identical results; the choice is for tests.
 
     Returns:
         labels [N, s*h, s*w] int32 (torch tensor if ``logits`` is one, else numpy), or (labels, scores).
     """
     if scale_factor < 1 or int(scale_factor) != scale_factor:
         raise TrtPanopticError(f"scale_factor should be a positive integer, got {scale_factor}")
+    if path not in _UPSAMPLE_PATHS:
+        raise TrtPanopticError(f"path should be one of {sorted(_UPSAMPLE_PATHS)}, got {path!r}")
     x, as_torch = _to_numpy_f32(logits, "logits")
     if x.ndim != 4 or x.shape[1] == 0:
         raise TrtPanopticError(f"logits should be [N, C, h, w] with C >= 1, got shape {tuple(x.shape)}")
@@ -224,7 +231,7 @@ def semantic_upsample_argmax(
         params = _SemanticUpsampleArgmaxParams(int(scale_factor), int(with_score))
         err = ctypes.create_string_buffer(_ERR_LEN)
         lib = load_library()
-        fn = lib.tp_semantic_upsample_argmax_pixelwise_f32 if pixelwise else lib.tp_semantic_upsample_argmax_f32
+        fn = getattr(lib, _UPSAMPLE_PATHS[path])
         rc = fn(x.ctypes.data, n, c, h, w, ctypes.byref(params), labels.ctypes.data,
                 scores.ctypes.data if scores is not None else None, err, _ERR_LEN)
         _check(rc, err, "semantic_upsample_argmax")
