@@ -1,0 +1,110 @@
+"""Activation statistics for calibration: run the float ONNX on ONNX Runtime with the tensors to quantize
+exposed as extra graph outputs, image by image, and collect per-tensor ``max|x|`` and histograms of ``|x|``.
+
+Two passes, as TensorRT's calibrator does: the first finds every tensor's ``max|x|`` (all ``minmax``
+needs), the second fills a ``num_bins`` histogram of ``|x|`` over ``[0, max|x|]`` (for ``percentile``,
+``entropy``, ``mse``). Fixing the range first keeps every bin ``max|x| / num_bins`` wide.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from trt_panoptic.errors import TrtPanopticError, import_optional
+from trt_panoptic.quantization.methods import TensorStats
+
+logger = logging.getLogger(__name__)
+
+#: TensorRT's entropy calibrator histogram size.
+NUM_BINS = 2048
+
+
+def expose_tensors(model, tensors: Sequence[str]):
+    """A copy of ``model`` (``onnx.ModelProto``) whose graph also outputs ``tensors`` (as float32)."""
+    import onnx
+    from onnx import helper
+
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    present = {o.name for o in out.graph.output}
+    known = {t for n in out.graph.node for t in n.output} | {i.name for i in out.graph.input}
+    for t in tensors:
+        if t not in known:
+            raise TrtPanopticError(f"tensor {t!r} should be produced by the ONNX graph, got no such tensor — plan on this ONNX")
+        if t not in present:
+            out.graph.output.append(helper.make_tensor_value_info(t, onnx.TensorProto.FLOAT, None))
+    return out
+
+
+def make_session(model, num_threads: int = 0):
+    """An ONNX Runtime CPU session of an in-memory ``onnx.ModelProto``."""
+    ort = import_optional("onnxruntime", "pip install onnxruntime")
+    opts = ort.SessionOptions()
+    if num_threads:
+        opts.intra_op_num_threads = num_threads
+    opts.log_severity_level = 3
+    return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+
+
+def _run_all(session, input_name: str, tensors: Sequence[str], images: Iterable[np.ndarray], desc: str, progress: bool):
+    from tqdm import tqdm
+
+    for image in tqdm(images, desc=desc, unit="img", disable=not progress):
+        yield session.run(list(tensors), {input_name: image})
+
+
+def collect_stats(
+    model,
+    tensors: Sequence[str],
+    images: Iterable[np.ndarray],
+    *,
+    histograms: bool = True,
+    num_bins: int = NUM_BINS,
+    progress: bool = True,
+) -> dict[str, TensorStats]:
+    """Per-tensor statistics of ``tensors`` over the calibration ``images``.
+
+    Args:
+        model: the float ``onnx.ModelProto``.
+        tensors: names of float tensors to measure.
+        images: re-iterable of inputs as the ONNX takes them (uint8 [1, 3, H, W]); iterated once per pass.
+        histograms: also collect the histogram pass (needed by every method but ``minmax``).
+        num_bins: histogram bins over [0, max|x|].
+
+    Returns:
+        tensor name → :class:`TensorStats` (``hist`` float64 [num_bins] when ``histograms``).
+
+    Raises:
+        TrtPanopticError: no image at all.
+    """
+    session = make_session(expose_tensors(model, tensors))
+    input_name = session.get_inputs()[0].name
+    tensors = list(tensors)
+    absmax = np.zeros(len(tensors), np.float64)
+    seen = 0
+    for outs in _run_all(session, input_name, tensors, images, "calib absmax", progress):
+        for k, x in enumerate(outs):
+            if x.size:
+                absmax[k] = max(absmax[k], float(np.nanmax(np.abs(x))))
+        seen += 1
+    if seen == 0:
+        raise TrtPanopticError("calibration should see at least one image, got none — check --data")
+    stats = {t: TensorStats(absmax=float(a)) for t, a in zip(tensors, absmax)}
+    if not histograms:
+        return stats
+    hists = np.zeros((len(tensors), num_bins), np.float64)
+    for outs in _run_all(session, input_name, tensors, images, "calib histogram", progress):
+        for k, x in enumerate(outs):
+            if x.size == 0 or absmax[k] <= 0:
+                hists[k, 0] += x.size
+                continue
+            # |x| / max * bins, the top value falls into the last bin
+            idx = np.minimum((np.abs(x.ravel()) * (num_bins / absmax[k])).astype(np.int64), num_bins - 1)
+            hists[k] += np.bincount(idx, minlength=num_bins)
+    for k, t in enumerate(tensors):
+        stats[t].hist = hists[k]
+        stats[t].hist_max = float(absmax[k])
+    logger.info("calibration statistics of %d tensors over %d images", len(tensors), seen)
+    return stats
