@@ -9,7 +9,8 @@ inference with static shapes so that the ONNX graph has only standard ops:
   -inf instead of being removed; the kept set becomes a dense mask and the top ``post_nms_topk`` by score
   are the proposals (padding proposals, when fewer survive, are marked invalid);
 - multi-level RoIAlign is four ONNX ``RoiAlign`` nodes (one per level, half_pixel, adaptive sampling) over
-  all RoIs, each RoI zeroed on the levels it does not belong to (a zero box pools to exactly 0), summed;
+  all RoIs, each RoI replaced by an empty box far outside the map on the levels it does not belong to (it
+  pools to exactly 0), summed;
 - Fast R-CNN inference: softmax, class-specific decode, clip, score threshold and per-class NMS as one
   ``NonMaxSuppression`` over the R·K (proposal, class) boxes, then the top D = ``detections_per_image``;
 - outputs are padded to D with ``num_detections`` valid rows, sorted by score.
@@ -37,6 +38,8 @@ INPUT_NAME = "image"
 OUTPUT_NAMES = ("sem_labels", "boxes", "scores", "classes", "mask_probs", "num_detections")
 #: Score of a box that must never be selected (empty RPN box, padding proposal).
 _NEG = -1e4
+#: Coordinate of the empty box a RoI gets on the pyramid levels it does not belong to (input pixels).
+_FAR = -1e4
 
 
 class _OnnxSum(torch.autograd.Function):
@@ -112,7 +115,9 @@ class PanopticGraphModel(nn.Module):
         batch = torch.zeros_like(boxes[:, 0], dtype=torch.int64)
         pooled = []
         for i, (feat, stride) in enumerate(zip(features, heads.strides)):
-            rois = torch.where((level == i)[:, None], boxes, torch.zeros_like(boxes))
+            # A RoI of another level becomes an empty box far outside the map: it pools to exactly 0 for any
+            # sampling ratio (no sample inside [-1, H]), and costs one sample per bin at most.
+            rois = torch.where((level == i)[:, None], boxes, torch.full_like(boxes, _FAR))
             out = onnx_roi_align(feat.float(), rois, batch, output_size, 1.0 / stride, heads.sampling_ratio)
             pooled.append(out)
         return self._compute(_OnnxSum.apply(*pooled))

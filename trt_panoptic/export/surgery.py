@@ -3,7 +3,7 @@
 Two rewrites, each found by the structure the export twin (:mod:`trt_panoptic.export.graph_model`) emits:
 
 - **RoIAlignFPN**: a ``Sum`` of four ``RoiAlign`` nodes (one per level P2..P5, each fed ``Where(level == k,
-  rois, 0)``) becomes one ``RoIAlignFPN(rois, P2, P3, P4, P5)`` node; the level computation, the masks and
+  rois, far-away empty box)``) becomes one ``RoIAlignFPN(rois, P2, P3, P4, P5)`` node; the level computation, the masks and
   the four RoiAligns fall away in the cleanup. In the FP16 graph the features reach RoiAlign through a
   ``Cast`` to FP32 and the Sum leaves through a ``Cast`` to FP16: the plugin takes the FP16 maps directly.
 - **SemanticUpsampleArgmax**: ``Resize(×s, linear) → ArgMax(axis 1) → Cast(int32)`` becomes one node on
@@ -75,7 +75,7 @@ def replace_roi_align_fpn(graph, *, canonical_box_size: int, canonical_level: in
         for a in aligns:
             where = _producer(a.inputs[1])
             if where is None or where.op != "Where":
-                raise TrtPanopticError("RoiAlign pooler should take Where(level == k, rois, 0), got another graph — export with trt-panoptic export")
+                raise TrtPanopticError("RoiAlign pooler should take Where(level == k, rois, empty box), got another graph — export with trt-panoptic export")
             rois.append(where.inputs[1])
         assert all(r is rois[0] for r in rois), "surgery: the four RoiAligns of one pooler must share their RoIs"
         attrs = aligns[0].attrs
@@ -134,7 +134,7 @@ def to_tensorrt_flavor(model: onnx.ModelProto, *, canonical_box_size: int = 224,
     Raises a one-line error when the graph holds neither pattern (not exported by trt_panoptic).
     """
     gs = _gs()
-    graph = gs.import_onnx(model)
+    graph = gs.import_onnx(onnx.shape_inference.infer_shapes(model))  # dtypes tell the FP16 Casts apart
     n_roi = replace_roi_align_fpn(graph, canonical_box_size=canonical_box_size, canonical_level=canonical_level)
     n_sem = replace_semantic_upsample_argmax(graph)
     if n_roi == 0 or n_sem == 0:

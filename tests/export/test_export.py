@@ -1,0 +1,161 @@
+"""Exported graphs vs the PyTorch model, the TensorRT flavour vs the portable one, and the graphs' contracts.
+
+The model is an untrained but score-spread r18_fpn_tiny at 128×128 (see tiny_model.py); the acceptance
+numbers on the bundled trained model come from benchmarks/export_parity.py.
+"""
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from trt_panoptic.errors import TrtPanopticError
+from trt_panoptic.export import export_onnx, onnx_info
+from trt_panoptic.export.graph_model import OUTPUT_NAMES, PanopticGraphModel
+from trt_panoptic.export.ort_ops import ort_session
+from trt_panoptic.export.surgery import PLUGIN_DOMAIN, PLUGIN_FIELDS, plugin_nodes
+
+from .tiny_model import SIZE, box_iou_np, scene
+
+
+def _ort_raw(proto, image_hwc):
+    out = ort_session(proto).run(None, {"image": np.ascontiguousarray(image_hwc.transpose(2, 0, 1))[None]})
+    return dict(zip(OUTPUT_NAMES, out))
+
+
+def _torch_reference(model, image_hwc):
+    with torch.no_grad():
+        return model([torch.from_numpy(np.ascontiguousarray(image_hwc.transpose(2, 0, 1)))])[0]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_portable_onnx_on_ort_matches_pytorch(tiny, portable_onnx, seed):
+    model, _ = tiny
+    image = scene(seed)
+    raw = _ort_raw(portable_onnx, image)
+    ref = _torch_reference(model, image)
+    same = (raw["sem_labels"][0] == ref["sem_labels"].numpy()).mean()
+    assert same >= 0.999
+    inst = ref["instances"]
+    n = int(raw["num_detections"][0])
+    assert n == inst["boxes"].shape[0] > 5  # the reference drops empty boxes; none here
+    np.testing.assert_allclose(raw["boxes"][0, :n], inst["boxes"].numpy(), atol=0.5)
+    np.testing.assert_allclose(raw["scores"][0, :n], inst["scores"].numpy(), atol=1e-4)
+    np.testing.assert_array_equal(raw["classes"][0, :n], inst["classes"].numpy())
+    np.testing.assert_allclose(raw["mask_probs"][0, :n], inst["mask_probs"].numpy(), atol=2e-3)
+    assert np.all(raw["scores"][0, n:] == 0) and np.all(raw["boxes"][0, n:] == 0)  # padding rows are zero
+
+
+def test_graph_twin_in_eager_mode_matches_the_model(tiny):
+    model, _ = tiny
+    image = scene(3)
+    twin = PanopticGraphModel(model, SIZE, SIZE).eval()
+    with torch.no_grad():
+        out = dict(zip(OUTPUT_NAMES, twin(torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None])))
+    ref = _torch_reference(model, image)
+    n = int(out["num_detections"][0])
+    assert n == ref["instances"]["boxes"].shape[0]
+    torch.testing.assert_close(out["boxes"][0, :n], ref["instances"]["boxes"], atol=1e-4, rtol=0)
+    assert torch.equal(out["sem_labels"][0], ref["sem_labels"].int())
+
+
+def test_portable_graph_is_standard_ops_with_the_documented_io(portable_onnx):
+    onnx.checker.check_model(portable_onnx, full_check=True)
+    assert all(n.domain in ("", "ai.onnx") for n in portable_onnx.graph.node)
+    assert {o.domain: o.version for o in portable_onnx.opset_import}[""] >= 17
+    ops = {n.op_type for n in portable_onnx.graph.node}
+    assert {"RoiAlign", "NonMaxSuppression", "TopK", "Resize", "ArgMax"} <= ops
+    for n in portable_onnx.graph.node:
+        if n.op_type == "RoiAlign":
+            attrs = {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}
+            assert attrs["coordinate_transformation_mode"] == b"half_pixel" and attrs["sampling_ratio"] == 0
+    (inp,) = portable_onnx.graph.input
+    assert inp.name == "image" and inp.type.tensor_type.elem_type == onnx.TensorProto.UINT8
+    shapes = {o.name: ([d.dim_value for d in o.type.tensor_type.shape.dim], o.type.tensor_type.elem_type)
+              for o in portable_onnx.graph.output}
+    i32, f32 = onnx.TensorProto.INT32, onnx.TensorProto.FLOAT
+    assert shapes == {"sem_labels": ([1, SIZE, SIZE], i32), "boxes": ([1, 50, 4], f32), "scores": ([1, 50], f32),
+                      "classes": ([1, 50], i32), "mask_probs": ([1, 50, 28, 28], f32), "num_detections": ([1], i32)}
+    info = onnx_info(portable_onnx)
+    assert (info.height, info.width, info.flavor, info.precision) == (SIZE, SIZE, "portable", "fp32")
+    assert info.config.model.thing_classes == ["disc", "box", "triangle"]
+
+
+def test_tensorrt_flavor_has_plugin_nodes_the_plugins_parse(tensorrt_onnx):
+    from trt_panoptic.plugins import host
+
+    nodes = plugin_nodes(tensorrt_onnx)
+    assert sorted(n.op_type for n in nodes) == ["RoIAlignFPN", "RoIAlignFPN", "SemanticUpsampleArgmax"]
+    ops = {n.op_type for n in tensorrt_onnx.graph.node}
+    assert "RoiAlign" not in ops and "ArgMax" not in ops  # the replaced subgraphs are gone
+    sizes = []
+    for n in nodes:
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}
+        assert n.domain == PLUGIN_DOMAIN
+        assert attrs["plugin_version"] == b"1" and attrs["plugin_namespace"] == b"trt_panoptic"
+        fields = {k: ("INT32", int(attrs[k])) for k in PLUGIN_FIELDS[n.op_type]}
+        # the plugins' own field parser (plugins/*/fields.h) accepts every field and ignores none
+        parse = host.parse_roi_align_fpn_fields if n.op_type == "RoIAlignFPN" else host.parse_semantic_upsample_argmax_fields
+        _, ignored = parse(fields)
+        assert ignored == []
+        if n.op_type == "RoIAlignFPN":
+            sizes.append(attrs["output_size"])
+            assert len(n.input) == 5
+        else:
+            assert attrs["scale_factor"] == 4
+    assert sorted(sizes) == [7, 14]
+    onnx.checker.check_model(tensorrt_onnx)
+
+
+@pytest.mark.parametrize("seed", [1, 4])
+def test_tensorrt_flavor_on_ort_equals_portable(portable_onnx, tensorrt_onnx, seed):
+    image = scene(seed)
+    a, b = _ort_raw(portable_onnx, image), _ort_raw(tensorrt_onnx, image)
+    for name in OUTPUT_NAMES:
+        if name == "mask_probs":
+            n = int(a["num_detections"][0])
+            np.testing.assert_allclose(a[name][0, :n], b[name][0, :n], atol=1e-5)
+        else:
+            np.testing.assert_allclose(a[name], b[name], atol=1e-4, err_msg=name)
+
+
+def test_fp16_variant_runs_on_ort_and_stays_close(tiny, portable_onnx):
+    model, cfg = tiny
+    fp16 = export_onnx(model, cfg, height=SIZE, width=SIZE, fp16=True, flavor="tensorrt")
+    assert onnx_info(fp16).precision == "fp16"
+    inits = {i.name: i.data_type for i in fp16.graph.initializer}
+    convs = [n for n in fp16.graph.node if n.op_type == "Conv"]
+    assert convs and all(inits[n.input[1]] == onnx.TensorProto.FLOAT16 for n in convs)
+    # box decoding / NMS stay FP32: NMS boxes and scores are float32 tensors
+    types = {v.name: v.type.tensor_type.elem_type for v in fp16.graph.value_info}
+    nms = [n for n in fp16.graph.node if n.op_type == "NonMaxSuppression"]
+    assert nms and all(types[n.input[0]] == types[n.input[1]] == onnx.TensorProto.FLOAT for n in nms)
+    roi = [n for n in fp16.graph.node if n.op_type == "RoIAlignFPN"]
+    assert all(types[n.input[0]] == onnx.TensorProto.FLOAT and types[n.input[1]] == onnx.TensorProto.FLOAT16 for n in roi)
+    image = scene(1)
+    a, b = _ort_raw(portable_onnx, image), _ort_raw(fp16, image)
+    assert (a["sem_labels"] == b["sem_labels"]).mean() > 0.98
+    na, nb = int(a["num_detections"][0]), int(b["num_detections"][0])
+    assert abs(na - nb) <= 0.2 * na
+    # the top detection survives FP16: same class, box IoU > 0.9
+    assert a["classes"][0, 0] == b["classes"][0, 0]
+    assert box_iou_np(a["boxes"][0, :1], b["boxes"][0, :1])[0] > 0.9
+
+
+def test_bad_export_arguments_raise_one_line(tiny):
+    model, cfg = tiny
+    with pytest.raises(TrtPanopticError, match="multiple of 32"):
+        export_onnx(model, cfg, height=100, width=128)
+    with pytest.raises(TrtPanopticError, match="opset should be"):
+        export_onnx(model, cfg, height=128, width=128, opset=11)
+    with pytest.raises(TrtPanopticError, match="flavor should be"):
+        export_onnx(model, cfg, height=128, width=128, flavor="openvino")
+
+
+def test_unknown_plugin_without_registration_is_one_line_error(portable_onnx):
+    bad = onnx.ModelProto()
+    bad.CopyFrom(portable_onnx)
+    node = onnx.helper.make_node("MysteryNMS", ["image"], ["mystery"], domain="acme", plugin_version="1", plugin_namespace="acme")
+    bad.graph.node.append(node)
+    with pytest.raises(TrtPanopticError, match="MysteryNMS") as e:
+        ort_session(bad)
+    assert "\n" not in str(e.value)
