@@ -1,0 +1,169 @@
+"""One calibration run: recipe → plan → statistics → thresholds → Q/DQ ONNX (+ TensorRT calibration cache).
+
+Statistics do not depend on the method, so one :func:`collect_calibration_stats` serves every method
+(:func:`thresholds`) — the accuracy benchmark compares methods on the same measurements.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from trt_panoptic.errors import TrtPanopticError
+from trt_panoptic.quantization.methods import METHODS, TensorStats, check_method, compute_amax, needs_histogram
+from trt_panoptic.quantization.qdq import DEFAULT_SKIP, QuantPlan, insert_qdq, name_nodes, plan_quantization
+
+logger = logging.getLogger(__name__)
+
+META_PREFIX = "trt_panoptic."
+
+
+@dataclass
+class CalibrationRecipe:
+    """What to calibrate with (``calibration/*.yaml`` load into this).
+
+    Attributes:
+        method: one of ``minmax``, ``percentile``, ``entropy``, ``mse``.
+        num_images: calibration images to use.
+        percentile: for ``percentile``, in percent.
+        skip: globs on node / weight names kept in float (see :mod:`trt_panoptic.quantization.qdq`).
+        every_k: video sources: use every k-th frame.
+        convtranspose_axis: ConvTranspose weight-scale axis (0 = what TensorRT's kernels take).
+    """
+
+    method: str = "entropy"
+    num_images: int = 256
+    percentile: float = 99.99
+    skip: list[str] = field(default_factory=lambda: list(DEFAULT_SKIP))
+    every_k: int = 10
+    convtranspose_axis: int = 0
+
+    def __post_init__(self) -> None:
+        check_method(self.method)
+        if not 0 < float(self.percentile) <= 100:
+            raise TrtPanopticError(f"percentile should be in (0, 100], got {self.percentile} — e.g. 99.99")
+        if self.convtranspose_axis not in (0, 1):
+            raise TrtPanopticError(f"convtranspose_axis should be 0 or 1, got {self.convtranspose_axis} — use 0 for TensorRT")
+        self.skip = [str(s) for s in self.skip]
+
+
+def load_recipe(path: str | Path) -> CalibrationRecipe:
+    """Read a recipe YAML (keys of :class:`CalibrationRecipe`; unknown keys are an error)."""
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise TrtPanopticError(f"recipe should be a YAML file, got {str(p)!r} (not found) — see calibration/*.yaml")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise TrtPanopticError(f"{p} should be valid YAML, got a parse error ({str(exc).splitlines()[0]}) — fix the file") from None
+    if not isinstance(data, dict):
+        raise TrtPanopticError(f"{p} should hold a mapping of recipe keys, got {type(data).__name__} — see calibration/*.yaml")
+    known = set(CalibrationRecipe.__dataclass_fields__)
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise TrtPanopticError(f"{p}: keys should be among {', '.join(sorted(known))}, got {unknown[0]!r} — remove or rename it")
+    return CalibrationRecipe(**data)
+
+
+def model_input_size(model) -> tuple[int, int]:
+    """(H, W) of the ONNX's static uint8 [1, 3, H, W] input."""
+    dims = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    if len(dims) != 4 or dims[2] <= 0 or dims[3] <= 0:
+        raise TrtPanopticError(f"ONNX input should be a static [1, 3, H, W], got {dims} — export with a fixed --height/--width")
+    return dims[2], dims[3]
+
+
+def model_pixel_mean(model) -> tuple[float, float, float]:
+    """The letterbox padding the predictors use (the config's pixel mean), read from the export metadata."""
+    meta = {p.key: p.value for p in model.metadata_props}
+    if META_PREFIX + "config" in meta:
+        cfg = json.loads(meta[META_PREFIX + "config"])
+        mean = cfg.get("model", {}).get("input", {}).get("pixel_mean")
+        if mean:
+            return tuple(float(v) for v in mean)
+    return (0.0, 0.0, 0.0)
+
+
+def collect_calibration_stats(model, plan: QuantPlan, images, *, histograms: bool = True,
+                              progress: bool = True) -> dict[str, TensorStats]:
+    """Statistics of every tensor the plan quantizes or the calibration cache names."""
+    from trt_panoptic.quantization.stats import collect_stats
+
+    tensors = list(dict.fromkeys(plan.activations + plan.cache_tensors))
+    return collect_stats(model, tensors, images, histograms=histograms, progress=progress)
+
+
+def thresholds(stats: Mapping[str, TensorStats], method: str, percentile: float = 99.99) -> dict[str, float]:
+    """Tensor name → amax by ``method``."""
+    return {t: compute_amax(s, method, percentile=percentile) for t, s in stats.items()}
+
+
+def quantized_model(model, plan: QuantPlan, amax: Mapping[str, float], recipe: CalibrationRecipe,
+                    info: Mapping[str, Any] | None = None):
+    """The Q/DQ ``onnx.ModelProto``, its metadata saying ``precision: int8`` and how it was calibrated."""
+    import onnx
+
+    out = insert_qdq(model, plan, amax, convtranspose_axis=recipe.convtranspose_axis)
+    meta = {"precision": "int8",
+            "calibration": json.dumps({**asdict(recipe), **(dict(info) if info else {}),
+                                       "quantized_nodes": len(plan.nodes), "residual_adds": len(plan.residual_adds)})}
+    for p in list(out.metadata_props):
+        if p.key in {META_PREFIX + k for k in meta}:
+            out.metadata_props.remove(p)
+    for k, v in meta.items():
+        out.metadata_props.append(onnx.StringStringEntryProto(key=META_PREFIX + k, value=v))
+    return out
+
+
+@dataclass
+class CalibrationResult:
+    """Everything one run produced: the Q/DQ model, the plan, the thresholds, the images used."""
+
+    model: Any
+    plan: QuantPlan
+    amax: dict[str, float]
+    num_images: int
+
+
+def calibrate(model, data: str | Path, recipe: CalibrationRecipe, *, progress: bool = True) -> CalibrationResult:
+    """Calibrate a float ``onnx.ModelProto`` on ``data`` (folder, video, ``synthetic[:SEED]``) by ``recipe``."""
+    from trt_panoptic.quantization.calib_data import CalibrationImages
+
+    name_nodes(model)
+    plan = plan_quantization(model, recipe.skip)
+    if not plan.nodes:
+        raise TrtPanopticError("the ONNX should have Conv/Gemm nodes to quantize, got none outside the skip list — check --skip")
+    images = CalibrationImages(data, recipe.num_images, model_input_size(model), model_pixel_mean(model),
+                               every_k=recipe.every_k)
+    logger.info("calibrating %d tensors (%d linear nodes, %d residual adds; %d skipped) on %d images by %s",
+                len(plan.activations), len(plan.nodes), len(plan.residual_adds), len(plan.skipped), len(images), recipe.method)
+    stats = collect_calibration_stats(model, plan, images, histograms=needs_histogram(recipe.method), progress=progress)
+    amax = thresholds(stats, recipe.method, recipe.percentile)
+    info = {"data": str(data), "images_used": len(images)}
+    return CalibrationResult(quantized_model(model, plan, amax, recipe, info), plan, amax, len(images))
+
+
+def cache_scales(plan: QuantPlan, amax: Mapping[str, float]) -> dict[str, float]:
+    """Tensor name → scale (amax / 127) for the calibration cache, in the plan's order."""
+    from trt_panoptic.quantization.qdq import activation_scale
+
+    return {t: float(activation_scale(amax[t])) for t in plan.cache_tensors if t in amax}
+
+
+__all__ = ["METHODS", "CalibrationRecipe", "CalibrationResult", "cache_scales", "calibrate", "collect_calibration_stats",
+           "load_recipe", "model_input_size", "model_pixel_mean", "quantized_model", "thresholds"]
+
+
+def recipe_with(recipe: CalibrationRecipe, **overrides: Any) -> CalibrationRecipe:
+    """A copy of ``recipe`` with the non-None ``overrides`` applied (CLI flags over recipe values)."""
+    data = asdict(recipe)
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    return CalibrationRecipe(**data)
+
+
+def skip_list_text(skip: Sequence[str]) -> str:
+    return ", ".join(f"`{s}`" for s in skip) or "(none)"
