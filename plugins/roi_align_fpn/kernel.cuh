@@ -98,15 +98,25 @@ TP_HD RoIGeometry roiGeometry(float x1, float y1, float x2, float y2, RoIAlignFP
     return g;
 }
 
-//! Bilinear sample of one H x W plane at (y, x); torchvision's border rules: a sample beyond one
-//! pixel outside the map is 0 (but still counted), one within [-1, 0] is clamped to the edge.
-template <typename T>
-TP_HD float bilinearSample(T const* plane, int32_t height, int32_t width, float y, float x)
+//! Where one bilinear sample reads: four offsets into an H x W plane and their weights.
+struct BilinearTap
 {
+    bool valid; //!< false: the sample is more than one pixel outside the map and contributes 0
+    int32_t o1, o2, o3, o4;
+    float w1, w2, w3, w4;
+};
+
+//! The tap of a sample at (y, x) with torchvision's border rules: a sample beyond one pixel outside the
+//! map is 0 (but still counted), one within [-1, 0] is clamped to the edge.
+TP_HD BilinearTap bilinearTap(int32_t height, int32_t width, float y, float x)
+{
+    BilinearTap t{};
     if (y < -1.f || y > static_cast<float>(height) || x < -1.f || x > static_cast<float>(width))
     {
-        return 0.f;
+        t.valid = false;
+        return t;
     }
+    t.valid = true;
     y = y <= 0.f ? 0.f : y;
     x = x <= 0.f ? 0.f : x;
     int32_t yLow = static_cast<int32_t>(y);
@@ -135,11 +145,36 @@ TP_HD float bilinearSample(T const* plane, int32_t height, int32_t width, float 
     float const lx = x - static_cast<float>(xLow);
     float const hy = 1.f - ly;
     float const hx = 1.f - lx;
-    float const v1 = toFloat(plane[yLow * width + xLow]);
-    float const v2 = toFloat(plane[yLow * width + xHigh]);
-    float const v3 = toFloat(plane[yHigh * width + xLow]);
-    float const v4 = toFloat(plane[yHigh * width + xHigh]);
-    return hy * hx * v1 + hy * lx * v2 + ly * hx * v3 + ly * lx * v4;
+    t.o1 = yLow * width + xLow;
+    t.o2 = yLow * width + xHigh;
+    t.o3 = yHigh * width + xLow;
+    t.o4 = yHigh * width + xHigh;
+    t.w1 = hy * hx;
+    t.w2 = hy * lx;
+    t.w3 = ly * hx;
+    t.w4 = ly * lx;
+    return t;
+}
+
+//! The sample's value (0 if invalid), accumulated in FP32: w1*v1 + w2*v2 + w3*v3 + w4*v4 as torchvision.
+template <typename T>
+TP_HD float applyTap(T const* plane, BilinearTap const& t)
+{
+    if (!t.valid)
+    {
+        return 0.f;
+    }
+    return t.w1 * toFloat(plane[t.o1]) + t.w2 * toFloat(plane[t.o2]) + t.w3 * toFloat(plane[t.o3])
+        + t.w4 * toFloat(plane[t.o4]);
+}
+
+//! Sample position of sample (iy, ix) of bin (ph, pw), in torchvision's order of operations.
+TP_HD void samplePosition(RoIGeometry const& g, int32_t ph, int32_t pw, int32_t iy, int32_t ix, float& y, float& x)
+{
+    y = g.start_y + static_cast<float>(ph) * g.bin_h
+        + (static_cast<float>(iy) + .5f) * g.bin_h / static_cast<float>(g.grid_h);
+    x = g.start_x + static_cast<float>(pw) * g.bin_w
+        + (static_cast<float>(ix) + .5f) * g.bin_w / static_cast<float>(g.grid_w);
 }
 
 //! Average of the samples of bin (ph, pw) of one RoI on one H x W plane, accumulated in FP32.
@@ -149,13 +184,12 @@ TP_HD float roiAlignBin(T const* plane, int32_t height, int32_t width, RoIGeomet
     float sum = 0.f;
     for (int32_t iy = 0; iy < g.grid_h; ++iy)
     {
-        float const y = g.start_y + static_cast<float>(ph) * g.bin_h
-            + (static_cast<float>(iy) + .5f) * g.bin_h / static_cast<float>(g.grid_h);
         for (int32_t ix = 0; ix < g.grid_w; ++ix)
         {
-            float const x = g.start_x + static_cast<float>(pw) * g.bin_w
-                + (static_cast<float>(ix) + .5f) * g.bin_w / static_cast<float>(g.grid_w);
-            sum += bilinearSample(plane, height, width, y, x);
+            float y;
+            float x;
+            samplePosition(g, ph, pw, iy, ix, y, x);
+            sum += applyTap(plane, bilinearTap(height, width, y, x));
         }
     }
     return sum / g.count;

@@ -92,6 +92,17 @@ def test_matches_the_pytorch_multilevel_pooler(host):
     assert (out - ref).abs().max().item() <= 1e-5
 
 
+@pytest.mark.parametrize("aligned", [True, False])
+def test_fast_host_loop_equals_the_per_element_device_function(host, aligned):
+    """The host's per-RoI tap reuse and roiAlignBin (what each CUDA thread runs) agree bit for bit."""
+    rng = np.random.default_rng(5)
+    features = _pyramid(rng)
+    rois = _edge_rois(rng, batch=2)
+    fast = host.roi_align_fpn(rois, features, 7, aligned=aligned)
+    element = host.roi_align_fpn(rois, features, 7, aligned=aligned, path="element")
+    np.testing.assert_array_equal(fast, element)
+
+
 def test_four_column_rois_pool_image_zero_and_bad_batch_index_gives_zeros(host):
     rng = np.random.default_rng(3)
     features = _pyramid(rng)

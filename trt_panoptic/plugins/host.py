@@ -68,6 +68,8 @@ _I32 = ctypes.c_int32
 _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "tp_abi_version": (_I32, []),
     "tp_roi_align_fpn_f32": (_I32, [_P, ctypes.c_int64, _I32, _P, _P, _P, _I32, _I32, _P, _P, ctypes.c_char_p, _I32]),
+    "tp_roi_align_fpn_elementwise_f32": (
+        _I32, [_P, ctypes.c_int64, _I32, _P, _P, _P, _I32, _I32, _P, _P, ctypes.c_char_p, _I32]),
     "tp_roi_align_fpn_levels": (_I32, [_P, ctypes.c_int64, _P, _P, ctypes.c_char_p, _I32]),
     "tp_semantic_upsample_argmax_f32": (_I32, [_P, _I32, _I32, _I32, _I32, _P, _P, _P, ctypes.c_char_p, _I32]),
     "tp_semantic_upsample_argmax_pixelwise_f32": (
@@ -135,6 +137,7 @@ def roi_align_fpn(
     aligned: bool = True,
     canonical_box_size: int = 224,
     canonical_level: int = 4,
+    path: str = "rois",
 ) -> Any:
     """Multi-level RoIAlign exactly as the RoIAlignFPN plugin computes it (FP32, on the CPU).
 
@@ -147,6 +150,8 @@ def roi_align_fpn(
         output_size: P, the pooled side.
         sampling_ratio: samples per bin side; 0 = adaptive ceil(roi / bin) (torchvision's -1).
         aligned: half-pixel offset (torchvision aligned=True).
+        path: "rois" (sampling taps computed once per RoI and reused for every channel, fast) or
+            "element" (roiAlignBin per output element, what each CUDA thread runs). Same bits; for tests.
 
     Returns:
         [R, C, P, P] float32 (torch tensor if ``rois`` is one, else numpy). RoIs whose batch index is not an
@@ -158,6 +163,8 @@ def roi_align_fpn(
         raise TrtPanopticError(f"sampling_ratio should be >= 0, got {sampling_ratio} — use 0 for adaptive sampling")
     if output_size < 1:
         raise TrtPanopticError(f"output_size should be >= 1, got {output_size}")
+    if path not in ("rois", "element"):
+        raise TrtPanopticError(f"path should be 'rois' or 'element', got {path!r}")
     r, as_torch = _to_numpy_f32(rois, "rois")
     if r.ndim != 2 or r.shape[1] not in (4, 5):
         raise TrtPanopticError(f"rois should be [R, 4] or [R, 5], got shape {tuple(r.shape)}")
@@ -175,7 +182,9 @@ def roi_align_fpn(
     heights = (ctypes.c_int32 * 4)(*[m.shape[2] for m in maps])
     widths = (ctypes.c_int32 * 4)(*[m.shape[3] for m in maps])
     err = ctypes.create_string_buffer(_ERR_LEN)
-    rc = load_library().tp_roi_align_fpn_f32(
+    lib = load_library()
+    fn = lib.tp_roi_align_fpn_f32 if path == "rois" else lib.tp_roi_align_fpn_elementwise_f32
+    rc = fn(
         r.ctypes.data, r.shape[0], r.shape[1], ptrs, heights, widths, batch, channels, ctypes.byref(params),
         out.ctypes.data, err, _ERR_LEN)
     _check(rc, err, "roi_align_fpn")
