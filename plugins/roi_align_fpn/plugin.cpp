@@ -80,7 +80,10 @@ int32_t RoIAlignFPNPlugin::configurePlugin(nvinfer1::DynamicPluginTensorDesc con
     for (int32_t l = 1; l < kNbInputs; ++l)
     {
         nvinfer1::Dims const& f = in[l].desc.dims;
-        if (f.nbDims != 4 || (f.d[1] != in[1].desc.dims.d[1]))
+        int64_t const c = f.d[1];
+        int64_t const c2 = in[1].desc.dims.d[1];
+        // -1 = not known at build time (dynamic); compare only known channel counts
+        if (f.nbDims != 4 || (c >= 0 && c2 >= 0 && c != c2))
         {
             logError(std::string(kName) + ": P2..P5 should be [N, C, H, W] with the same C");
             return 1;
