@@ -263,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     device = torch.device(args.device)
+    # the references must be full FP32: no TF32 in the pooler's matmuls
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
     if device.type == "cuda":
         if not torch.cuda.is_available():
             print("no CUDA device visible to PyTorch: nothing to check (use --device cpu for the host library)")
