@@ -51,6 +51,15 @@ def test_levels_follow_the_fpn_rule(host):
     assert [fpn_level(b) for b in boxes] == expected
 
 
+def test_levels_equal_the_model_level_mapping(host):
+    ops = pytest.importorskip("trt_panoptic.ops")
+    rng = np.random.default_rng(6)
+    xy = rng.uniform(0, 800, (500, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(0, 1, (500, 2)) ** 2 * 900], 1).astype(np.float32)
+    expected = ops.assign_boxes_to_levels(torch.from_numpy(boxes), 2, 5).numpy() + 2
+    np.testing.assert_array_equal(host.roi_align_fpn_levels(boxes), expected)
+
+
 def test_matches_float64_reference_on_edge_rois(host):
     rng = np.random.default_rng(0)
     features = _pyramid(rng)
