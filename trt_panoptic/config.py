@@ -185,6 +185,7 @@ class TrainConfig:
     crop: float = 0.0
     checkpoint_period: int = 500
     eval_period: int = 0
+    eval_max_images: int = 0
     log_period: int = 20
     num_workers: int = 0
 

@@ -1,0 +1,56 @@
+"""The model being trained as a Predictor, for periodic evaluation with
+:func:`trt_panoptic.evaluation.evaluate_predictor` (PQ, mIoU) without exporting or reloading it.
+
+It runs the model's own eval-mode postprocess (mask pasting, panoptic fusion) at the image's size; the
+deployed backends (``trt_panoptic.runtime``) are evaluated through the same function by ``trt-panoptic eval``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from trt_panoptic.errors import TrtPanopticError
+from trt_panoptic.modeling import PanopticFPN
+from trt_panoptic.runtime.result import PanopticResult
+
+
+class ModelPredictor:
+    """The in-memory :class:`PanopticFPN` as a Predictor: one BGR uint8 [H, W, 3] image at its own size.
+
+    Args:
+        model: the model (switched to eval mode for each call and back to its previous mode after).
+        thing_classes / stuff_classes: class names (from the config).
+        device: where the model's parameters live.
+    """
+
+    backend = "torch"
+
+    def __init__(self, model: PanopticFPN, thing_classes: list[str], stuff_classes: list[str],
+                 device: torch.device | str = "cpu") -> None:
+        self.model = model
+        self.thing_classes = list(thing_classes)
+        self.stuff_classes = list(stuff_classes)
+        self.device = torch.device(device)
+
+    @torch.no_grad()
+    def predict(self, image: np.ndarray) -> PanopticResult:
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise TrtPanopticError(f"image should be uint8 [H, W, 3] BGR, got {image.dtype} {image.shape} — read it with cv2.imread")
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).to(self.device)
+            out = self.model([x])[0]
+        finally:
+            self.model.train(was_training)
+        pan, segments = out["panoptic"]
+        inst = out["instances"]
+        return PanopticResult(
+            panoptic=pan.cpu().numpy().astype(np.int32),
+            segments_info=[dict(s) for s in segments],
+            sem_labels=out["sem_labels"].cpu().numpy().astype(np.int32),
+            boxes=inst["boxes"].float().cpu().numpy(),
+            scores=inst["scores"].float().cpu().numpy(),
+            classes=inst["classes"].cpu().numpy().astype(np.int64),
+            masks=inst["masks"].cpu().numpy(),
+        )
