@@ -89,7 +89,8 @@ class PanopticGraphModel(nn.Module):
         rpn = model.rpn
         strides = rpn.anchor_generator.strides
         self.rpn_levels = len(strides)
-        anchors = [rpn.anchor_generator.grid_anchors(i, height // s, width // s) for i, s in enumerate(strides)]
+        # P6 is a stride-2 max-pool of P5, so its size rounds up (ceil); P2..P5 divide exactly.
+        anchors = [rpn.anchor_generator.grid_anchors(i, -(-height // s), -(-width // s)) for i, s in enumerate(strides)]
         for i, a in enumerate(anchors):
             self.register_buffer(f"anchors_{i}", a.float(), persistent=False)
         self.pre_k = [min(rpn.pre_nms_topk[False], a.shape[0]) for a in anchors]
@@ -142,6 +143,7 @@ class PanopticGraphModel(nn.Module):
         logits, deltas = rpn.head([features[f] for f in rpn.in_features])
         boxes_all, scores_all, levels_all = [], [], []
         for lvl, (lg, dl) in enumerate(zip(logits, deltas)):
+            assert lg.shape[1] == getattr(self, f"anchors_{lvl}").shape[0], "graph_model: anchors must match the RPN head's grid"
             top, idx = lg[0].float().topk(self.pre_k[lvl], sorted=True)
             anchors = getattr(self, f"anchors_{lvl}")[idx]
             boxes_all.append(rpn.box_coder.decode(dl[0, idx].float(), anchors))

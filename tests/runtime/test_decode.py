@@ -1,0 +1,58 @@
+"""Letterboxing frames to the model size and mapping raw outputs back, checked by hand-computed cases."""
+import numpy as np
+import pytest
+
+from trt_panoptic.errors import TrtPanopticError
+from trt_panoptic.runtime.decode import Letterbox, decode_outputs, letterbox
+
+FUSION = {"instance_score_thresh": 0.5, "overlap_thresh": 0.5, "stuff_area_limit": 10}
+
+
+def test_letterbox_scales_keeps_aspect_and_pads_with_the_mean():
+    image = np.full((50, 100, 3), 200, np.uint8)
+    x, box = letterbox(image, 64, 64, (103.53, 116.28, 123.675))
+    assert x.shape == (1, 3, 64, 64) and x.dtype == np.uint8
+    assert box == Letterbox(0.64, (32, 64), (50, 100))  # 100 → 64 wide, 50 → 32 high
+    assert np.all(x[0, :, :32, :] == 200)
+    np.testing.assert_array_equal(x[0, :, 32:, :].reshape(3, -1).T[0], [104, 116, 124])
+
+
+def _raw(n, boxes, scores, classes, sem, d=4):
+    out = {"sem_labels": sem[None].astype(np.int32), "boxes": np.zeros((1, d, 4), np.float32),
+           "scores": np.zeros((1, d), np.float32), "classes": np.zeros((1, d), np.int32),
+           "mask_probs": np.zeros((1, d, 28, 28), np.float32), "num_detections": np.array([n], np.int32)}
+    out["boxes"][0, :n] = boxes
+    out["scores"][0, :n] = scores
+    out["classes"][0, :n] = classes
+    out["mask_probs"][0, :n] = 1.0  # full-box masks
+    return out
+
+
+def test_decode_maps_boxes_masks_and_labels_back_to_the_frame():
+    # Frame 50x100 letterboxed into 64x64 at scale 0.64: model box (6.4, 3.2, 32, 19.2) is (10, 5, 50, 30).
+    sem = np.zeros((64, 64), np.int32)
+    sem[:16, :] = 2  # top half of the 32-row content → rows 0..24 of the frame
+    sem[16:32, :] = 3
+    sem[32:, :] = 1  # padding rows: must be cropped away, never reach the frame
+    raw = _raw(2, [[6.4, 3.2, 32.0, 19.2], [0, 0, 0, 0]], [0.9, 0.8], [1, 0], sem)
+    res = decode_outputs(raw, Letterbox(0.64, (32, 64), (50, 100)), **FUSION)
+    assert res.panoptic.shape == res.sem_labels.shape == (50, 100)
+    np.testing.assert_allclose(res.boxes, [[10, 5, 50, 30]], atol=1e-4)  # the empty second box is dropped
+    assert res.classes.tolist() == [1] and res.masks.shape == (1, 50, 100)
+    assert res.masks[0].sum() == 40 * 25 and res.masks[0, 5:30, 10:50].all()
+    assert (res.sem_labels[:25] == 2).all() and (res.sem_labels[25:] == 3).all()
+    thing = [s for s in res.segments_info if s["isthing"]]
+    assert len(thing) == 1 and thing[0]["category_id"] == 1
+    assert (res.panoptic[5:30, 10:50] == thing[0]["id"]).all()
+    stuff = {s["category_id"]: s["area"] for s in res.segments_info if not s["isthing"]}
+    assert stuff == {2: 25 * 100 - 40 * 20, 3: 25 * 100 - 40 * 5}
+
+
+def test_decode_rejects_outputs_of_another_model():
+    with pytest.raises(TrtPanopticError, match="num_detections"):
+        decode_outputs({"sem_labels": np.zeros((1, 4, 4))}, Letterbox.identity(4, 4), **FUSION)
+
+
+def test_letterbox_rejects_non_bgr_uint8():
+    with pytest.raises(TrtPanopticError, match="BGR uint8"):
+        letterbox(np.zeros((10, 10), np.uint8), 32, 32, (0, 0, 0))

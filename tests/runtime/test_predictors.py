@@ -1,0 +1,111 @@
+"""One Predictor interface: torch, onnxruntime (both flavours) and a stand-in TensorRT runner agree."""
+import numpy as np
+import pytest
+
+from export.tiny_model import SIZE, scene
+from trt_panoptic.errors import TrtPanopticError
+from trt_panoptic.export.exporter import save_onnx
+from trt_panoptic.modeling.checkpoint import save_checkpoint
+from trt_panoptic.runtime import create_predictor
+from trt_panoptic.runtime.onnx_backend import OnnxRuntimePredictor
+from trt_panoptic.runtime.predictor import Predictor
+from trt_panoptic.runtime.tensorrt_backend import TensorRTPredictor
+from trt_panoptic.runtime.torch_backend import TorchPredictor
+
+
+def _mask_iou(a, b):
+    inter = np.logical_and(a, b).sum((1, 2))
+    union = np.logical_or(a, b).sum((1, 2))
+    return inter / np.maximum(union, 1)
+
+
+def _assert_same_result(a, b, box_atol=0.5):
+    assert (a.panoptic == b.panoptic).mean() >= 0.999
+    assert (a.sem_labels == b.sem_labels).mean() >= 0.999
+    assert a.num_instances == b.num_instances
+    np.testing.assert_allclose(a.boxes, b.boxes, atol=box_atol)
+    np.testing.assert_array_equal(a.classes, b.classes)
+    assert a.masks.shape == b.masks.shape
+    if a.num_instances:
+        assert _mask_iou(a.masks, b.masks).min() >= 0.99
+    assert [(s["isthing"], s["category_id"]) for s in a.segments_info] == [(s["isthing"], s["category_id"]) for s in b.segments_info]
+
+
+@pytest.fixture(scope="module")
+def frame():
+    # a non-square frame: both predictors letterbox it to SIZE×SIZE and map the result back to 90×150
+    import cv2
+
+    return cv2.resize(scene(7, 192, 320), (150, 90), interpolation=cv2.INTER_AREA)
+
+
+def test_onnxruntime_and_torch_predictors_agree_on_a_letterboxed_frame(tiny, portable_onnx, tensorrt_onnx, frame):
+    model, cfg = tiny
+    torch_pred = TorchPredictor(model, cfg, SIZE, SIZE)
+    ort_pred = OnnxRuntimePredictor(portable_onnx)
+    trt_flavor = OnnxRuntimePredictor(tensorrt_onnx)
+    for p in (torch_pred, ort_pred, trt_flavor):
+        assert isinstance(p, Predictor) and p.thing_classes == ["disc", "box", "triangle"]
+    a, b, c = (p.predict(frame) for p in (torch_pred, ort_pred, trt_flavor))
+    assert a.panoptic.shape == (90, 150) and a.masks.shape[1:] == (90, 150)
+    assert a.num_instances >= 2 and any(s["isthing"] for s in a.segments_info)
+    _assert_same_result(a, b)
+    _assert_same_result(b, c, box_atol=1e-4)
+
+
+def test_torch_predictor_without_size_runs_each_frame_at_its_own_size(tiny, frame):
+    model, cfg = tiny
+    res = TorchPredictor(model, cfg).predict(frame)
+    assert res.panoptic.shape == frame.shape[:2] and res.panoptic.dtype == np.int32
+
+
+class _OrtAsEngine:
+    """Stands in for trt_panoptic.engine.runner.TrtRunner: the same named-dict run() over ONNX Runtime."""
+
+    def __init__(self, proto):
+        from trt_panoptic.export.ort_ops import ort_session
+
+        self.session = ort_session(proto)
+        self.sidecar = None
+
+    def run(self, inputs):
+        names = [o.name for o in self.session.get_outputs()]
+        return dict(zip(names, self.session.run(None, inputs)))
+
+
+def test_tensorrt_predictor_shares_the_decode_path(tiny, tensorrt_onnx, frame):
+    _, cfg = tiny
+    trt_pred = TensorRTPredictor("model.engine", config=cfg, height=SIZE, width=SIZE, runner=_OrtAsEngine(tensorrt_onnx))
+    _assert_same_result(trt_pred.predict(frame), OnnxRuntimePredictor(tensorrt_onnx).predict(frame), box_atol=1e-4)
+    assert trt_pred.backend == "tensorrt"
+
+
+def test_create_predictor_picks_backends(tmp_path, tiny, portable_onnx):
+    model, cfg = tiny
+    onnx_path = save_onnx(portable_onnx, tmp_path / "m.onnx")
+    ckpt = save_checkpoint(tmp_path / "m.pt", model, cfg)
+    assert create_predictor("auto", model=onnx_path).backend == "onnxruntime"
+    assert create_predictor("auto", weights=ckpt).backend == "torch"
+    with pytest.raises(TrtPanopticError, match="fixed size 128x128"):
+        create_predictor("onnxruntime", model=onnx_path, height=256, width=256)
+    with pytest.raises(TrtPanopticError, match=".onnx or .engine"):
+        create_predictor("auto", model=tmp_path / "m.pt")
+    with pytest.raises(TrtPanopticError, match="backend should be one of"):
+        create_predictor("openvino")
+    with pytest.raises(TrtPanopticError, match="torch backend should get --weights"):
+        create_predictor("torch", model=onnx_path)
+    engine = tmp_path / "m.engine"
+    engine.write_bytes(b"x")
+    import importlib.util
+
+    if importlib.util.find_spec("tensorrt") is None:
+        with pytest.raises(TrtPanopticError, match="tensorrt is not installed"):
+            create_predictor("auto", model=engine)
+
+
+def test_onnxruntime_backend_exports_weights_in_memory(tmp_path, tiny, frame):
+    model, cfg = tiny
+    ckpt = save_checkpoint(tmp_path / "m.pt", model, cfg)
+    pred = create_predictor("onnxruntime", weights=ckpt, height=64, width=64)
+    assert (pred.height, pred.width) == (64, 64)
+    assert pred.predict(frame).panoptic.shape == (90, 150)
