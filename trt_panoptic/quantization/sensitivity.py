@@ -23,7 +23,7 @@ DEFAULT_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("res4", ("*bottom_up/res4*",)),
     ("res5", ("*bottom_up/res5*",)),
     ("fpn", ("*backbone/fpn*", "/backbone/Add*")),
-    ("semantic head", ("*semantic_head/p*",)),
+    ("semantic head", ("*semantic_head/p[2-5]*",)),
     ("semantic predictor", ("*semantic_head/predictor*",)),
     ("rpn conv", ("/head/conv*",)),
     ("rpn predictors", ("*objectness_logits*", "*anchor_deltas*")),

@@ -1,0 +1,166 @@
+#!/usr/bin/env python
+"""INT8 accuracy: PQ / PQ_th / PQ_st / mIoU of the Q/DQ model for every calibration method against FP32,
+and a per-group sensitivity study that justifies the skip list.
+
+Target (issue 7): bundled model, synthetic validation with an unseen seed, PQ drop INT8 vs FP32 ≤ 1.0
+point for the best method.
+
+Everything runs on ONNX Runtime (CPU): the FP32 portable ONNX and its Q/DQ versions, through the same
+predictor (letterbox → model → decode → fusion) that ``trt-panoptic eval --backend onnxruntime`` uses.
+Statistics are collected once (with histograms, all quantizable tensors, empty skip list) and every
+method's thresholds come from them, so the methods are compared on the same measurements.
+
+Writes benchmarks/results/int8_accuracy.{json,md}.
+
+    python benchmarks/int8_accuracy.py [--weights CKPT] [--size 256] [--val-images 100 --val-seed 2026]
+        [--calib synthetic:77 --calib-images 256] [--sensitivity-images 50] [--methods minmax,percentile,entropy,mse]
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+log = logging.getLogger("int8_accuracy")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--weights", help="checkpoint (default: the bundled model)")
+    p.add_argument("--size", type=int, default=256, help="square export size in pixels (default 256)")
+    p.add_argument("--val-images", type=int, default=100, help="synthetic validation images (default 100)")
+    p.add_argument("--val-seed", type=int, default=2026, help="validation seed, unseen in training/calibration (default 2026)")
+    p.add_argument("--val-data", help="use this COCO panoptic folder instead of synthesizing one")
+    p.add_argument("--calib", default="synthetic:77", help="calibration source (default synthetic:77)")
+    p.add_argument("--calib-images", type=int, default=256, help="calibration images (default 256)")
+    p.add_argument("--percentile", type=float, default=99.99)
+    p.add_argument("--methods", default="minmax,percentile,entropy,mse")
+    p.add_argument("--sensitivity-images", type=int, default=50, help="validation images per sensitivity row; 0 = skip the study")
+    p.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0 = default)")
+    p.add_argument("--out", default=str(RESULTS / "int8_accuracy"), help="output path without suffix")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from trt_panoptic.bench.report import machine_info, machine_line, markdown_table, write_json, write_text
+    from trt_panoptic.data.synthetic import generate_synthetic_dataset
+    from trt_panoptic.evaluation.evaluator import evaluate_predictor
+    from trt_panoptic.export.exporter import export_onnx
+    from trt_panoptic.modeling.checkpoint import load_model
+    from trt_panoptic.quantization.calib_data import CalibrationImages
+    from trt_panoptic.quantization.pipeline import (
+        CalibrationRecipe, collect_calibration_stats, model_input_size, model_pixel_mean, quantized_model, thresholds,
+    )
+    from trt_panoptic.quantization.qdq import DEFAULT_SKIP, name_nodes, plan_quantization
+    from trt_panoptic.quantization.sensitivity import DEFAULT_GROUPS, group_models
+    from trt_panoptic.runtime.onnx_backend import OnnxRuntimePredictor
+
+    t_start = time.perf_counter()
+    model_t, cfg = load_model(args.weights)
+    fp32 = export_onnx(model_t, cfg, height=args.size, width=args.size)
+    name_nodes(fp32)
+    threads = args.threads or None
+
+    def evaluate(proto, data, limit=None) -> dict:
+        pred = OnnxRuntimePredictor(proto, providers=["CPUExecutionProvider"], threads=threads)
+        m = evaluate_predictor(pred, data, limit=limit, progress=False)
+        return {k: round(float(m[k]), 3) for k in ("PQ", "SQ", "RQ", "PQ_th", "PQ_st", "mIoU")} | {
+            "images_per_s": round(float(m["images_per_s"]), 2)}
+
+    with tempfile.TemporaryDirectory(prefix="int8_acc_") as tmp:
+        if args.val_data:
+            val = Path(args.val_data)
+        else:
+            val = generate_synthetic_dataset(Path(tmp) / "val", args.val_images, seed=args.val_seed,
+                                             size=(args.size, args.size), progress=False)
+        log.info("FP32 baseline on %s", val)
+        base = evaluate(fp32, val)
+        log.info("FP32: %s", base)
+
+        full_plan = plan_quantization(fp32, skip=())  # every tensor any row below may quantize
+        images = CalibrationImages(args.calib, args.calib_images, model_input_size(fp32), model_pixel_mean(fp32))
+        t0 = time.perf_counter()
+        stats = collect_calibration_stats(fp32, full_plan, images)
+        stats_s = time.perf_counter() - t0
+
+        plan = plan_quantization(fp32, DEFAULT_SKIP)
+        rows = [{"method": "fp32", **base, "dPQ": 0.0}]
+        amax_by_method = {}
+        for method in [m.strip() for m in args.methods.split(",") if m.strip()]:
+            recipe = CalibrationRecipe(method=method, num_images=len(images), percentile=args.percentile)
+            amax = thresholds(stats, method, args.percentile)
+            amax_by_method[method] = amax
+            metrics = evaluate(quantized_model(fp32, plan, amax, recipe), val)
+            rows.append({"method": method if method != "percentile" else f"percentile {args.percentile:g}",
+                         **metrics, "dPQ": round(metrics["PQ"] - base["PQ"], 3)})
+            log.info("%s: %s", method, rows[-1])
+        best = max(rows[1:], key=lambda r: r["PQ"])
+        best_method = best["method"].split()[0]
+
+        sens_rows = []
+        if args.sensitivity_images > 0:
+            n = min(args.sensitivity_images, args.val_images if not args.val_data else args.sensitivity_images)
+            base_sub = evaluate(fp32, val, limit=n)
+            sens_rows.append({"group": "none (FP32)", "nodes": 0, **base_sub, "dPQ": 0.0})
+            all_plan_model = quantized_model(fp32, plan_quantization(fp32, skip=()), amax_by_method[best_method],
+                                             CalibrationRecipe(method=best_method, skip=[]))
+            m = evaluate(all_plan_model, val, limit=n)
+            sens_rows.append({"group": "all (empty skip list)", "nodes": len(full_plan.nodes) + len(full_plan.residual_adds),
+                              **m, "dPQ": round(m["PQ"] - base_sub["PQ"], 3)})
+            m = evaluate(quantized_model(fp32, plan, amax_by_method[best_method], CalibrationRecipe(method=best_method)), val, limit=n)
+            sens_rows.append({"group": "all but the default skip list", "nodes": len(plan.nodes) + len(plan.residual_adds),
+                              **m, "dPQ": round(m["PQ"] - base_sub["PQ"], 3)})
+            for group, count, qmodel in group_models(fp32, amax_by_method[best_method], DEFAULT_GROUPS):
+                m = evaluate(qmodel, val, limit=n)
+                sens_rows.append({"group": group, "nodes": count, **m, "dPQ": round(m["PQ"] - base_sub["PQ"], 3)})
+                log.info("sensitivity %s: %s", group, sens_rows[-1])
+
+    info = machine_info()
+    result = {
+        "benchmark": "int8_accuracy",
+        "target": "PQ drop INT8 vs FP32 <= 1.0 for the best method",
+        "met": abs(min(0.0, best["dPQ"])) <= 1.0,
+        "weights": args.weights or "bundled r18_fpn_tiny_synth.pt",
+        "input_size": [args.size, args.size],
+        "validation": str(args.val_data) if args.val_data else f"synthetic, seed {args.val_seed}, {args.val_images} images",
+        "calibration": f"{args.calib}, {len(images)} images, statistics in {stats_s:.0f} s",
+        "skip_list": list(DEFAULT_SKIP),
+        "quantized": {"linear_nodes": len(plan.nodes), "residual_adds": len(plan.residual_adds), "kept_float": plan.skipped},
+        "rows": rows,
+        "best_method": best["method"],
+        "sensitivity_method": best_method,
+        "sensitivity": sens_rows,
+        "machine": info,
+        "wall_s": round(time.perf_counter() - t_start, 1),
+    }
+    out = Path(args.out)
+    write_json(out.with_suffix(".json"), result)
+    cols = [("method", "method", ""), ("PQ", "PQ", ".2f"), ("PQ_th", "PQ_th", ".2f"), ("PQ_st", "PQ_st", ".2f"),
+            ("mIoU", "mIoU", ".2f"), ("dPQ", "ΔPQ vs FP32", "+.2f")]
+    md = [f"# INT8 accuracy (ONNX Runtime, Q/DQ)\n",
+          f"Model: {result['weights']}, {args.size}x{args.size}. Validation: {result['validation']}. "
+          f"Calibration: {result['calibration']}.\n",
+          f"Skip list (kept in float): {', '.join(f'`{s}`' for s in DEFAULT_SKIP)} — "
+          f"{len(plan.nodes)} Conv/Gemm nodes and {len(plan.residual_adds)} residual Adds in INT8, {len(plan.skipped)} nodes float.\n",
+          markdown_table(rows, cols),
+          f"\nBest method: **{best['method']}**, ΔPQ {best['dPQ']:+.2f} — target ΔPQ ≥ −1.0: "
+          f"{'met' if result['met'] else 'NOT met'}.\n"]
+    if sens_rows:
+        md += [f"\n## Sensitivity ({best_method}; one group in INT8 at a time, first {n} validation images)\n",
+               markdown_table(sens_rows, [("group", "INT8 group", ""), ("nodes", "nodes", "d"), ("PQ", "PQ", ".2f"),
+                                          ("PQ_th", "PQ_th", ".2f"), ("PQ_st", "PQ_st", ".2f"), ("mIoU", "mIoU", ".2f"),
+                                          ("dPQ", "ΔPQ", "+.2f")])]
+    md.append(f"\n{machine_line(info)}; wall {result['wall_s']:.0f} s.\n")
+    write_text(out.with_suffix(".md"), "\n".join(md))
+    log.info("wrote %s.{json,md}", out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
