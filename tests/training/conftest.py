@@ -16,7 +16,7 @@ def tiny_data(tmp_path_factory) -> Path:
     return generate_synthetic_dataset(tmp_path_factory.mktemp("train") / "synth", 8, seed=3, size=(64, 64), progress=False)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def tiny_config():
     """``tiny_config(train_dir, val_dir="", **train_overrides) -> Config``."""
     return make_tiny_config
