@@ -262,3 +262,38 @@ def test_inflight_needs_a_thread_safe_predictor(clip: Path) -> None:
 
     with pytest.raises(TrtPanopticError, match="inflight should be 1"):
         Pipeline(open_source(str(clip)), FakePredictor(), [], PipelineConfig(inflight=2))
+
+
+class StalledStream(FrameSource):
+    """A live source that delivers three frames and then blocks in read() (a stalled network stream)."""
+
+    def __init__(self) -> None:
+        self.is_live = True
+        self.description = "stalled stream"
+        self._n = 0
+        self.release = threading.Event()
+        self.closed = False
+
+    def read(self) -> Read:
+        if self._n >= 3:
+            self.release.wait(10.0)
+            return Read(ReadStatus.END)
+        self._n += 1
+        return Read(ReadStatus.FRAME, synth_frame(self._n - 1))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_stop_does_not_hang_on_a_source_blocked_in_read(tmp_path: Path) -> None:
+    source = StalledStream()
+    out = tmp_path / "stalled.avi"
+    pipeline = Pipeline(source, FakePredictor(), [VideoFileSink(out)], PipelineConfig(mode="lossless"))
+    pipeline.capture_grace_s = 0.2
+    threading.Timer(0.3, pipeline.stop, args=("signal:SIGINT",)).start()
+    t0 = time.perf_counter()
+    stats = pipeline.run()
+    assert time.perf_counter() - t0 < 2.0
+    assert stats.frames_written == 3 and len(read_all(out)) == 3
+    assert not source.closed  # never released under a thread still inside read()
+    source.release.set()

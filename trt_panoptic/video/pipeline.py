@@ -203,13 +203,15 @@ class Pipeline:
         self._next_seq = 0
         self._workers_left = self.config.inflight
         self._recent_writes: collections.deque[float] = collections.deque(maxlen=30)
+        #: seconds run() waits at the end for a capture thread blocked in a read (stalled stream)
+        self.capture_grace_s = 2.0
 
     # -- control -------------------------------------------------------------------------------------
     def stop(self, reason: str = "stopped") -> None:
         """End the run soon; safe from signal handlers and other threads.
 
-        Capture stops and the frames waiting for inference are discarded; the frame being inferred and
-        those already inferred (at most ``queue_size``) are still rendered and written.
+        Capture stops and the frames waiting for inference are discarded; the frames being inferred and
+        those already inferred (at most ``queue_size + inflight``) are still rendered and written.
         """
         if not self._stop.is_set():
             self._stop_reason = reason
@@ -377,21 +379,26 @@ class Pipeline:
               for i in range(self.config.inflight)),
             threading.Thread(target=self._render_loop, name="trt-panoptic-render", daemon=True),
         ]
+        capture, workers = threads[0], threads[1:]
         try:
             for t in threads:
                 t.start()
-            for t in threads:
-                while t.is_alive():
-                    t.join(poll_s)
-                    if bar is not None:
-                        bar.set_postfix(dropped=self.stats.dropped_stale, corrupt=self.stats.corrupt, refresh=False)
-                        bar.update(self.stats.frames_written - bar.n)
+            while alive := [t for t in workers if t.is_alive()]:
+                alive[0].join(poll_s)
+                if bar is not None:
+                    bar.set_postfix(dropped=self.stats.dropped_stale, corrupt=self.stats.corrupt, refresh=False)
+                    bar.update(self.stats.frames_written - bar.n)
         finally:
-            if any(t.is_alive() for t in threads):  # we were interrupted while waiting (KeyboardInterrupt)
+            if any(t.is_alive() for t in workers):  # we were interrupted while waiting (KeyboardInterrupt)
                 self.stop("interrupted")
                 self._to_render.abort()
-                for t in threads:
+                for t in workers:
                     t.join(5.0)
+            # Inference and rendering are done. The capture thread ends at once unless the source is
+            # blocked in a read (a stalled network stream): then it gets a grace period and is left
+            # behind (a daemon) rather than holding the shutdown — outputs are closed either way.
+            self._to_infer.abort()
+            capture.join(self.capture_grace_s)
             self.stats.finished_at = time.perf_counter()
             self.stats.stopped_by = self._stop_reason or "end_of_source"
             if bar is not None:
@@ -403,7 +410,11 @@ class Pipeline:
                     sink.close()
                 except Exception as exc:  # noqa: BLE001 — close every sink, report the first failure
                     close_errors.append(exc)
-            self.source.close()
+            if capture.is_alive():
+                logger.warning("source %s is still blocked in a read after %.1f s; not waiting for it",
+                               self.source.description, self.capture_grace_s)
+            else:
+                self.source.close()
         if self._errors:
             raise self._errors[0]
         if close_errors:
