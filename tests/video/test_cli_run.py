@@ -120,3 +120,9 @@ def test_signal_mid_run_leaves_a_readable_video(tmp_path: Path, sig: signal.Sign
     assert 0 < len(frames) == written < 45
     assert not partial.exists()
     assert "stopped by" in stdout
+
+
+def test_output_over_the_source_is_refused(clip: Path, capsys: pytest.CaptureFixture) -> None:
+    code, _, err = _main(capsys, "run", "--source", str(clip), "--output", str(clip))
+    _assert_one_line_error(subprocess.CompletedProcess([], code, "", err), "should differ from --source")
+    assert len(read_all(clip)) == 30

@@ -146,6 +146,10 @@ def run(args: argparse.Namespace) -> int:
     _positive("--reconnect-max-delay", args.reconnect_max_delay)
     stats_path = check_stats_path(args.stats)
     outputs = args.output or ["none"]
+    for out in outputs:
+        if os.path.exists(args.source) and Path(out).expanduser().resolve() == Path(args.source).resolve():
+            raise TrtPanopticError(f"--output should differ from --source, got '{out}' for both — "
+                                   "write the result to another file")
     source = open_source(args.source, pace_files=args.mode == "realtime")
     try:
         sinks = [open_sink(o, fps=args.fps, codec=args.codec) for o in outputs]
