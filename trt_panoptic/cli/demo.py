@@ -35,6 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=7, help="scene seed of the synthetic clip (default 7)")
     p.add_argument("--backend", choices=("auto", "torch", "onnxruntime", "tensorrt"), default="auto",
                    help="inference backend (default: auto = best available)")
+    p.add_argument("--model", help="ONNX file or TensorRT engine instead of the bundled model")
+    p.add_argument("--weights", help="PyTorch checkpoint instead of the bundled model")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -88,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     sink = VideoFileSink(annotated)  # checks the folder is writable before any work
 
     write_synthetic_video(clip, args.frames, size, seed=args.seed, fps=30.0, force=True, progress=False)
-    predictor = make_predictor(args.backend)
+    predictor = make_predictor(args.backend, model=args.model, weights=args.weights)
     source = open_source(str(clip))
     stats = execute(source, predictor, [sink], PipelineConfig(mode="lossless"), stats_path=stats_path,
                     progress=not args.no_progress)
