@@ -12,7 +12,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from trt_panoptic.errors import TrtPanopticError, import_optional
+from trt_panoptic.errors import TrtPanopticError
 from trt_panoptic.quantization.methods import TensorStats
 
 logger = logging.getLogger(__name__)
@@ -38,14 +38,12 @@ def expose_tensors(model, tensors: Sequence[str]):
     return out
 
 
-def make_session(model, num_threads: int = 0):
-    """An ONNX Runtime CPU session of an in-memory ``onnx.ModelProto``."""
-    ort = import_optional("onnxruntime", "pip install onnxruntime")
-    opts = ort.SessionOptions()
-    if num_threads:
-        opts.intra_op_num_threads = num_threads
-    opts.log_severity_level = 3
-    return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+def make_session(model, threads: int | None = None):
+    """An ONNX Runtime CPU session of an in-memory ``onnx.ModelProto`` (plugin ops of the TensorRT flavour
+    registered when the graph has any, so both export flavours calibrate)."""
+    from trt_panoptic.export.ort_ops import ort_session
+
+    return ort_session(model, ["CPUExecutionProvider"], threads=threads)
 
 
 def _run_all(session, input_name: str, tensors: Sequence[str], images: Iterable[np.ndarray], desc: str, progress: bool):
