@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace trt_panoptic;
@@ -19,7 +20,7 @@ namespace
 {
 
 //! Bumped whenever a signature below changes; host.py refuses a library of another version.
-constexpr int32_t kAbiVersion = 1;
+constexpr int32_t kAbiVersion = 2;
 
 int32_t fail(char* err, int32_t errLen, std::string const& msg)
 {
@@ -67,6 +68,31 @@ void groupedImage(float const* src, int32_t channels, int32_t h, int32_t w, floa
     }
 }
 
+//! Runs fn(begin, end) over [0, total) split into contiguous chunks on up to numThreads threads
+//! (<= 0: the hardware concurrency). Chunks write disjoint outputs, so results do not depend on it.
+template <typename Fn>
+void parallelFor(int64_t total, int32_t numThreads, Fn const& fn)
+{
+    int64_t threads = numThreads > 0 ? numThreads : static_cast<int64_t>(std::thread::hardware_concurrency());
+    threads = threads < 1 ? 1 : (threads > total ? total : threads);
+    if (threads <= 1)
+    {
+        fn(static_cast<int64_t>(0), total);
+        return;
+    }
+    std::vector<std::thread> pool;
+    int64_t const chunk = (total + threads - 1) / threads;
+    for (int64_t begin = 0; begin < total; begin += chunk)
+    {
+        int64_t const end = begin + chunk < total ? begin + chunk : total;
+        pool.emplace_back([&fn, begin, end] { fn(begin, end); });
+    }
+    for (auto& t : pool)
+    {
+        t.join();
+    }
+}
+
 } // namespace
 
 extern "C"
@@ -82,7 +108,7 @@ int32_t tp_abi_version()
 //! out: [R, channels, P, P] FP32 with P = params->output_size.
 int32_t tp_roi_align_fpn_f32(float const* rois, int64_t numRois, int32_t roiCols, float const* const* features,
     int32_t const* heights, int32_t const* widths, int32_t batch, int32_t channels, RoIAlignFPNParams const* params,
-    float* out, char* err, int32_t errLen)
+    float* out, int32_t numThreads, char* err, int32_t errLen)
 {
     if (roiCols != 4 && roiCols != 5)
     {
@@ -104,60 +130,62 @@ int32_t tp_roi_align_fpn_f32(float const* rois, int64_t numRois, int32_t roiCols
     // Like torchvision's CPU kernel, the taps of an RoI are computed once and reused for every channel;
     // roiAlignBin (the device path) computes the same taps with the same functions in the same order,
     // so both give the same bits (checked by the tests).
-    std::vector<BilinearTap> taps;
-    for (int64_t r = 0; r < numRois; ++r)
-    {
-        float const* roi = rois + r * roiCols;
-        float const* box = roi + (roiCols - 4);
-        int32_t const b = roiBatchIndex(roi, roiCols, batch);
-        RoIGeometry const g = roiGeometry(box[0], box[1], box[2], box[3], p);
-        int32_t const h = f.height[g.level];
-        int32_t const w = f.width[g.level];
-        int32_t const gh = g.grid_h > 0 ? g.grid_h : 0;
-        int32_t const gw = g.grid_w > 0 ? g.grid_w : 0;
-        int64_t const perBin = static_cast<int64_t>(gh) * gw;
-        taps.resize(static_cast<size_t>(bins * perBin));
-        for (int32_t ph = 0; ph < p.output_size; ++ph)
+    parallelFor(numRois, numThreads, [&](int64_t rBegin, int64_t rEnd) {
+        std::vector<BilinearTap> taps;
+        for (int64_t r = rBegin; r < rEnd; ++r)
         {
-            for (int32_t pw = 0; pw < p.output_size; ++pw)
+            float const* roi = rois + r * roiCols;
+            float const* box = roi + (roiCols - 4);
+            int32_t const b = roiBatchIndex(roi, roiCols, batch);
+            RoIGeometry const g = roiGeometry(box[0], box[1], box[2], box[3], p);
+            int32_t const h = f.height[g.level];
+            int32_t const w = f.width[g.level];
+            int32_t const gh = g.grid_h > 0 ? g.grid_h : 0;
+            int32_t const gw = g.grid_w > 0 ? g.grid_w : 0;
+            int64_t const perBin = static_cast<int64_t>(gh) * gw;
+            taps.resize(static_cast<size_t>(bins * perBin));
+            for (int32_t ph = 0; ph < p.output_size; ++ph)
             {
-                BilinearTap* t = taps.data() + (ph * p.output_size + pw) * perBin;
-                for (int32_t iy = 0; iy < gh; ++iy)
+                for (int32_t pw = 0; pw < p.output_size; ++pw)
                 {
-                    for (int32_t ix = 0; ix < gw; ++ix)
+                    BilinearTap* t = taps.data() + (ph * p.output_size + pw) * perBin;
+                    for (int32_t iy = 0; iy < gh; ++iy)
                     {
-                        float y;
-                        float x;
-                        samplePosition(g, ph, pw, iy, ix, y, x);
-                        *t++ = bilinearTap(h, w, y, x);
+                        for (int32_t ix = 0; ix < gw; ++ix)
+                        {
+                            float y;
+                            float x;
+                            samplePosition(g, ph, pw, iy, ix, y, x);
+                            *t++ = bilinearTap(h, w, y, x);
+                        }
                     }
                 }
             }
-        }
-        for (int32_t c = 0; c < channels; ++c)
-        {
-            float* o = out + (r * channels + c) * bins;
-            if (b < 0)
+            for (int32_t c = 0; c < channels; ++c)
             {
+                float* o = out + (r * channels + c) * bins;
+                if (b < 0)
+                {
+                    for (int64_t i = 0; i < bins; ++i)
+                    {
+                        o[i] = 0.f;
+                    }
+                    continue;
+                }
+                float const* plane = f.data[g.level] + (static_cast<int64_t>(b) * channels + c) * h * w;
+                BilinearTap const* t = taps.data();
                 for (int64_t i = 0; i < bins; ++i)
                 {
-                    o[i] = 0.f;
+                    float sum = 0.f;
+                    for (int64_t k = 0; k < perBin; ++k)
+                    {
+                        sum += applyTap(plane, *t++);
+                    }
+                    o[i] = sum / g.count;
                 }
-                continue;
-            }
-            float const* plane = f.data[g.level] + (static_cast<int64_t>(b) * channels + c) * h * w;
-            BilinearTap const* t = taps.data();
-            for (int64_t i = 0; i < bins; ++i)
-            {
-                float sum = 0.f;
-                for (int64_t k = 0; k < perBin; ++k)
-                {
-                    sum += applyTap(plane, *t++);
-                }
-                o[i] = sum / g.count;
             }
         }
-    }
+    });
     return 0;
 }
 
@@ -216,7 +244,8 @@ int32_t tp_roi_align_fpn_levels(
 //! scores: [N, s*h, s*w] FP32 or null. Class-outer loop per output row keeps the row's running
 //! max in cache; the arithmetic is kernel.cuh's, so labels equal the CUDA kernel's.
 int32_t tp_semantic_upsample_argmax_f32(float const* logits, int32_t n, int32_t channels, int32_t h, int32_t w,
-    SemanticUpsampleArgmaxParams const* params, int32_t* labels, float* scores, char* err, int32_t errLen)
+    SemanticUpsampleArgmaxParams const* params, int32_t* labels, float* scores, int32_t numThreads, char* err,
+    int32_t errLen)
 {
     if (channels <= 0 || h <= 0 || w <= 0 || params->scale_factor <= 0)
     {
@@ -231,13 +260,15 @@ int32_t tp_semantic_upsample_argmax_f32(float const* logits, int32_t n, int32_t 
     {
         tx[static_cast<size_t>(x)] = upsampleTap(x, w, invScale);
     }
-    std::vector<float> best(static_cast<size_t>(outW));
     int64_t const plane = static_cast<int64_t>(h) * w;
-    for (int32_t img = 0; img < n; ++img)
-    {
-        float const* src = logits + static_cast<int64_t>(img) * channels * plane;
-        for (int32_t y = 0; y < outH; ++y)
+    // work item = one output row of one image
+    parallelFor(static_cast<int64_t>(n) * outH, numThreads, [&](int64_t rowBegin, int64_t rowEnd) {
+        std::vector<float> best(static_cast<size_t>(outW));
+        for (int64_t row = rowBegin; row < rowEnd; ++row)
         {
+            int32_t const img = static_cast<int32_t>(row / outH);
+            int32_t const y = static_cast<int32_t>(row - static_cast<int64_t>(img) * outH);
+            float const* src = logits + static_cast<int64_t>(img) * channels * plane;
             UpsampleTap const ty = upsampleTap(y, h, invScale);
             int32_t* lab = labels + (static_cast<int64_t>(img) * outH + y) * outW;
             for (int32_t c = 0; c < channels; ++c)
@@ -264,7 +295,7 @@ int32_t tp_semantic_upsample_argmax_f32(float const* logits, int32_t n, int32_t 
                 }
             }
         }
-    }
+    });
     return 0;
 }
 

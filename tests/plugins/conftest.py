@@ -15,3 +15,11 @@ def host():
 
     host_module.load_library()
     return host_module
+
+
+@pytest.fixture(scope="session")
+def cuda_objects(tmp_path_factory):
+    """Both kernel.cu compiled once by nvcc for sm_87, sm_89, sm_90 + PTX; skips without nvcc."""
+    if build.find_nvcc() is None:
+        pytest.skip("nvcc not installed: CUDA kernels not compiled")
+    return build.compile_cuda_kernels(tmp_path_factory.mktemp("kernels"), archs=("87", "89", "90"), ptx=True)

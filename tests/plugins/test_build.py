@@ -41,7 +41,7 @@ def test_cmake_builds_the_host_library(tmp_path):
     from trt_panoptic.plugins import host
 
     lib = host.load_library(out / build.HOST_LIBRARY_NAME)
-    assert lib.tp_abi_version() == 1
+    assert lib.tp_abi_version() == host._ABI_VERSION
 
 
 @needs_cxx

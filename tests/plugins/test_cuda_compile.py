@@ -1,6 +1,7 @@
 """The CUDA kernels compile with nvcc for Jetson Orin (sm_87), Ada (sm_89) and Hopper (sm_90 + PTX).
 
-Only compilation is checked here (no GPU on CI); benchmarks/gpu_check.sh runs them on a GPU. About 5 s.
+Only compilation is checked here (no GPU on CI); benchmarks/gpu_check.sh runs them on a GPU. The objects
+come from the session fixture ``cuda_objects`` (about 5 s of nvcc), which the header test links too.
 """
 from __future__ import annotations
 
@@ -11,10 +12,9 @@ from trt_panoptic.plugins import build
 pytestmark = pytest.mark.skipif(build.find_nvcc() is None, reason="nvcc not installed: CUDA kernels not compiled")
 
 
-def test_kernels_compile_for_orin_ada_hopper(tmp_path):
-    objects = build.compile_cuda_kernels(tmp_path, archs=("87", "89", "90"), ptx=True)
-    assert [o.name for o in objects] == ["roi_align_fpn.o", "semantic_upsample_argmax.o"]
-    for obj in objects:
+def test_kernels_compile_for_orin_ada_hopper(cuda_objects):
+    assert [o.name for o in cuda_objects] == ["roi_align_fpn.o", "semantic_upsample_argmax.o"]
+    for obj in cuda_objects:
         data = obj.read_bytes()
         for arch in ("87", "89", "90"):
             # each embedded cubin records the ptxas command that produced it

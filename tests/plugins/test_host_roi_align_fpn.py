@@ -107,9 +107,10 @@ def test_fast_host_loop_equals_the_per_element_device_function(host, aligned):
     rng = np.random.default_rng(5)
     features = _pyramid(rng)
     rois = _edge_rois(rng, batch=2)
-    fast = host.roi_align_fpn(rois, features, 7, aligned=aligned)
+    fast = host.roi_align_fpn(rois, features, 7, aligned=aligned, num_threads=3)
     element = host.roi_align_fpn(rois, features, 7, aligned=aligned, path="element")
     np.testing.assert_array_equal(fast, element)
+    np.testing.assert_array_equal(host.roi_align_fpn(rois, features, 7, aligned=aligned, num_threads=1), fast)
 
 
 def test_four_column_rois_pool_image_zero_and_bad_batch_index_gives_zeros(host):

@@ -89,8 +89,9 @@ def test_row_loop_equals_the_device_functions(host, scale, paths):
     """The host's row loop, upsampleArgmaxPixel and upsampleArgmaxGroup (what CUDA threads run) agree bit for bit."""
     logits = np.random.default_rng(0).standard_normal((2, 21, 13, 17)).astype(np.float32)
     logits[0, 3] = logits[0, 5]  # exact ties too
-    rows, row_scores = host.semantic_upsample_argmax(logits, scale, with_score=True)
+    rows, row_scores = host.semantic_upsample_argmax(logits, scale, with_score=True, num_threads=3)
     assert isinstance(rows, np.ndarray) and rows.dtype == np.int32
+    np.testing.assert_array_equal(host.semantic_upsample_argmax(logits, scale, num_threads=1), rows)
     for path in paths:
         labels, scores = host.semantic_upsample_argmax(logits, scale, with_score=True, path=path)
         np.testing.assert_array_equal(rows, labels)

@@ -33,18 +33,11 @@ def _cuda_include() -> str | None:
 INCLUDES = _include_dirs()
 
 
-@pytest.fixture(scope="module")
-def kernel_objects(tmp_path_factory):
-    if build.find_nvcc() is None:
-        pytest.skip("nvcc not installed: cannot link the plugin library")
-    return build.compile_cuda_kernels(tmp_path_factory.mktemp("kernels"), archs=("87",), ptx=False)
-
-
 @pytest.mark.skipif(not INCLUDES, reason="TensorRT headers not found (fetch NVIDIA/TensorRT include/ of v10.3.0 and "
                     "v11.1 to /tmp/trt-<tag>/include or set TRT_PANOPTIC_TENSORRT_INCLUDES)")
 @pytest.mark.skipif(build.find_cxx() is None or _cuda_include() is None, reason="needs a C++ compiler and CUDA headers")
 @pytest.mark.parametrize("include", INCLUDES or ["none"], ids=lambda d: Path(d).parent.name)
-def test_plugin_library_builds_against_tensorrt_headers(include, kernel_objects, tmp_path):
+def test_plugin_library_builds_against_tensorrt_headers(include, cuda_objects, tmp_path):
     cxx, cuda_inc = build.find_cxx(), _cuda_include()
     objects = []
     for src in WRAPPERS:
@@ -56,7 +49,7 @@ def test_plugin_library_builds_against_tensorrt_headers(include, kernel_objects,
         objects.append(str(obj))
     lib = tmp_path / build.PLUGIN_LIBRARY_NAME
     cudart = Path(cuda_inc).parent / "lib64"  # the toolkit's static cudart: no libnvinfer, no GPU needed
-    proc = subprocess.run([cxx, "-shared", "-o", str(lib), *objects, *map(str, kernel_objects), f"-L{cudart}",
+    proc = subprocess.run([cxx, "-shared", "-o", str(lib), *objects, *map(str, cuda_objects), f"-L{cudart}",
                            "-lcudart_static", "-ldl", "-lpthread", "-lrt", "-Wl,--no-undefined"],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -30,7 +30,7 @@ PLUGIN_LIBRARY_NAME = "libtrt_panoptic_plugins.so"
 DEFAULT_CUDA_ARCHS = ("87", "89", "90")
 #: -ffp-contract=off: no fused multiply-add on hosts that have it (aarch64), so the host library rounds
 #: like PyTorch's CPU kernels and argmax ties fall the same way.
-HOST_CXX_FLAGS = ("-O2", "-std=c++17", "-shared", "-fPIC", "-ffp-contract=off", "-Wall", "-Wextra")
+HOST_CXX_FLAGS = ("-O2", "-std=c++17", "-shared", "-fPIC", "-pthread", "-ffp-contract=off", "-Wall", "-Wextra")
 PLUGIN_FOLDERS = ("roi_align_fpn", "semantic_upsample_argmax")
 
 

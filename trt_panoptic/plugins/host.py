@@ -19,7 +19,7 @@ import numpy as np
 from trt_panoptic.errors import TrtPanopticError
 from trt_panoptic.plugins.build import build_host_library
 
-_ABI_VERSION = 1
+_ABI_VERSION = 2
 _ERR_LEN = 512
 #: PluginFieldType names the host parser understands, in FieldKind order (plugins/common/fields.h).
 FIELD_KINDS = ("INT8", "INT16", "INT32", "INT64", "FLOAT32", "OTHER")
@@ -67,11 +67,12 @@ _P = ctypes.c_void_p
 _I32 = ctypes.c_int32
 _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "tp_abi_version": (_I32, []),
-    "tp_roi_align_fpn_f32": (_I32, [_P, ctypes.c_int64, _I32, _P, _P, _P, _I32, _I32, _P, _P, ctypes.c_char_p, _I32]),
+    "tp_roi_align_fpn_f32": (
+        _I32, [_P, ctypes.c_int64, _I32, _P, _P, _P, _I32, _I32, _P, _P, _I32, ctypes.c_char_p, _I32]),
     "tp_roi_align_fpn_elementwise_f32": (
         _I32, [_P, ctypes.c_int64, _I32, _P, _P, _P, _I32, _I32, _P, _P, ctypes.c_char_p, _I32]),
     "tp_roi_align_fpn_levels": (_I32, [_P, ctypes.c_int64, _P, _P, ctypes.c_char_p, _I32]),
-    "tp_semantic_upsample_argmax_f32": (_I32, [_P, _I32, _I32, _I32, _I32, _P, _P, _P, ctypes.c_char_p, _I32]),
+    "tp_semantic_upsample_argmax_f32": (_I32, [_P, _I32, _I32, _I32, _I32, _P, _P, _P, _I32, ctypes.c_char_p, _I32]),
     "tp_semantic_upsample_argmax_pixelwise_f32": (
         _I32, [_P, _I32, _I32, _I32, _I32, _P, _P, _P, ctypes.c_char_p, _I32]),
     "tp_semantic_upsample_argmax_grouped_f32": (
@@ -138,6 +139,7 @@ def roi_align_fpn(
     canonical_box_size: int = 224,
     canonical_level: int = 4,
     path: str = "rois",
+    num_threads: int = 0,
 ) -> Any:
     """Multi-level RoIAlign exactly as the RoIAlignFPN plugin computes it (FP32, on the CPU).
 
@@ -152,6 +154,7 @@ def roi_align_fpn(
         aligned: half-pixel offset (torchvision aligned=True).
         path: "rois" (sampling taps computed once per RoI and reused for every channel, fast) or
             "element" (roiAlignBin per output element, what each CUDA thread runs). Same bits; for tests.
+        num_threads: CPU threads for the "rois" path (0 = all cores); results do not depend on it.
 
     Returns:
         [R, C, P, P] float32 (torch tensor if ``rois`` is one, else numpy). RoIs whose batch index is not an
@@ -183,10 +186,12 @@ def roi_align_fpn(
     widths = (ctypes.c_int32 * 4)(*[m.shape[3] for m in maps])
     err = ctypes.create_string_buffer(_ERR_LEN)
     lib = load_library()
-    fn = lib.tp_roi_align_fpn_f32 if path == "rois" else lib.tp_roi_align_fpn_elementwise_f32
-    rc = fn(
-        r.ctypes.data, r.shape[0], r.shape[1], ptrs, heights, widths, batch, channels, ctypes.byref(params),
-        out.ctypes.data, err, _ERR_LEN)
+    args = [r.ctypes.data, r.shape[0], r.shape[1], ptrs, heights, widths, batch, channels, ctypes.byref(params),
+            out.ctypes.data]
+    if path == "rois":
+        rc = lib.tp_roi_align_fpn_f32(*args, int(num_threads), err, _ERR_LEN)
+    else:
+        rc = lib.tp_roi_align_fpn_elementwise_f32(*args, err, _ERR_LEN)
     _check(rc, err, "roi_align_fpn")
     return _out(out, as_torch)
 
@@ -209,7 +214,9 @@ _UPSAMPLE_PATHS = {"rows": "tp_semantic_upsample_argmax_f32", "pixel": "tp_seman
                    "group": "tp_semantic_upsample_argmax_grouped_f32"}
 
 
-def semantic_upsample_argmax(logits: Any, scale_factor: int = 4, with_score: bool = False, path: str = "rows") -> Any:
+def semantic_upsample_argmax(
+    logits: Any, scale_factor: int = 4, with_score: bool = False, path: str = "rows", num_threads: int = 0
+) -> Any:
     """Fused bilinear upsampling (align_corners=False) and argmax over classes, as the plugin computes it.
 
     Equals ``F.interpolate(logits, scale_factor=s, mode="bilinear", align_corners=False).argmax(1)`` (the
@@ -222,6 +229,7 @@ def semantic_upsample_argmax(logits: Any, scale_factor: int = 4, with_score: boo
         path: which loop runs the math — "rows" (the fast host loop), or the functions the CUDA kernel
             runs: "pixel" (one output pixel per call) or "group" (scale_factor consecutive pixels per call,
             the kernel's path for s = 2, 4, 8). All three give identical results; the choice is for tests.
+        num_threads: CPU threads for the "rows" path (0 = all cores); results do not depend on it.
 
     Returns:
         labels [N, s*h, s*w] int32 (torch tensor if ``logits`` is one, else numpy), or (labels, scores).
@@ -240,9 +248,11 @@ def semantic_upsample_argmax(logits: Any, scale_factor: int = 4, with_score: boo
         params = _SemanticUpsampleArgmaxParams(int(scale_factor), int(with_score))
         err = ctypes.create_string_buffer(_ERR_LEN)
         lib = load_library()
-        fn = getattr(lib, _UPSAMPLE_PATHS[path])
-        rc = fn(x.ctypes.data, n, c, h, w, ctypes.byref(params), labels.ctypes.data,
-                scores.ctypes.data if scores is not None else None, err, _ERR_LEN)
+        args = [x.ctypes.data, n, c, h, w, ctypes.byref(params), labels.ctypes.data,
+                scores.ctypes.data if scores is not None else None]
+        if path == "rows":
+            args.append(int(num_threads))
+        rc = getattr(lib, _UPSAMPLE_PATHS[path])(*args, err, _ERR_LEN)
         _check(rc, err, "semantic_upsample_argmax")
     if with_score:
         return _out(labels, as_torch), _out(scores, as_torch)
