@@ -93,9 +93,6 @@ def export_onnx(
     if flavor == "tensorrt":
         h = cfg.model.roi_heads
         proto = to_tensorrt_flavor(proto, canonical_box_size=h.canonical_box_size, canonical_level=h.canonical_level)
-        for p in proto.metadata_props:
-            if p.key == META_PREFIX + "flavor":
-                p.value = "tensorrt"
     proto = onnx.shape_inference.infer_shapes(proto)
     return proto
 

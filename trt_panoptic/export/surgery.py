@@ -150,7 +150,9 @@ def to_tensorrt_flavor(model: onnx.ModelProto, *, canonical_box_size: int = 224,
     out.opset_import.extend(model.opset_import)
     if not any(o.domain == PLUGIN_DOMAIN for o in out.opset_import):
         out.opset_import.append(onnx.helper.make_opsetid(PLUGIN_DOMAIN, 1))
-    out.metadata_props.extend(model.metadata_props)
+    for prop in model.metadata_props:  # the flavour recorded in the metadata follows the graph
+        value = "tensorrt" if prop.key == "trt_panoptic.flavor" else prop.value
+        out.metadata_props.append(onnx.StringStringEntryProto(key=prop.key, value=value))
     return out
 
 
