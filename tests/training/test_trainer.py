@@ -38,6 +38,7 @@ def test_resume_reproduces_the_uninterrupted_loss_sequence(tmp_path, tiny_data, 
     # the log of the resumed run holds every iteration once
     log = [json.loads(line) for line in (tmp_path / "cut" / "log.jsonl").read_text().splitlines()]
     assert [r["iter"] for r in log if "loss" in r] == [1, 2, 3, 4, 5, 6]
+    assert [r["wall_s"] > 0 for r in log if r.get("done")] == [True], "one end record, the stale one dropped"
 
 
 def test_checkpoints_are_weights_only_and_carry_the_config(tmp_path, tiny_data, tiny_config):

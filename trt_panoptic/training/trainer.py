@@ -91,10 +91,11 @@ def _append_jsonl(path: Path, record: dict[str, Any]) -> None:
 
 
 def _trim_log(path: Path, start_iter: int) -> None:
-    """On resume, drop log lines of iterations after the checkpoint (they will be run again)."""
+    """On resume, drop log lines of iterations after the checkpoint (they will be run again) and old end records."""
     if not path.is_file():
         return
-    keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("iter", 0) <= start_iter]
+    records = [(line, json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
+    keep = [line for line, r in records if r.get("iter", 0) <= start_iter and not r.get("done")]
     atomic_write_text(path, "".join(line + "\n" for line in keep))
 
 
@@ -264,9 +265,14 @@ def _run(cfg: Config, out: Path, info: D.DistInfo, *, resume: bool, progress: bo
         _checkpoint(out, tc.max_iter, model, cfg, optimizer, scaler, info)
     if info.is_main:
         result.final_weights = save_checkpoint(out / FINAL, model, cfg, {"iteration": tc.max_iter})
+    train_s = time.perf_counter() - t_start
     if cfg.data.val:
         result.metrics = _periodic_eval(out, tc.max_iter, model, cfg, categories, info, progress)
     result.wall_s = time.perf_counter() - t_start
+    if info.is_main:
+        _append_jsonl(out / LOG_FILE, {"iter": tc.max_iter, "done": True, "train_s": train_s, "wall_s": result.wall_s,
+                                       "start_iter": start_iter, "world_size": info.world_size,
+                                       "threads": torch.get_num_threads()})
     return result
 
 
