@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out-dir", default=DEFAULT_DIR, help=f"where to write (default ./{DEFAULT_DIR}, or -2, -3 … "
                                                           "if it is not empty)")
     p.add_argument("--force", action="store_true", help="write into --out-dir even if it holds files")
-    p.add_argument("--frames", type=int, default=60, help="clip length in frames (default 60 = 2 s at 30 FPS)")
+    p.add_argument("--frames", type=int, default=45, help="clip length in frames (default 45 = 1.5 s at 30 FPS)")
     p.add_argument("--size", default="256x256", help="clip size HxW in pixels (default 256x256)")
     p.add_argument("--seed", type=int, default=7, help="scene seed of the synthetic clip (default 7)")
     p.add_argument("--backend", choices=("auto", "torch", "onnxruntime", "tensorrt"), default="auto",
