@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """CPU latency of the backbone variants side by side (one run, interleaved), next to their GMACs.
 
-Writes benchmarks/results/latency_cpu_{backend}_r{D}_{H}x{W}.{json,md,png}. Keep runs short on shared
+Writes benchmarks/results/latency_cpu_{backend}_r{D}_{H}x{W}_threads{T}.{json,md,png}. Keep runs short on shared
 machines: the defaults (R50, 512x1024, 1 warm-up + 5 timed rounds) take a few minutes on 2 cores.
 
     python benchmarks/latency_cpu.py [--backend torch|onnxruntime] [--depth 50] [--height 512 --width 1024]
@@ -51,7 +51,7 @@ def main() -> int:
     by_median = sorted(result["variants"], key=lambda n: result["variants"][n]["median_ms"])
     by_min = sorted(result["variants"], key=lambda n: result["variants"][n]["min_ms"])
     result["latency_order_follows_gmacs"] = {"median": by_gmacs == by_median, "min": by_gmacs == by_min}
-    stem = args.out / f"latency_cpu_{args.backend}_r{args.depth}_{args.height}x{args.width}"
+    stem = args.out / f"latency_cpu_{args.backend}_r{args.depth}_{args.height}x{args.width}_threads{torch.get_num_threads()}"
     table = compare.latency_markdown(result, gmacs=gmacs)
     same = result["latency_order_follows_gmacs"]
     table += (f"\nOrder by GMACs: {' < '.join(by_gmacs)}.\n"

@@ -172,10 +172,12 @@ def _onnxruntime_callables(models: Mapping[str, torch.nn.Module], image: torch.T
     ort = import_optional("onnxruntime", "pip install onnxruntime")
     providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda" else ["CPUExecutionProvider"]
     feed = {"image": image.numpy()}
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()  # same thread count as the torch backend
     fns = {}
     for name, model in models.items():
         path = export_onnx(model, image, workdir / f"{name}.onnx")
-        session = ort.InferenceSession(str(path), providers=providers)
+        session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
         fns[name] = (lambda s: (lambda: s.run(None, feed)))(session)
     return fns
 

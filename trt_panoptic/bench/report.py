@@ -79,7 +79,9 @@ def machine_line(info: Mapping[str, Any]) -> str:
     gpus = ", ".join(f"{g['name']} (sm {g['compute_capability']})" for g in info.get("gpus", [])) or "none"
     v = info.get("versions", {})
     libs = ", ".join(f"{k} {v[k]}" for k in ("python", "torch", "onnxruntime", "tensorrt") if v.get(k))
-    return f"Machine: {info.get('cpu')} ({info.get('cpu_cores')} logical cores), GPU: {gpus}; {libs}; {info.get('date_utc')}"
+    threads = f", torch threads {info['torch_threads']}" if "torch_threads" in info else ""
+    return (f"Machine: {info.get('cpu')} ({info.get('cpu_cores')} logical cores{threads}), GPU: {gpus}; {libs}; "
+            f"{info.get('date_utc')}")
 
 
 def _atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
