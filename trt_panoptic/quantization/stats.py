@@ -98,8 +98,11 @@ def collect_stats(
             if x.size == 0 or absmax[k] <= 0:
                 hists[k, 0] += x.size
                 continue
-            # |x| / max * bins, the top value falls into the last bin
-            idx = np.minimum((np.abs(x.ravel()) * (num_bins / absmax[k])).astype(np.int64), num_bins - 1)
+            # bin of |x| = floor(|x| / max · bins); the top value falls into the last bin
+            a = np.abs(x.ravel(), dtype=np.float32)
+            a *= np.float32(num_bins / absmax[k])
+            idx = a.astype(np.intp)
+            np.minimum(idx, num_bins - 1, out=idx)
             hists[k] += np.bincount(idx, minlength=num_bins)
     for k, t in enumerate(tensors):
         stats[t].hist = hists[k]
