@@ -1,5 +1,4 @@
 """``trt-panoptic calibrate`` end to end on the small net: Q/DQ ONNX + cache, recipe, and --from-cache."""
-import numpy as np
 import onnx
 import pytest
 from onnx import numpy_helper

@@ -9,10 +9,10 @@ import json
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 from trt_panoptic.errors import TrtPanopticError
-from trt_panoptic.quantization.methods import METHODS, TensorStats, check_method, compute_amax, needs_histogram
+from trt_panoptic.quantization.methods import TensorStats, check_method, compute_amax, needs_histogram
 from trt_panoptic.quantization.qdq import DEFAULT_SKIP, QuantPlan, insert_qdq, name_nodes, plan_quantization
 
 logger = logging.getLogger(__name__)
@@ -154,16 +154,8 @@ def cache_scales(plan: QuantPlan, amax: Mapping[str, float]) -> dict[str, float]
     return {t: float(activation_scale(amax[t])) for t in plan.cache_tensors if t in amax}
 
 
-__all__ = ["METHODS", "CalibrationRecipe", "CalibrationResult", "cache_scales", "calibrate", "collect_calibration_stats",
-           "load_recipe", "model_input_size", "model_pixel_mean", "quantized_model", "thresholds"]
-
-
 def recipe_with(recipe: CalibrationRecipe, **overrides: Any) -> CalibrationRecipe:
     """A copy of ``recipe`` with the non-None ``overrides`` applied (CLI flags over recipe values)."""
     data = asdict(recipe)
     data.update({k: v for k, v in overrides.items() if v is not None})
     return CalibrationRecipe(**data)
-
-
-def skip_list_text(skip: Sequence[str]) -> str:
-    return ", ".join(f"`{s}`" for s in skip) or "(none)"
