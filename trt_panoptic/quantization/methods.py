@@ -144,13 +144,16 @@ def mse_amax(hist: np.ndarray, hist_max: float, start_bin: int = 128) -> float:
     if h.sum() <= 0:
         return 0.0
     w = _bin_width(h, hist_max)
-    centers = (np.arange(n) + 0.5) * w
+    nz = h > 0  # empty bins add no error
+    centers, counts = (np.arange(n) + 0.5)[nz] * w, h[nz]
     cands = np.arange(max(1, min(start_bin, n)), n + 1)
-    amax = cands[:, None] * w
-    scale = amax / QMAX
-    fq = np.minimum(np.rint(centers[None, :] / scale), QMAX) * scale
-    err = ((centers[None, :] - fq) ** 2 * h[None, :]).sum(axis=1)
-    return float(amax[int(np.argmin(err)), 0])
+    err = np.empty(len(cands))
+    for s in range(0, len(cands), 256):  # blocks of candidates keep the [candidates, bins] array small
+        amax = cands[s:s + 256, None] * w
+        scale = amax / QMAX
+        d = centers[None, :] - np.minimum(np.rint(centers[None, :] / scale), QMAX) * scale
+        err[s:s + 256] = (d * d) @ counts
+    return float(cands[int(np.argmin(err))] * w)
 
 
 def compute_amax(stats: TensorStats, method: str, *, percentile: float = 99.99) -> float:
