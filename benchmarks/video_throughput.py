@@ -150,7 +150,7 @@ def machine() -> dict:
 
     info = {"cpu": platform.processor() or platform.machine(), "logical_cores": os.cpu_count(),
             "python": platform.python_version(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-            "opencv": cv2.__version__, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+            "opencv": cv2.__version__, "load_avg_1min": round(os.getloadavg()[0], 2), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     try:
         import onnxruntime
 
@@ -185,6 +185,7 @@ def markdown(result: dict) -> str:
         f"| stage | p50 | p95 | p99 |\n|---|---:|---:|---:|\n{rows}\n\n"
         f"Machine: {r['machine']['cpu']} ({r['machine']['logical_cores']} logical cores), torch "
         f"{r['machine']['torch']} ({r['machine']['torch_threads']} threads), OpenCV {r['machine']['opencv']}; "
+        f"load average {r['machine'].get('load_avg_1min', '?')} at the end (other work shares the cores); "
         f"{r['machine']['date']}\n"
     )
 
