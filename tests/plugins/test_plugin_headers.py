@@ -1,4 +1,6 @@
-"""The IPluginV3 wrappers compile against NVIDIA's public TensorRT headers and export the loader symbols.
+"""The IPluginV3 wrappers compile against NVIDIA's public TensorRT headers, export the loader symbols, and
+behave as TensorRT expects when driven through those interfaces (cpp/plugin_smoke.cpp: creators, fields,
+types, formats, serialization round trip, errors through the logger; no libnvinfer and no GPU needed).
 
 CI has no TensorRT, so the headers of the versions we target are fetched (never committed): tags v10.3.0
 (JetPack 6) and v11.1 of github.com/NVIDIA/TensorRT, ``include/`` extracted to /tmp/trt-<tag>/include,
@@ -57,3 +59,11 @@ def test_plugin_library_builds_against_tensorrt_headers(include, cuda_objects, t
     names = {line.split()[-1] for line in exported.splitlines() if " T " in line}
     # TensorRT's loader (IPluginRegistry::loadLibrary, trtexec --dynamicPlugins) looks these two up
     assert names == {"getCreators", "setLoggerFinder"}
+
+    smoke = tmp_path / "plugin_smoke"
+    proc = subprocess.run([cxx, "-std=c++17", "-Wall", "-Wextra", "-Werror", "-isystem", include, "-isystem", cuda_inc,
+                           str(Path(__file__).parent / "cpp" / "plugin_smoke.cpp"), "-o", str(smoke), str(lib),
+                           f"-Wl,-rpath,{tmp_path}"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = subprocess.run([str(smoke)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and run.stdout.strip().endswith("OK"), run.stdout + run.stderr
