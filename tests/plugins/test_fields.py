@@ -73,3 +73,13 @@ def test_readme_documents_exactly_the_serialized_fields(host, folder, serialize,
     documented = _readme_parameters(folder)
     assert list(documented) == list(serialized), "README Parameters table and plugin fields should agree"
     assert {k: str(v) for k, (_, v) in serialized.items()} == documented, "README defaults should be the plugin's"
+
+
+def test_export_surgery_emits_exactly_the_plugin_fields(host):
+    """Contract with trt_panoptic.export.surgery: the node attributes it writes are the fields the creators read."""
+    surgery = pytest.importorskip("trt_panoptic.export.surgery")
+    assert (surgery.PLUGIN_NAMESPACE, surgery.PLUGIN_VERSION) == ("trt_panoptic", "1")
+    assert list(surgery.PLUGIN_FIELDS["RoIAlignFPN"]) == list(
+        host.serialize_roi_align_fpn_fields(host.RoIAlignFPNFields()))
+    assert list(surgery.PLUGIN_FIELDS["SemanticUpsampleArgmax"]) == list(
+        host.serialize_semantic_upsample_argmax_fields(host.SemanticUpsampleArgmaxFields()))
