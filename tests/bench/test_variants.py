@@ -87,3 +87,14 @@ def test_fpn_variant_splits_backbone_fpn_and_semantic_branch_like_the_hand_count
     assert report.groups["decoder"].macs == fpn
     assert report.groups["head"].macs == branch
     assert set(report.groups) == {"backbone", "decoder", "head"}
+
+
+def test_counting_on_meta_equals_counting_a_real_forward():
+    torch.manual_seed(0)
+    real_model = build_variant("encdec", TINY).eval()
+    real = count_cost(real_model, torch.randn(1, 3, 64, 64), groups=real_model.cost_groups)
+    with torch.device("meta"):
+        meta_model = build_variant("encdec", TINY).eval()
+    meta = count_cost(meta_model, torch.empty(1, 3, 64, 64, device="meta"), groups=meta_model.cost_groups)
+    assert real.groups == meta.groups and real.modules == meta.modules
+    assert set(real.groups) == {"backbone", "decoder", "head"} and real.groups["decoder"].macs > 0

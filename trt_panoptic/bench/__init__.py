@@ -1,1 +1,2 @@
-"""Benchmarks: multiply-adds and activation memory (:mod:`.flops`), latency (:mod:`.latency`), reports (:mod:`.report`)."""
+"""Benchmarks: multiply-adds and activation memory (:mod:`.flops`), latency statistics (:mod:`.latency`),
+the backbone-variant comparison (:mod:`.compare`) and reports (:mod:`.report`)."""

@@ -134,6 +134,9 @@ def flops_markdown(result: Mapping[str, Any]) -> str:
         ("gmacs_backbone", "backbone", ".1f"), ("gmacs_decoder", "decoder/FPN", ".1f"), ("gmacs_head", "head", ".1f"),
         ("ratio", "× FPN", ".2f"), ("activations_mb", "activations MB (FP32)", ".0f"), ("params_m", "params M", ".1f"),
     ])
+    text += ("\nGMACs: multiply-adds of convolutions and linear layers (1 MAC = 2 FLOPs). Activations: the sum of "
+             "every intermediate output in FP32, as if no buffer were reused — a measure of memory traffic, not "
+             "peak memory. Counted on meta tensors.\n")
     if result.get("paper_targets"):
         if result["depth"] != 101 or (h, w) != (1024, 2048):
             text += "\nThe paper's claims below are stated for ResNet-101 at 1024x2048; here they are only indicative.\n"
@@ -312,4 +315,7 @@ def latency_markdown(result: Mapping[str, Any], gmacs: Mapping[str, float] | Non
                ("ratio_min", "× FPN (min)", ".2f")]
     if gmacs:
         columns.append(("gmacs", "GMACs", ".1f"))
-    return text + markdown_table(rows, columns)
+    text += markdown_table(rows, columns)
+    if result.get("timing"):
+        text += f"\nTiming: {result['timing']}.\n"
+    return text
