@@ -15,6 +15,7 @@ from trt_panoptic.bench.latency import (
     summarize,
     summarize_trt,
     time_host,
+    time_trt,
 )
 from trt_panoptic.errors import TrtPanopticError
 
@@ -116,3 +117,23 @@ def test_trtexec_summary_fields():
                       "Total Host Walltime", "Total GPU Compute Time"]
     with pytest.raises(TrtPanopticError, match="compute_ms"):
         summarize_trt([{"h2d_ms": 1.0, "d2h_ms": 1.0}], wall_s=1.0)
+
+
+def test_time_trt_drops_warmup_records_and_summarizes_the_rest():
+    class FakeRunner:
+        """Stands in for a TensorRT runner exposing per-phase CUDA-event timings."""
+
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def infer_timed(self) -> dict[str, float]:
+            self.calls += 1
+            compute = 100.0 if self.calls <= 2 else float(self.calls)  # two slow warm-up inferences
+            return {"h2d_ms": 0.5, "compute_ms": compute, "d2h_ms": 0.25}
+
+    runner = FakeRunner()
+    summary = time_trt(runner, warmup=2, iterations=3)
+    assert runner.calls == 5
+    assert summary.gpu_compute.max_ms == 5.0 and summary.gpu_compute.min_ms == 3.0
+    assert summary.latency.mean_ms == pytest.approx(4.0 + 0.75)
+    assert summary.enqueue is None
