@@ -49,8 +49,11 @@ def _cleanup(model: onnx.ModelProto) -> onnx.ModelProto:
     from trt_panoptic.errors import import_optional
 
     gs = import_optional("onnx_graphsurgeon", "pip install onnx-graphsurgeon")
-    graph = gs.import_onnx(model)
-    graph.fold_constants().cleanup().toposort()
+    # shapes first, so that Shape→Slice→Concat chains on our static sizes fold into constants
+    gs.G_LOGGER.severity = gs.G_LOGGER.ERROR  # its warnings go to stdout; our log says what matters
+    graph = gs.import_onnx(onnx.shape_inference.infer_shapes(model))
+    # 1 MiB cap: the per-class NMS one-hot ([K, R·K], 6 MiB for COCO) is cheaper computed than stored
+    graph.fold_constants(size_threshold=1 << 20).cleanup().toposort()
     out = gs.export_onnx(graph)
     out.ir_version = model.ir_version
     del out.opset_import[:]
