@@ -220,8 +220,11 @@ def _tensorrt_variant(model: torch.nn.Module, image: torch.Tensor, name: str, wo
     times = workdir / f"{name}.times.json"
     cmd = [trtexec, f"--onnx={onnx_path}", f"--iterations={iterations}", f"--warmUp={warmup * 100}",
            "--duration=0", f"--exportTimes={times}"]
+    # trtexec warms up by time, not by count: --warmUp is milliseconds (100 per requested warm-up iteration).
     if precision in ("fp16", "int8"):
-        cmd.append(f"--{precision}")  # TensorRT 10.x flags; int8 without calibration data times the kernels only
+        # TensorRT 10.x builder flags; int8 without calibration data times the kernels only (dummy scales).
+        # TensorRT 11.x removed both flags: there fp16/int8 need an FP16-typed / Q/DQ ONNX (trt-panoptic export).
+        cmd.append(f"--{precision}")
     log.info("%s", " ".join(cmd))
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
