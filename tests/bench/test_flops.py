@@ -132,9 +132,24 @@ def _resnet50_classifier() -> nn.Module:
     return nn.Sequential(*layers).eval()
 
 
-def test_resnet50_at_224_matches_fvcore_within_one_percent():
+class _ProjectResNet50Classifier(nn.Module):
+    """The project's ResNet-50 (trt_panoptic.modeling) + global pool + fc: the model we actually count."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from trt_panoptic.modeling.backbone.resnet import ResNet
+
+        self.body = ResNet(depth=50, norm="FrozenBN")
+        self.fc = nn.Linear(2048, 1000)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(F.adaptive_avg_pool2d(self.body(x)["res5"], 1).flatten(1))
+
+
+@pytest.mark.parametrize("build", [_resnet50_classifier, _ProjectResNet50Classifier], ids=["minimal", "project"])
+def test_resnet50_at_224_matches_fvcore_within_one_percent(build):
     fvcore_nn = pytest.importorskip("fvcore.nn", reason="fvcore is the independent reference (pip install fvcore)")
-    model = _resnet50_classifier()
+    model = build().eval()
     x = torch.randn(1, 3, 224, 224)
     ours = count_cost(model, x).macs
     analysis = fvcore_nn.FlopCountAnalysis(model, x)
