@@ -90,17 +90,19 @@ def roi_align(
     ay = ay / count[:, None, None]
     out = input.new_zeros((num_rois, channels, ph, pw))
     batch = rois[:, 0].long()
+    # Channels-last once, so each window row is one contiguous read of C values.
+    input_hwc = input.permute(0, 2, 3, 1).contiguous()
     order = torch.argsort(rows * cols)
+    window_sizes = (rows * cols)[order].tolist()
     start = 0
     while start < num_rois:
         end = start + 1
-        while end < num_rois and int(rows[order[end]] * cols[order[end]]) * (end - start + 1) * channels <= _MAX_POINTS_PER_CHUNK:
+        while end < num_rois and window_sizes[end] * (end - start + 1) * channels <= _MAX_POINTS_PER_CHUNK:
             end += 1
         idx = order[start:end]
-        out[idx] = _pool_window(input, batch[idx], ay[idx], ax[idx], y0[idx], x0[idx], int(rows[idx].max()), int(cols[idx].max()))
+        out[idx] = _pool_window(input_hwc, batch[idx], ay[idx], ax[idx], y0[idx], x0[idx], int(rows[idx].max()), int(cols[idx].max()))
         start = end
     return out
-
 
 def _axis_weights(
     start: Tensor, bin_size: Tensor, grid: Tensor, pooled: int, size: int
@@ -142,12 +144,14 @@ def _axis_weights(
 
 
 def _pool_window(
-    input: Tensor, batch: Tensor, ay: Tensor, ax: Tensor, y0: Tensor, x0: Tensor, rows: int, cols: int
+    input_hwc: Tensor, batch: Tensor, ay: Tensor, ax: Tensor, y0: Tensor, x0: Tensor, rows: int, cols: int
 ) -> Tensor:
-    """Crop each RoI's window (rows × cols from (y0, x0)) and contract it with Ay and Ax → [n, C, P_h, P_w]."""
-    height, width = input.shape[-2:]
-    ry = (y0[:, None] + torch.arange(rows, device=input.device)[None]).clamp(max=height - 1)
-    rx = (x0[:, None] + torch.arange(cols, device=input.device)[None]).clamp(max=width - 1)
-    window = input[batch[:, None, None], :, ry[:, :, None], rx[:, None, :]]  # [n, rows, cols, C]
+    """Crop each RoI's window (rows × cols from (y0, x0)) of the [N, H, W, C] map and contract it with Ay
+    and Ax → [n, C, P_h, P_w]."""
+    _, height, width, channels = input_hwc.shape
+    ry = (y0[:, None] + torch.arange(rows, device=input_hwc.device)[None]).clamp(max=height - 1)
+    rx = (x0[:, None] + torch.arange(cols, device=input_hwc.device)[None]).clamp(max=width - 1)
+    flat_index = ((batch[:, None, None] * height + ry[:, :, None]) * width + rx[:, None, :]).reshape(-1)
+    window = input_hwc.reshape(-1, channels).index_select(0, flat_index).view(-1, rows, cols, channels)
     tmp = torch.einsum("nph,nhwc->npwc", ay[:, :, :rows], window)
     return torch.einsum("npwc,nqw->ncpq", tmp, ax[:, :, :cols])
