@@ -10,7 +10,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["trt_panoptic", "trt_panoptic.*"]),
     include_package_data=True,
-    package_data={"trt_panoptic": ["configs/*.yaml", "weights/*", "plugins/csrc/**/*"]},
+    package_data={"trt_panoptic": ["configs/*.yaml", "weights/*"]},
     install_requires=[
         # torch is installed first by the README (CPU build); any 2.x >= 2.1 works.
         "torch>=2.1",
@@ -26,6 +26,8 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=7", "fvcore>=0.1.5", "scipy>=1.10"],
+        # TensorRT itself comes from NVIDIA's pip index (`pip install tensorrt`) or JetPack.
+        "tensorrt": ["cuda-python>=12.3"],
     },
     entry_points={"console_scripts": ["trt-panoptic=trt_panoptic.cli.main:main"]},
 )
