@@ -50,10 +50,15 @@ def _cleanup(model: onnx.ModelProto) -> onnx.ModelProto:
 
     gs = import_optional("onnx_graphsurgeon", "pip install onnx-graphsurgeon")
     # shapes first, so that Shape→Slice→Concat chains on our static sizes fold into constants
-    gs.G_LOGGER.severity = gs.G_LOGGER.ERROR  # its warnings go to stdout; our log says what matters
-    graph = gs.import_onnx(onnx.shape_inference.infer_shapes(model))
-    # 1 MiB cap: the per-class NMS one-hot ([K, R·K], 6 MiB for COCO) is cheaper computed than stored
-    graph.fold_constants(size_threshold=1 << 20).cleanup().toposort()
+    from onnx_graphsurgeon.logger import G_LOGGER
+
+    severity, G_LOGGER.severity = G_LOGGER.severity, G_LOGGER.ERROR  # its warnings go to stdout; we log what matters
+    try:
+        graph = gs.import_onnx(onnx.shape_inference.infer_shapes(model))
+        # 1 MiB cap: the per-class NMS one-hot ([K, R·K], 6 MiB for COCO) is cheaper computed than stored
+        graph.fold_constants(size_threshold=1 << 20).cleanup().toposort()
+    finally:
+        G_LOGGER.severity = severity
     out = gs.export_onnx(graph)
     out.ir_version = model.ir_version
     del out.opset_import[:]
