@@ -10,7 +10,7 @@ import torch
 
 from trt_panoptic.errors import TrtPanopticError
 from trt_panoptic.export import export_onnx, onnx_info
-from trt_panoptic.export.graph_model import OUTPUT_NAMES, PanopticGraphModel
+from trt_panoptic.export.graph_model import OUTPUT_NAMES
 from trt_panoptic.export.ort_ops import ort_session
 from trt_panoptic.export.surgery import PLUGIN_DOMAIN, PLUGIN_FIELDS, plugin_nodes
 
@@ -43,19 +43,6 @@ def test_portable_onnx_on_ort_matches_pytorch(tiny, portable_onnx, seed):
     np.testing.assert_array_equal(raw["classes"][0, :n], inst["classes"].numpy())
     np.testing.assert_allclose(raw["mask_probs"][0, :n], inst["mask_probs"].numpy(), atol=2e-3)
     assert np.all(raw["scores"][0, n:] == 0) and np.all(raw["boxes"][0, n:] == 0)  # padding rows are zero
-
-
-def test_graph_twin_in_eager_mode_matches_the_model(tiny):
-    model, _ = tiny
-    image = scene(3)
-    twin = PanopticGraphModel(model, SIZE, SIZE).eval()
-    with torch.no_grad():
-        out = dict(zip(OUTPUT_NAMES, twin(torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None])))
-    ref = _torch_reference(model, image)
-    n = int(out["num_detections"][0])
-    assert n == ref["instances"]["boxes"].shape[0]
-    torch.testing.assert_close(out["boxes"][0, :n], ref["instances"]["boxes"], atol=1e-4, rtol=0)
-    assert torch.equal(out["sem_labels"][0], ref["sem_labels"].int())
 
 
 def test_portable_graph_is_standard_ops_with_the_documented_io(portable_onnx):

@@ -103,9 +103,19 @@ def test_create_predictor_picks_backends(tmp_path, tiny, portable_onnx):
             create_predictor("auto", model=engine)
 
 
-def test_onnxruntime_backend_exports_weights_in_memory(tmp_path, tiny, frame):
+def test_onnxruntime_backend_exports_weights_in_memory(tmp_path, tiny, portable_onnx, frame, monkeypatch):
+    # the export itself is tested in tests/export; here only that the factory wires checkpoint → export → ORT
+    from trt_panoptic.export import exporter
+
     model, cfg = tiny
+    calls = []
+
+    def fake_export(m, c, *, height, width, **kw):
+        calls.append((c.model.thing_classes, height, width))
+        return portable_onnx
+
+    monkeypatch.setattr(exporter, "export_onnx", fake_export)
     ckpt = save_checkpoint(tmp_path / "m.pt", model, cfg)
-    pred = create_predictor("onnxruntime", weights=ckpt, height=64, width=64)
-    assert (pred.height, pred.width) == (64, 64)
-    assert pred.predict(frame).panoptic.shape == (90, 150)
+    pred = create_predictor("onnxruntime", weights=ckpt, height=SIZE, width=SIZE)
+    assert calls == [(["disc", "box", "triangle"], SIZE, SIZE)]
+    assert pred.backend == "onnxruntime" and pred.predict(frame).panoptic.shape == (90, 150)
