@@ -223,7 +223,15 @@ def _tensorrt_variant(model: torch.nn.Module, image: torch.Tensor, name: str, wo
     # trtexec warms up by time, not by count: --warmUp is milliseconds (100 per requested warm-up iteration).
     if precision in ("fp16", "int8"):
         # TensorRT 10.x builder flags; int8 without calibration data times the kernels only (dummy scales).
-        # TensorRT 11.x removed both flags: there fp16/int8 need an FP16-typed / Q/DQ ONNX (trt-panoptic export).
+        # TensorRT 11.x removed both flags: precision comes from the ONNX's types there.
+        from trt_panoptic.engine.builder import installed_trt_version
+
+        version = installed_trt_version()  # None: only trtexec is installed (e.g. JetPack 6, TensorRT 10.3)
+        if version is not None and version.major >= 11:
+            raise TrtPanopticError(
+                f"--precision {precision} should come from the ONNX on TensorRT 11 (no --{precision} flag), got an FP32 variant "
+                "graph — time --precision fp32 here, or export an FP16-typed / Q/DQ model and time its engine with trtexec"
+            )
         cmd.append(f"--{precision}")
     log.info("%s", " ".join(cmd))
     proc = subprocess.run(cmd, capture_output=True, text=True)
