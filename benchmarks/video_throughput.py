@@ -171,10 +171,18 @@ def markdown(result: dict) -> str:
         f"| {name} | {stage[name]['p50']:.2f} | {stage[name]['p95']:.2f} | {stage[name]['p99']:.2f} |"
         for name in ("capture", "infer", "render", "write", "end_to_end") if stage[name].get("count")
     )
-    verdict = "meets" if r["ratio"] >= TARGET else "misses"
+    noisy = r["machine"].get("load_avg_1min", 0) > (r["machine"].get("logical_cores") or 1)
+    verdict = ("meets" if r["ratio"] >= TARGET else "misses") + " the ≥ 90 % target"
+    if noisy:
+        verdict = "the ≥ 90 % target cannot be judged on this loaded machine — rerun on an idle one"
     note = ""
+    if noisy:
+        note += (f"**Noisy machine:** the load average ({r['machine']['load_avg_1min']}) exceeded the core count — "
+                 "other jobs shared the cores, so the two FPS figures moved between rounds (a ratio above 100 % "
+                 "is that noise). The model-busy share below does not depend on that load: it says whether "
+                 "the pipeline ever left the model waiting.\n\n")
     if r["backend"].startswith("simulated"):
-        note = ("The model is a stand-in that sleeps per frame and returns the clip's ground truth (leaving the "
+        note += ("The model is a stand-in that sleeps per frame and returns the clip's ground truth (leaving the "
                 "CPU free, as a GPU backend does): this measures the pipeline's own overhead, not a model.\n\n")
     return (
         f"### Video pipeline throughput — {r['backend']} backend, {r['size']}, {r['frames']} frames\n\n"
@@ -183,7 +191,7 @@ def markdown(result: dict) -> str:
         f"| model only (predict on decoded frames) | {r['model_only']['fps']:.1f} | {1e3 / r['model_only']['fps']:.1f} |\n"
         f"| end to end (decode → infer → overlay+HUD → encode {r['output']}) | {r['end_to_end']['fps']:.1f} | "
         f"{1e3 / r['end_to_end']['fps']:.1f} |\n\n"
-        f"End-to-end / model-only: **{100 * r['ratio']:.1f} %** ({verdict} the ≥ {100 * TARGET:.0f} % target); "
+        f"End-to-end / model-only: **{100 * r['ratio']:.1f} %** ({verdict}); "
         f"best of {r['rounds']} alternating rounds. In the end-to-end run the model was computing "
         f"{100 * r['end_to_end']['model_busy']:.1f} % of the wall time (inference p50 there "
         f"{r['end_to_end']['latency_ms']['infer']['p50']:.1f} ms vs {r['model_only']['median_ms']:.1f} ms alone).\n\n"
@@ -237,7 +245,9 @@ def main() -> int:
         "rounds": args.rounds, "model_only": best_model, "end_to_end": best_e2e,
         "ratio": best_e2e["fps"] / best_model["fps"], "target_ratio": TARGET, "machine": machine(),
     }
-    result["meets_target"] = result["ratio"] >= TARGET
+    loaded = result["machine"]["load_avg_1min"] > (result["machine"]["logical_cores"] or 1)
+    result["meets_target"] = None if loaded else result["ratio"] >= TARGET  # None: not judgeable under load
+    result["weights"], result["model"] = args.weights, args.model
     stem = args.out / f"video_throughput_{predictor.backend}_{h}x{w}"
     args.out.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
