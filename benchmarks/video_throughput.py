@@ -229,7 +229,9 @@ def main() -> int:
         else:
             from trt_panoptic.runtime import create_predictor
 
-            predictor = create_predictor(args.backend, model=args.model, weights=args.weights)
+            # the clip size as the model size: the onnxruntime backend then exports at it (no letterboxing)
+            size_kw = {} if args.model else {"height": h, "width": w}
+            predictor = create_predictor(args.backend, model=args.model, weights=args.weights, **size_kw)
         frames = decode_all(clip)
         model_only(predictor, frames[:3])  # warm-up: lazy init, allocator, caches
         best_model, best_e2e = None, None
