@@ -37,10 +37,10 @@ from trt_panoptic.runtime.torch_backend import TorchPredictor
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def models() -> list[tuple[str, object, object]]:
+def models(weights: str | None) -> list[tuple[str, object, object]]:
     try:
-        model, cfg = load_model()
-        name = "r18_fpn_tiny (bundled)"
+        model, cfg = load_model(weights)
+        name = f"r18_fpn_tiny ({'bundled' if weights is None else Path(weights).name})"
     except TrtPanopticError:
         cfg = load_config("r18_fpn_tiny")
         model, name = build_model(cfg).eval(), "r18_fpn_tiny (untrained: bundled weights absent)"
@@ -50,6 +50,7 @@ def models() -> list[tuple[str, object, object]]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--weights", help="checkpoint of the small model (default: the bundled model)")
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--iterations", type=int, default=5)
@@ -64,7 +65,7 @@ def main() -> int:
     image, _, _ = render_scene(np.random.default_rng(0), s, s, default_categories())
     load_before = os.getloadavg()[0]
     rows = []
-    for name, model, cfg in models():
+    for name, model, cfg in models(args.weights):
         t = time.perf_counter()
         ort_pred = OnnxRuntimePredictor(export_onnx(model, cfg, height=s, width=s), threads=args.threads or None)
         export_s = time.perf_counter() - t
