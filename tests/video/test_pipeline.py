@@ -25,7 +25,7 @@ class RecordingSink(FrameSink):
         self.frames: list[tuple[int, str, int]] = []
         self.closed = False
 
-    def write(self, index, name, image, rendered, result) -> None:
+    def write(self, index, name, image, rendered, result, *, timestamp=None) -> None:
         assert rendered.shape == image.shape and rendered.dtype == np.uint8
         self.frames.append((index, name, index_of(image)))
 
@@ -297,3 +297,17 @@ def test_stop_does_not_hang_on_a_source_blocked_in_read(tmp_path: Path) -> None:
     assert stats.frames_written == 3 and len(read_all(out)) == 3
     assert not source.closed  # never released under a thread still inside read()
     source.release.set()
+
+
+def test_live_recording_keeps_true_speed(tmp_path: Path) -> None:
+    """Realtime drops most frames of a 250 FPS source; the recording repeats each written frame until the
+    next, so 0.2 s of source is still about 0.2 s (≈ 50 frames at 250 FPS) of video, in capture order."""
+    clip = write_clip(tmp_path / "fast.avi", frames=50, fps=250.0)
+    out = tmp_path / "live.avi"
+    stats = Pipeline(open_source(str(clip), pace_files=True), FakePredictor(delay_s=0.04), [VideoFileSink(out)],
+                     PipelineConfig(mode="realtime", render=False)).run()
+    frames = read_all(out)
+    codes = [index_of(f) for f in frames]
+    assert stats.frames_written < 20
+    assert 35 <= len(frames) <= 65
+    assert codes == sorted(codes) and len(set(codes)) == stats.frames_written

@@ -338,7 +338,8 @@ class Pipeline:
                     rendered = frame.image
                 t1 = time.perf_counter()
                 for sink in self.sinks:
-                    sink.write(stats.frames_written, frame.name, frame.image, rendered, item.result)
+                    sink.write(stats.frames_written, frame.name, frame.image, rendered, item.result,
+                               timestamp=frame.t_capture)
                 t2 = time.perf_counter()
                 stats.record("render", t1 - t0)
                 stats.record("write", t2 - t1)
@@ -368,7 +369,8 @@ class Pipeline:
             the run's :class:`PipelineStats` (also at ``self.stats``).
         """
         fps = self.source.fps or 30.0
-        classes = StreamInfo(fps, list(self.predictor.thing_classes), list(self.predictor.stuff_classes))
+        classes = StreamInfo(fps, list(self.predictor.thing_classes), list(self.predictor.stuff_classes),
+                             realtime=self.realtime)
         for sink in self.sinks:
             sink.start(classes)
         bar = self._progress_bar() if progress else None

@@ -43,11 +43,12 @@ def _cv2():
 
 @dataclass
 class StreamInfo:
-    """What sinks learn when the pipeline starts: nominal frame rate (frames/s) and class names."""
+    """What sinks learn when the pipeline starts: nominal frame rate (frames/s), class names, mode."""
 
     fps: float
     thing_classes: list[str] = field(default_factory=list)
     stuff_classes: list[str] = field(default_factory=list)
+    realtime: bool = False  # frames are dropped to keep up with a live source
 
 
 class FrameSink(ABC):
@@ -60,8 +61,10 @@ class FrameSink(ABC):
         self.info = info
 
     @abstractmethod
-    def write(self, index: int, name: str, image: np.ndarray, rendered: np.ndarray, result: PanopticResult) -> None:
-        """Consume frame ``index`` (0-based output order) named ``name``; images are BGR uint8 [H, W, 3]."""
+    def write(self, index: int, name: str, image: np.ndarray, rendered: np.ndarray, result: PanopticResult,
+              *, timestamp: float | None = None) -> None:
+        """Consume frame ``index`` (0-based output order) named ``name``; images are BGR uint8 [H, W, 3];
+        ``timestamp`` is the capture time in seconds (``time.perf_counter`` clock)."""
 
     def close(self) -> None:
         """Flush and move outputs into place; safe to call more than once."""
@@ -77,7 +80,7 @@ class NullSink(FrameSink):
 
     description = "none"
 
-    def write(self, index, name, image, rendered, result) -> None:
+    def write(self, index, name, image, rendered, result, *, timestamp=None) -> None:
         pass
 
 
@@ -165,7 +168,9 @@ class VideoFileSink(FrameSink):
         self._tmp = self.path.with_name(f"{self.path.stem}.partial{self.path.suffix}")
         self._writer = None
         self._size: tuple[int, int] | None = None
-        self.frames = 0
+        self._fps = 30.0
+        self._t0: float | None = None
+        self.frames = 0  # video frames written (live runs repeat frames to keep true speed)
         self.codec = ""
 
     def _open(self, width: int, height: int) -> None:
@@ -177,16 +182,27 @@ class VideoFileSink(FrameSink):
             raise TrtPanopticError(f"video output should be encodable with {self.codec}, got an OpenCV that cannot "
                                    f"(writing '{self.path}') — pass --codec mp4v or use a .avi output")
         self._size = (width, height)
+        self._fps = float(fps)
         logger.info("writing %s (%s, %dx%d, %.1f FPS)", self.path, self.codec, width, height, fps)
 
-    def write(self, index, name, image, rendered, result) -> None:
+    def write(self, index, name, image, rendered, result, *, timestamp=None) -> None:
         h, w = rendered.shape[:2]
         if self._writer is None:
             self._open(w, h)
         if (w, h) != self._size:
             rendered = _cv2().resize(rendered, self._size, interpolation=_cv2().INTER_AREA)
-        self._writer.write(rendered)
-        self.frames += 1
+        repeats = 1
+        info = getattr(self, "info", None)
+        if info is not None and info.realtime and timestamp is not None:
+            # Live runs drop frames; repeating each written frame until the next one keeps the recording
+            # at true speed (a 10 s freeze at most, e.g. across a reconnect).
+            if self._t0 is None:
+                self._t0 = timestamp
+            due = int(round((timestamp - self._t0) * self._fps)) + 1
+            repeats = min(max(1, due - self.frames), int(self._fps * 10))
+        for _ in range(repeats):
+            self._writer.write(rendered)
+        self.frames += repeats
 
     def close(self) -> None:
         if self._writer is None:
@@ -208,7 +224,7 @@ class ImageFolderSink(FrameSink):
         self.ext = ext
         check_writable_dir(self.folder, "image output")
 
-    def write(self, index, name, image, rendered, result) -> None:
+    def write(self, index, name, image, rendered, result, *, timestamp=None) -> None:
         cv2 = _cv2()
         target = self.folder / f"{index:06d}{self.ext}"
         tmp = self.folder / f".{index:06d}.partial{self.ext}"
@@ -239,7 +255,7 @@ class CocoPanopticSink(FrameSink):
         self._images: list[dict] = []
         self._annotations: list[dict] = []
 
-    def write(self, index, name, image, rendered, result) -> None:
+    def write(self, index, name, image, rendered, result, *, timestamp=None) -> None:
         cv2 = _cv2()
         n_things = len(self.info.thing_classes)
         file_stem = name or f"{index:06d}"
@@ -306,7 +322,7 @@ class WindowSink(FrameSink):
         self.description = "window"
         self._stop = False
 
-    def write(self, index, name, image, rendered, result) -> None:
+    def write(self, index, name, image, rendered, result, *, timestamp=None) -> None:
         cv2 = _cv2()
         cv2.imshow(self.title, rendered)
         if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
