@@ -125,7 +125,7 @@ class PanopticGraphModel(nn.Module):
 
     # ---- forward ---------------------------------------------------------------------------------------
     def forward(self, image: Tensor) -> tuple[Tensor, ...]:
-        """``image``: uint8 Tensor[1, 3, H, W] in the model's channel order (BGR) → the outputs above."""
+        """``image``: uint8 Tensor[1, 3, H, W] in the model's channel order (``cfg.model.input.format``, BGR by default) → the outputs above."""
         m = self.model
         x = (image.float() - self.pixel_mean) / self.pixel_std
         features = m.backbone(self._compute(x))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from trt_panoptic.config import Config
-from trt_panoptic.runtime.decode import Letterbox, check_image, decode_outputs, letterbox
+from trt_panoptic.runtime.decode import Letterbox, decode_outputs, prepare_input
 from trt_panoptic.runtime.result import PanopticResult
 
 
@@ -27,18 +27,15 @@ class RawOutputPredictor:
         self.fusion = {"instance_score_thresh": p.instance_score_thresh, "overlap_thresh": p.overlap_thresh,
                        "stuff_area_limit": p.stuff_area_limit}
         self.pad_value = tuple(float(v) for v in m.input.pixel_mean)
+        self.rgb = m.input.format == "RGB"
 
     def forward(self, image: np.ndarray) -> dict[str, np.ndarray]:
         """uint8 [1, 3, H, W] (model channel order) → raw outputs (see :mod:`trt_panoptic.runtime.decode`)."""
         raise NotImplementedError
 
     def prepare(self, image: np.ndarray) -> tuple[np.ndarray, Letterbox]:
-        """BGR uint8 [h, w, 3] → (model input [1, 3, H, W], how it was placed)."""
-        if self.height is None or self.width is None:
-            check_image(image)
-            h, w = image.shape[:2]
-            return np.ascontiguousarray(image.transpose(2, 0, 1))[None], Letterbox.identity(h, w)
-        return letterbox(image, self.height, self.width, self.pad_value)
+        """BGR uint8 [h, w, 3] → (model input [1, 3, H, W] in the model's channel order, how it was placed)."""
+        return prepare_input(image, self.height, self.width, self.pad_value, self.rgb)
 
     def predict(self, image: np.ndarray) -> PanopticResult:
         """BGR uint8 [h, w, 3] → :class:`PanopticResult` at [h, w]."""

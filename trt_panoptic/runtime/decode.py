@@ -41,6 +41,24 @@ def check_image(image: np.ndarray) -> None:
         raise TrtPanopticError(f"image should be a BGR uint8 array [H, W, 3], got {got} — convert it with cv2.imread or .astype(np.uint8)")
 
 
+def prepare_input(
+    image: np.ndarray, height: int | None, width: int | None, pad_value: tuple[float, float, float], rgb: bool = False
+) -> tuple[np.ndarray, Letterbox]:
+    """BGR uint8 [h, w, 3] → (uint8 [1, 3, H, W] model input, its :class:`Letterbox`): the one preprocessing
+    every backend and the INT8 calibration use.
+
+    ``rgb`` flips OpenCV's BGR to the RGB order of models trained on RGB (``cfg.model.input.format``);
+    ``height``/``width`` None keeps the frame's own size (the PyTorch model pads it itself).
+    """
+    check_image(image)
+    if rgb:
+        image = image[:, :, ::-1]
+    if height is None or width is None:
+        h, w = image.shape[:2]
+        return np.ascontiguousarray(image.transpose(2, 0, 1))[None], Letterbox.identity(h, w)
+    return letterbox(image, height, width, pad_value)
+
+
 def letterbox(image: np.ndarray, height: int, width: int, pad_value: tuple[float, float, float]) -> tuple[np.ndarray, Letterbox]:
     """Fit ``image`` [h, w, 3] into ``height`` × ``width`` keeping its aspect ratio (bilinear), top-left aligned.
 
