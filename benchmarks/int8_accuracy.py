@@ -55,7 +55,8 @@ def main(argv=None) -> int:
     from trt_panoptic.modeling.checkpoint import load_model
     from trt_panoptic.quantization.calib_data import CalibrationImages
     from trt_panoptic.quantization.pipeline import (
-        CalibrationRecipe, collect_calibration_stats, model_input_size, model_pixel_mean, quantized_model, thresholds,
+        CalibrationRecipe, collect_calibration_stats, model_input_size, model_pixel_mean, model_takes_rgb, quantized_model,
+        thresholds,
     )
     from trt_panoptic.quantization.qdq import DEFAULT_SKIP, name_nodes, plan_quantization
     from trt_panoptic.quantization.sensitivity import DEFAULT_GROUPS, group_models
@@ -84,7 +85,8 @@ def main(argv=None) -> int:
         log.info("FP32: %s", base)
 
         full_plan = plan_quantization(fp32, skip=())  # every tensor any row below may quantize
-        images = CalibrationImages(args.calib, args.calib_images, model_input_size(fp32), model_pixel_mean(fp32))
+        images = CalibrationImages(args.calib, args.calib_images, model_input_size(fp32), model_pixel_mean(fp32),
+                                   rgb=model_takes_rgb(fp32))
         t0 = time.perf_counter()
         stats = collect_calibration_stats(fp32, full_plan, images)
         stats_s = time.perf_counter() - t0

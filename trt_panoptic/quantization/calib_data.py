@@ -2,8 +2,8 @@
 preprocessed exactly as inference preprocesses a frame.
 
 The exported ONNX takes uint8 BGR [1, 3, H, W] at the engine size; every predictor fills it with
-:func:`trt_panoptic.runtime.decode.letterbox` (aspect-preserving bilinear resize, top-left, padding with
-the pixel mean), and so does calibration — the statistics must come from the pixels inference will see.
+:func:`trt_panoptic.runtime.decode.prepare_input` (aspect-preserving bilinear resize, top-left, padding with
+the pixel mean, RGB flip for RGB models), and so does calibration — the statistics must come from the pixels inference will see.
 
 Sources (``--data``):
 
@@ -30,11 +30,11 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v")
 SYNTHETIC = "synthetic"
 
 
-def _letterbox_fn(height: int, width: int, pad_value: tuple[float, float, float]) -> Callable[[np.ndarray], np.ndarray]:
+def _prepare_fn(height: int, width: int, pad_value: tuple[float, float, float], rgb: bool) -> Callable[[np.ndarray], np.ndarray]:
     """BGR uint8 [h, w, 3] → uint8 [1, 3, H, W] exactly as the predictors prepare a frame."""
-    from trt_panoptic.runtime.decode import letterbox
+    from trt_panoptic.runtime.decode import prepare_input
 
-    return lambda image: letterbox(image, height, width, pad_value)[0]
+    return lambda image: prepare_input(image, height, width, pad_value, rgb)[0]
 
 
 class CalibrationImages:
@@ -49,13 +49,15 @@ class CalibrationImages:
         size: (H, W) of the model input in pixels.
         pad_value: letterbox padding per channel (the model's pixel mean, BGR).
         every_k: video frame stride.
+        rgb: the model takes RGB (``cfg.model.input.format``); frames are flipped as the predictors do.
 
     Raises:
         TrtPanopticError: unknown source, or no usable image at all.
     """
 
     def __init__(self, source: str | Path, num_images: int, size: tuple[int, int],
-                 pad_value: tuple[float, float, float] = (0.0, 0.0, 0.0), *, every_k: int = 10) -> None:
+                 pad_value: tuple[float, float, float] = (0.0, 0.0, 0.0), *, every_k: int = 10,
+                 rgb: bool = False) -> None:
         if int(num_images) < 1:
             raise TrtPanopticError(f"--num-images should be at least 1, got {num_images} — e.g. 256")
         if int(every_k) < 1:
@@ -63,7 +65,7 @@ class CalibrationImages:
         self.source = str(source)
         self.num_images, self.every_k = int(num_images), int(every_k)
         self.height, self.width = size
-        self.prepare = _letterbox_fn(self.height, self.width, pad_value)
+        self.prepare = _prepare_fn(self.height, self.width, pad_value, rgb)
         self.kind, self.items = self._scan()
         if not self.items:
             raise TrtPanopticError(f"calibration data should have usable images, got none in {self.source!r} — point --data at images, a video or 'synthetic'")

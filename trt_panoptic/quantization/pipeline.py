@@ -77,15 +77,22 @@ def model_input_size(model) -> tuple[int, int]:
     return dims[2], dims[3]
 
 
-def model_pixel_mean(model) -> tuple[float, float, float]:
-    """The letterbox padding the predictors use (the config's pixel mean), read from the export metadata."""
+def _model_input_config(model) -> dict:
     meta = {p.key: p.value for p in model.metadata_props}
     if META_PREFIX + "config" in meta:
-        cfg = json.loads(meta[META_PREFIX + "config"])
-        mean = cfg.get("model", {}).get("input", {}).get("pixel_mean")
-        if mean:
-            return tuple(float(v) for v in mean)
-    return (0.0, 0.0, 0.0)
+        return json.loads(meta[META_PREFIX + "config"]).get("model", {}).get("input", {}) or {}
+    return {}
+
+
+def model_pixel_mean(model) -> tuple[float, float, float]:
+    """The letterbox padding the predictors use (the config's pixel mean), read from the export metadata."""
+    mean = _model_input_config(model).get("pixel_mean")
+    return tuple(float(v) for v in mean) if mean else (0.0, 0.0, 0.0)
+
+
+def model_takes_rgb(model) -> bool:
+    """Whether the exported model's config says its input is RGB (frames are BGR and get flipped)."""
+    return str(_model_input_config(model).get("format", "BGR")).upper() == "RGB"
 
 
 def collect_calibration_stats(model, plan: QuantPlan, images, *, histograms: bool = True,
@@ -138,7 +145,7 @@ def calibrate(model, data: str | Path, recipe: CalibrationRecipe, *, progress: b
     if not plan.nodes:
         raise TrtPanopticError("the ONNX should have Conv/Gemm nodes to quantize, got none outside the skip list — check --skip")
     images = CalibrationImages(data, recipe.num_images, model_input_size(model), model_pixel_mean(model),
-                               every_k=recipe.every_k)
+                               every_k=recipe.every_k, rgb=model_takes_rgb(model))
     logger.info("calibrating %d tensors (%d linear nodes, %d residual adds; %d skipped) on %d images by %s",
                 len(plan.activations), len(plan.nodes), len(plan.residual_adds), len(plan.skipped), len(images), recipe.method)
     stats = collect_calibration_stats(model, plan, images, histograms=needs_histogram(recipe.method), progress=progress)
