@@ -69,3 +69,10 @@ def test_synthetic_is_deterministic_per_seed():
     assert not np.array_equal(a[0], c[0])
     with pytest.raises(TrtPanopticError, match="integer seed"):
         CalibrationImages("synthetic:x", 1, (64, 64))
+
+
+def test_rgb_models_get_flipped_frames_like_at_inference(tmp_path):
+    cv2.imwrite(str(tmp_path / "a.png"), picture(0, 32, 32))
+    bgr = next(iter(CalibrationImages(tmp_path, 1, (32, 32))))
+    rgb = next(iter(CalibrationImages(tmp_path, 1, (32, 32), rgb=True)))
+    np.testing.assert_array_equal(rgb, bgr[:, ::-1])
