@@ -102,3 +102,28 @@ def test_image_folder_sink_numbers_frames(tmp_path: Path) -> None:
         sink.write(i, "x", synth_frame(i), synth_frame(i), result)
     assert sorted(p.name for p in (tmp_path / "imgs").iterdir()) == ["000000.png", "000001.png"]
     assert np.array_equal(cv2.imread(str(tmp_path / "imgs" / "000001.png")), synth_frame(1))
+
+
+def test_window_shows_frames_on_the_calling_thread_and_q_stops(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """GUI calls happen on the thread running Pipeline.run (the main thread), never on the render thread;
+    the q key ends the run. The window itself is faked: this machine has no display."""
+    import threading
+
+    from trt_panoptic.video.pipeline import Pipeline
+    from trt_panoptic.video.sources import open_source
+
+    from .conftest import write_clip
+
+    shown_on: list[str] = []
+    keys = iter([-1, -1, -1] + [ord("q")] * 1000)
+    monkeypatch.setattr(cv2, "imshow", lambda title, img: shown_on.append(threading.current_thread().name))
+    monkeypatch.setattr(cv2, "waitKey", lambda ms: next(keys))
+    monkeypatch.setattr(cv2, "destroyWindow", lambda title: None)
+    window = WindowSink.__new__(WindowSink)  # skip the display check
+    window.title, window.description, window._stop, window._latest = "t", "window", False, None
+    window._lock = threading.Lock()
+
+    clip = write_clip(tmp_path / "long.avi", frames=45)
+    stats = Pipeline(open_source(str(clip)), FakePredictor(delay_s=0.02), [window]).run()
+    assert shown_on and set(shown_on) == {threading.current_thread().name}
+    assert stats.stopped_by == "user" and stats.frames_written < 45

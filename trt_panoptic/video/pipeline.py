@@ -385,8 +385,14 @@ class Pipeline:
         try:
             for t in threads:
                 t.start()
+            pumped = [sink for sink in self.sinks if sink.needs_pump]
+            wait_s = min(poll_s, 0.01) if pumped else poll_s  # a window needs its events handled often
             while alive := [t for t in workers if t.is_alive()]:
-                alive[0].join(poll_s)
+                alive[0].join(wait_s)
+                for sink in pumped:
+                    sink.pump()
+                    if sink.wants_stop:
+                        self.stop("user")
                 if bar is not None:
                     bar.set_postfix(dropped=self.stats.dropped_stale, corrupt=self.stats.corrupt, refresh=False)
                     bar.update(self.stats.frames_written - bar.n)

@@ -12,6 +12,7 @@ import functools
 import logging
 import os
 import tempfile
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +74,12 @@ class FrameSink(ABC):
     def wants_stop(self) -> bool:
         """True when the user asked this sink to end the run (a window's q/Esc key)."""
         return False
+
+    #: True when :meth:`pump` must run often on the pipeline's calling (main) thread, e.g. GUI event loops.
+    needs_pump = False
+
+    def pump(self) -> None:
+        """Main-thread work between frames (GUI sinks); called every few milliseconds when ``needs_pump``."""
 
 
 class NullSink(FrameSink):
@@ -310,7 +317,14 @@ def display_available() -> bool:
 
 
 class WindowSink(FrameSink):
-    """Shows rendered frames in a window; q or Esc asks the pipeline to stop."""
+    """Shows rendered frames in a window; q or Esc asks the pipeline to stop.
+
+    GUI toolkits (Qt, Cocoa) want their calls on the main thread, so :meth:`write` (render thread) only
+    keeps the newest frame and :meth:`pump`, which the pipeline calls from the thread running
+    :meth:`Pipeline.run`, shows it and polls the keyboard.
+    """
+
+    needs_pump = True
 
     def __init__(self, title: str = "trt-panoptic") -> None:
         if not display_available():
@@ -321,10 +335,19 @@ class WindowSink(FrameSink):
         self.title = title
         self.description = "window"
         self._stop = False
+        self._latest: np.ndarray | None = None
+        self._lock = threading.Lock()
 
     def write(self, index, name, image, rendered, result, *, timestamp=None) -> None:
+        with self._lock:
+            self._latest = rendered
+
+    def pump(self) -> None:
+        with self._lock:
+            frame, self._latest = self._latest, None
         cv2 = _cv2()
-        cv2.imshow(self.title, rendered)
+        if frame is not None:
+            cv2.imshow(self.title, frame)
         if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
             self._stop = True
 
