@@ -18,7 +18,8 @@ from trt_panoptic.errors import TrtPanopticError
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
-BACKBONE_VARIANTS = ("fpn", "resnet", "dilated16", "dilated8", "encdec")
+# The paper's comparison order (Kirillov et al. 2019, Sec. 3): plain, dilated, encoder-decoder, FPN.
+BACKBONE_VARIANTS = ("resnet", "dilated16", "dilated8", "encdec", "fpn")
 NORMS = ("FrozenBN", "BN", "GN")
 
 

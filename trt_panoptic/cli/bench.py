@@ -13,7 +13,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from trt_panoptic.modeling.backbone.variants import VARIANTS
+# From config (torch-free) rather than modeling, so `trt-panoptic --help` does not load torch.
+from trt_panoptic.config import BACKBONE_VARIANTS as VARIANTS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -43,13 +43,14 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from trt_panoptic.config import BACKBONE_VARIANTS
 from trt_panoptic.errors import TrtPanopticError
 from trt_panoptic.modeling.backbone.fpn import FPN
 from trt_panoptic.modeling.backbone.resnet import BasicBlock, BottleneckBlock, ResNet
 from trt_panoptic.modeling.layers import ConvNorm, msra_fill
 from trt_panoptic.modeling.semantic_head import SemanticFPNHead
 
-VARIANTS = ("resnet", "dilated16", "dilated8", "encdec", "fpn")
+VARIANTS = BACKBONE_VARIANTS
 
 # Dilation of res2..res5: DeepLab keeps the resolution of a dilated stage and dilates its 3×3 convs
 # by the stride it skipped, so the receptive field matches the undilated network.
