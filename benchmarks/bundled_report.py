@@ -29,19 +29,28 @@ from trt_panoptic.modeling.checkpoint import BUNDLED_WEIGHTS, load_model, read_c
 MAX_BYTES = 20 * 1024 * 1024
 
 
-def training_time(log: list[dict]) -> tuple[float, int]:
-    """(seconds of training summed over process segments, number of segments)."""
-    total, last, segments = 0.0, None, 0
+def training_time(log: list[dict], checkpoint_period: int) -> tuple[float, int]:
+    """(seconds of training summed over process segments, number of segments).
+
+    A stopped segment's last logged iteration can lie a few iterations before the checkpoint the next
+    segment resumed from (logging is every ``log_period``); those iterations are added at that segment's
+    mean speed. The last segment ends with the trainer's end record.
+    """
+    segments: list[dict] = []
     for r in log:
         if "loss" in r:
-            if last is None or r["time_s"] < last:
-                if last is not None:
-                    total += last
-                segments += 1
-            last = r["time_s"]
-        if r.get("done"):
-            last = max(last or 0.0, r["train_s"])
-    return total + (last or 0.0), segments
+            if not segments or r["time_s"] < segments[-1]["time"]:
+                start = ((r["iter"] - 1) // checkpoint_period) * checkpoint_period if segments else 0
+                segments.append({"start": start, "iter": r["iter"], "time": r["time_s"]})
+            segments[-1].update(iter=r["iter"], time=r["time_s"])
+        if r.get("done") and segments:
+            segments[-1]["time"] = max(segments[-1]["time"], r["train_s"])
+    total = 0.0
+    for seg, nxt in zip(segments, segments[1:] + [None]):
+        total += seg["time"]
+        if nxt is not None and nxt["start"] > seg["iter"]:
+            total += (nxt["start"] - seg["iter"]) * seg["time"] / max(seg["iter"] - seg["start"], 1)
+    return total, len(segments)
 
 
 def cpu_name() -> str:
@@ -59,15 +68,19 @@ def main() -> int:
     ap.add_argument("--run", required=True, type=Path)
     ap.add_argument("--metrics", required=True, type=Path, help="trt-panoptic eval --json output on the test set")
     ap.add_argument("--command", required=True, help="the command that reproduces the run")
+    ap.add_argument("--train-command", default="python -m trt_panoptic.cli.main train --config r18_fpn_tiny "
+                    "--out out/bundled_r18 --threads 1 --train-data out/synth_train --val-data out/synth_val",
+                    help="the training command line, recorded in the sidecar")
     ap.add_argument("--weights-out", type=Path, default=BUNDLED_WEIGHTS)
     ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / "bundled_model")
+    ap.add_argument("--notes", default="", help="how the run went (stops, resumes, choices), recorded verbatim")
     args = ap.parse_args()
 
     ckpt = read_checkpoint(args.run / "model_final.pt")
     cfg = config_from_dict(ckpt["config"])
     log = [json.loads(line) for line in (args.run / "log.jsonl").read_text().splitlines() if line.strip()]
     metrics = json.loads(args.metrics.read_text())
-    train_s, segments = training_time(log)
+    train_s, segments = training_time(log, cfg.train.checkpoint_period)
     done = [r for r in log if r.get("done")]
     threads = done[-1]["threads"] if done else None
     images = cfg.train.max_iter * cfg.train.ims_per_batch
@@ -94,6 +107,9 @@ def main() -> int:
         "name": args.weights_out.stem,
         "config": "r18_fpn_tiny",
         "command": args.command,
+        "train_command": args.train_command,
+        "data_commands": [f"python -m trt_panoptic.cli.main data synth --out out/{name} --num-images {n} --seed {seed} --size 256x256"
+                          for name, n, seed in (("synth_train", 3000, 1), ("synth_val", 100, 1000), ("synth_test", 200, 2000))],
         "train": {"max_iter": cfg.train.max_iter, "ims_per_batch": cfg.train.ims_per_batch, "base_lr": cfg.train.base_lr,
                   "steps": cfg.train.steps, "warmup_iters": cfg.train.warmup_iters, "clip_grad_norm": cfg.train.clip_grad_norm,
                   "min_size": cfg.train.min_size, "max_size": cfg.train.max_size, "flip": cfg.train.flip,
@@ -106,6 +122,7 @@ def main() -> int:
         "val_during_training": evals,
         "weights": {"file": args.weights_out.name, "bytes": size, "sha256": sha},
         "machine": machine,
+        "notes": args.notes,
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     text = json.dumps(record, indent=2) + "\n"
@@ -139,6 +156,7 @@ def main() -> int:
         "|---|---|---|---|---|---|",
         *[f"| {e['iter']} | {e['PQ']:.1f} | {e['PQ_th']:.1f} | {e['PQ_st']:.1f} | {e['mIoU']:.1f} | {e['num_images']} |" for e in evals],
         "",
+        *([f"Notes: {args.notes}", ""] if args.notes else []),
     ]
     args.results.with_suffix(".md").write_text("\n".join(lines))
     print(text)
