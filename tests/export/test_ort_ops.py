@@ -1,6 +1,5 @@
 """The plugin ops as ONNX Runtime sees them: both implementations agree, and the ORT-only graph rewrite."""
 import numpy as np
-import onnx
 import pytest
 import torch
 from onnx import TensorProto, helper

@@ -9,11 +9,11 @@ import importlib
 import json
 import os
 import platform
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
+from trt_panoptic.atomic_io import atomic_write
 from trt_panoptic.errors import import_optional
 
 _LIBRARIES = ("torch", "numpy", "onnx", "onnxruntime", "tensorrt", "fvcore", "matplotlib")
@@ -84,28 +84,13 @@ def machine_line(info: Mapping[str, Any]) -> str:
             f"{info.get('date_utc')}")
 
 
-def _atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be read by others
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def write_json(path: str | Path, data: Mapping[str, Any]) -> Path:
     """``data`` as indented JSON at ``path`` (written to a temp file, then renamed)."""
-    return _atomic_write(path, lambda p: p.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n"))
+    return atomic_write(path, lambda p: p.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n"))
 
 
 def write_text(path: str | Path, text: str) -> Path:
-    return _atomic_write(path, lambda p: p.write_text(text))
+    return atomic_write(path, lambda p: p.write_text(text))
 
 
 def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str, str]]) -> str:
@@ -164,6 +149,6 @@ def plot_variants(
         fig.savefig(p, dpi=110, format="png")
 
     try:
-        return _atomic_write(path, save)
+        return atomic_write(path, save)
     finally:
         plt.close(fig)

@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from trt_panoptic.data.atomic import atomic_write_text, check_output_dir
+    from trt_panoptic.atomic_io import atomic_write_text, check_output_dir
     from trt_panoptic.data.coco_panoptic import load_coco_panoptic
     from trt_panoptic.errors import TrtPanopticError
     from trt_panoptic.evaluation import evaluate_predictor

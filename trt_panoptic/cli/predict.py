@@ -11,12 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from trt_panoptic.atomic_io import atomic_write, atomic_write_bytes
 from trt_panoptic.errors import TrtPanopticError
 
 logger = logging.getLogger(__name__)
@@ -43,13 +42,6 @@ def list_images(path: Path) -> list[Path]:
             return images
         raise TrtPanopticError(f"{path} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}) — point --input at images")
     raise TrtPanopticError(f"input {path} not found — give an image file or a folder of images")
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -88,18 +80,16 @@ def run(args: argparse.Namespace) -> int:
             masks=inst["masks"].numpy(),
         )
         pan_ids, coco_segments = result_to_coco(result, categories)
-        _atomic_write(out_dir / f"{path.stem}.png", encode_panoptic_png(pan_ids))
-        _atomic_write(out_dir / f"{path.stem}.json", json.dumps({"file_name": path.name, "segments_info": coco_segments}, indent=1).encode())
+        atomic_write_bytes(out_dir / f"{path.stem}.png", encode_panoptic_png(pan_ids))
+        atomic_write_bytes(out_dir / f"{path.stem}.json", json.dumps({"file_name": path.name, "segments_info": coco_segments}, indent=1).encode())
         ok, jpg = cv2.imencode(".jpg", renderer.render(bgr, result))
-        _atomic_write(out_dir / f"{path.stem}_overlay.jpg", jpg.tobytes())
+        atomic_write_bytes(out_dir / f"{path.stem}_overlay.jpg", jpg.tobytes())
         if args.save_raw:
-            fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{path.stem}.", suffix=".npz")
-            os.close(fd)
-            np.savez_compressed(
-                tmp, sem_seg=out["sem_seg"].numpy().astype(np.float32), boxes=result.boxes.astype(np.float32),
-                scores=result.scores.astype(np.float32), classes=result.classes, masks=result.masks.astype(bool),
-                panoptic=result.panoptic.astype(np.int32),
-            )
-            os.replace(tmp, out_dir / f"{path.stem}.npz")
+            raw = {
+                "sem_seg": out["sem_seg"].numpy().astype(np.float32), "boxes": result.boxes.astype(np.float32),
+                "scores": result.scores.astype(np.float32), "classes": result.classes, "masks": result.masks.astype(bool),
+                "panoptic": result.panoptic.astype(np.int32),
+            }
+            atomic_write(out_dir / f"{path.stem}.npz", lambda tmp: np.savez_compressed(tmp, **raw))
     print(f"wrote {len(images)} result(s) to {out_dir}/ (<stem>.png, .json, _overlay.jpg{', .npz' if args.save_raw else ''})")
     return 0

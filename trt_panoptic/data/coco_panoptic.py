@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from trt_panoptic.data.atomic import atomic_write_bytes, atomic_write_text
+from trt_panoptic.atomic_io import atomic_write_bytes, atomic_write_text
 from trt_panoptic.data.categories import PanopticCategories
 from trt_panoptic.errors import TrtPanopticError, import_optional
 

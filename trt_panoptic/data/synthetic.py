@@ -23,7 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
-from trt_panoptic.data.atomic import atomic_output_dir
+from trt_panoptic.atomic_io import atomic_output_dir
 from trt_panoptic.data.categories import PanopticCategories
 from trt_panoptic.errors import TrtPanopticError, import_optional
 

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from trt_panoptic.engine.api import lookup
-from trt_panoptic.engine.files import atomic_write_bytes, sha256_file
+from trt_panoptic.atomic_io import atomic_write_bytes
+from trt_panoptic.engine.files import sha256_file
 from trt_panoptic.engine.onnx_info import OnnxInfo, check_onnx_for_plan, inspect_onnx, optimization_profile
 from trt_panoptic.engine.sidecar import Sidecar, write_sidecar
 from trt_panoptic.engine.trtexec import trtexec_command

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trt_panoptic.engine.files import atomic_write_bytes
+from trt_panoptic.atomic_io import atomic_write_bytes
 from trt_panoptic.engine.versions import parse_version
 from trt_panoptic.errors import TrtPanopticError
 

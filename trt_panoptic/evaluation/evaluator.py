@@ -84,7 +84,7 @@ def evaluate_predictor(
     """
     from tqdm import tqdm
 
-    from trt_panoptic.data.atomic import atomic_output_dir
+    from trt_panoptic.atomic_io import atomic_output_dir
     from trt_panoptic.data.coco_panoptic import (
         encode_panoptic_png,
         load_coco_panoptic,

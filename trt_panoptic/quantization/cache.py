@@ -73,7 +73,7 @@ def format_cache(scales: Mapping[str, float], trt_version: str = DEFAULT_TRT_VER
 def write_cache(path: str | Path, scales: Mapping[str, float], trt_version: str = DEFAULT_TRT_VERSION,
                 algorithm: str = DEFAULT_ALGORITHM) -> Path:
     """Write the cache atomically (temp file, then rename) and return its path."""
-    from trt_panoptic.data.atomic import atomic_write_text
+    from trt_panoptic.atomic_io import atomic_write_text
 
     atomic_write_text(path, format_cache(scales, trt_version, algorithm))
     return Path(path)

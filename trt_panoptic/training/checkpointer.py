@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from trt_panoptic.config import Config
-from trt_panoptic.data.atomic import atomic_write_text
+from trt_panoptic.atomic_io import atomic_write_text
 from trt_panoptic.errors import TrtPanopticError
 from trt_panoptic.modeling.checkpoint import load_state_dict_strict, read_checkpoint, save_checkpoint
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ import yaml
 from torch import nn
 
 from trt_panoptic.config import Config
-from trt_panoptic.data.atomic import atomic_write_text
+from trt_panoptic.atomic_io import atomic_write_text
 from trt_panoptic.data.categories import PanopticCategories
 from trt_panoptic.data.dataset import PanopticDataset
 from trt_panoptic.data.transforms import build_train_transforms

@@ -23,7 +23,7 @@ import numpy as np
 from trt_panoptic.errors import TrtPanopticError, import_optional
 from trt_panoptic.runtime.result import PanopticResult
 from trt_panoptic.video.quiet import silenced_native_stderr
-from trt_panoptic.video.stats import write_json_atomic
+from trt_panoptic.atomic_io import atomic_write_json
 
 logger = logging.getLogger(__name__)
 
@@ -299,7 +299,7 @@ class CocoPanopticSink(FrameSink):
             {"id": len(info.thing_classes) + i + 1, "name": n, "isthing": 0, "supercategory": "stuff"}
             for i, n in enumerate(info.stuff_classes)
         ]
-        write_json_atomic(self.folder / "panoptic.json",
+        atomic_write_json(self.folder / "panoptic.json",
                           {"images": self._images, "annotations": self._annotations, "categories": categories})
 
 

@@ -6,16 +6,16 @@ count/mean/min/max and a fixed-size uniform reservoir sample for the percentiles
 """
 from __future__ import annotations
 
-import json
 import os
 import random
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from trt_panoptic.atomic_io import atomic_write_json
 
 #: Stage names in pipeline order; ``end_to_end`` runs from capture to the last sink write.
 STAGES = ("capture", "queue_wait", "infer", "render", "write", "end_to_end")
@@ -139,7 +139,7 @@ class PipelineStats:
 
     def write_json(self, path: str | os.PathLike) -> Path:
         """Write :meth:`to_dict` to ``path`` (through a temp file and a rename) and return the path."""
-        return write_json_atomic(path, self.to_dict())
+        return atomic_write_json(path, self.to_dict())
 
     def summary_line(self) -> str:
         """One human line: frames, throughput, inference and end-to-end latency."""
@@ -150,21 +150,3 @@ class PipelineStats:
             f"infer p50 {infer.percentile_ms(50):.1f} ms, end-to-end p50 {e2e.percentile_ms(50):.1f} ms "
             f"p99 {e2e.percentile_ms(99):.1f} ms; dropped {self.dropped_stale}, corrupt {self.corrupt}"
         )
-
-
-def write_json_atomic(path: str | os.PathLike, data: object) -> Path:
-    """Write ``data`` as indented JSON to ``path`` via a temp file in the same folder, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-

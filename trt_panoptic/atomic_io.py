@@ -1,38 +1,59 @@
 """Atomic writes: a file or a whole output folder appears complete or not at all.
 
-Files are written to a temporary name in the same folder and renamed (``os.replace`` is atomic on one
-file system); an output folder is built in a hidden sibling folder and renamed into place at the end.
+Every stage that leaves files behind (datasets, checkpoints, engines and sidecars, predictions, benchmark
+results) writes through here. Files are written to a temporary name in the same folder, flushed to disk and
+renamed (``os.replace`` is atomic on one file system); an output folder is built in a hidden sibling folder
+and renamed into place at the end.
 """
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from trt_panoptic.errors import TrtPanopticError
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder, then rename."""
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path`` (same suffix), then rename it to ``path``.
+
+    For writers that want a path (``np.savez``, ``savefig``, ``torch.save``); the file ends up 0644 (a
+    temp file is created 0600, but results are meant to be read by others).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        write(Path(tmp))
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    return path
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
+def atomic_write_bytes(path: str | os.PathLike, data: bytes | memoryview) -> Path:
+    """Write ``data`` to ``path``: readers see either the old file or the whole new one."""
+    return atomic_write(path, lambda tmp: tmp.write_bytes(bytes(data)))
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """UTF-8 text version of :func:`atomic_write_bytes`."""
-    atomic_write_bytes(path, text.encode("utf-8"))
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike, data: object) -> Path:
+    """``data`` as indented JSON (trailing newline) at ``path``."""
+    return atomic_write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 def check_output_dir(out: str | Path, force: bool) -> Path:
