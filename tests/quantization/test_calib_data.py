@@ -7,7 +7,7 @@ import pytest
 
 from trt_panoptic.errors import TrtPanopticError
 from trt_panoptic.quantization.calib_data import CalibrationImages
-from trt_panoptic.runtime.decode import letterbox
+from trt_panoptic.data.preprocess import letterbox
 
 MEAN = (103.53, 116.28, 123.675)
 

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from trt_panoptic.errors import TrtPanopticError
-from trt_panoptic.runtime.decode import Letterbox, decode_outputs, letterbox
+from trt_panoptic.data.preprocess import Letterbox, letterbox
+from trt_panoptic.runtime.decode import decode_outputs
 
 FUSION = {"instance_score_thresh": 0.5, "overlap_thresh": 0.5, "stuff_area_limit": 10}
 

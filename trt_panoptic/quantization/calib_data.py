@@ -2,7 +2,7 @@
 preprocessed exactly as inference preprocesses a frame.
 
 The exported ONNX takes uint8 BGR [1, 3, H, W] at the engine size; every predictor fills it with
-:func:`trt_panoptic.runtime.decode.prepare_input` (aspect-preserving bilinear resize, top-left, padding with
+:func:`trt_panoptic.data.preprocess.prepare_input` (aspect-preserving bilinear resize, top-left, padding with
 the pixel mean, RGB flip for RGB models), and so does calibration — the statistics must come from the pixels inference will see.
 
 Sources (``--data``):
@@ -32,7 +32,7 @@ SYNTHETIC = "synthetic"
 
 def _prepare_fn(height: int, width: int, pad_value: tuple[float, float, float], rgb: bool) -> Callable[[np.ndarray], np.ndarray]:
     """BGR uint8 [h, w, 3] → uint8 [1, 3, H, W] exactly as the predictors prepare a frame."""
-    from trt_panoptic.runtime.decode import prepare_input
+    from trt_panoptic.data.preprocess import prepare_input
 
     return lambda image: prepare_input(image, height, width, pad_value, rgb)[0]
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from trt_panoptic.config import Config
-from trt_panoptic.runtime.decode import Letterbox, decode_outputs, prepare_input
+from trt_panoptic.data.preprocess import Letterbox, prepare_input
+from trt_panoptic.runtime.decode import decode_outputs
 from trt_panoptic.runtime.result import PanopticResult
 
 

@@ -1,9 +1,9 @@
-"""prepare_input: the single BGR-frame → model-input path of every backend (and INT8 calibration)."""
+"""prepare_input: the single BGR-frame → model-input path of every backend and of INT8 calibration."""
 import numpy as np
 import pytest
 
 from trt_panoptic.errors import TrtPanopticError
-from trt_panoptic.runtime.decode import prepare_input
+from trt_panoptic.data.preprocess import prepare_input
 
 
 def test_bgr_model_keeps_channels_and_rgb_model_gets_them_flipped():
