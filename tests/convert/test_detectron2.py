@@ -124,3 +124,21 @@ def test_cli_convert_errors_are_one_line(tmp_path, capsys):
     assert main(["convert", str(tmp_path / "missing.pth"), "--d2-config", str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "m.pt")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "not found" in err
+
+
+@pytest.mark.parametrize("flavor", ["portable", "tensorrt"])
+def test_converted_model_exports_with_detectron2_outputs(fixture, tmp_path, flavor):
+    """checkpoint → ONNX (both flavours) → ONNX Runtime predictor still gives detectron2's results."""
+    import cv2
+
+    from trt_panoptic.export.exporter import export_onnx, save_onnx
+    from trt_panoptic.runtime import create_predictor
+
+    root, model, cfg, _, ref = fixture
+    path = save_onnx(export_onnx(model, cfg, height=256, width=256, flavor=flavor), tmp_path / f"{flavor}.onnx")
+    predictor = create_predictor("onnxruntime", model=str(path))
+    for i in (0, 3):
+        result = predictor.predict(cv2.imread(str(root / "images" / f"img_{i:03d}.png")))
+        np.testing.assert_allclose(result.boxes, ref[f"boxes_{i}"], atol=0.05)
+        assert np.array_equal(result.classes, ref[f"classes_{i}"])
+        assert _panoptic_agreement(result.panoptic, ref[f"panoptic_{i}"]) >= 0.995
