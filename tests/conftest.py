@@ -18,3 +18,26 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared fixture data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+# A tiny trained-shape model and its ONNX exports, built once per test process and shared by the export,
+# runtime and quantization tests (tests/export/tiny_model.py).
+@pytest.fixture(scope="session")
+def tiny():
+    from export.tiny_model import cached_model
+
+    return cached_model()
+
+
+@pytest.fixture(scope="session")
+def portable_onnx():
+    from export.tiny_model import cached_export
+
+    return cached_export("portable")
+
+
+@pytest.fixture(scope="session")
+def tensorrt_onnx():
+    from export.tiny_model import cached_export
+
+    return cached_export("tensorrt")
