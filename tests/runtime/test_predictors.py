@@ -80,6 +80,26 @@ def test_tensorrt_predictor_shares_the_decode_path(tiny, tensorrt_onnx, frame):
     assert trt_pred.backend == "tensorrt"
 
 
+def test_tensorrt_predictor_takes_config_and_size_from_the_sidecar_onnx(tmp_path, tensorrt_onnx, frame):
+    from trt_panoptic.engine.files import sha256_file
+    from trt_panoptic.engine.sidecar import Sidecar
+
+    onnx_path = save_onnx(tensorrt_onnx, tmp_path / "m.onnx")
+    runner = _OrtAsEngine(tensorrt_onnx)
+    runner.sidecar = Sidecar(tensorrt_version="10.3.0", gpu_name="GPU", compute_capability="8.7", precision="fp16",
+                             inputs={"image": [1, 3, SIZE, SIZE]}, onnx_path="m.onnx", onnx_sha256=sha256_file(onnx_path),
+                             rebuild_command="trt-panoptic build --onnx m.onnx ...")
+    engine = tmp_path / "m.engine"
+    # The relative onnx_path of an older sidecar resolves beside the engine, whatever the working directory.
+    pred = TensorRTPredictor(engine, runner=runner)
+    assert (pred.height, pred.width) == (SIZE, SIZE)
+    with pytest.raises(TrtPanopticError, match="fixed 128×128"):
+        TensorRTPredictor(engine, runner=runner, height=2 * SIZE, width=2 * SIZE)
+    onnx_path.write_bytes(onnx_path.read_bytes() + b"\0")  # re-exported / changed since the build
+    with pytest.raises(TrtPanopticError, match="SHA-256 differs"):
+        TensorRTPredictor(engine, runner=runner)
+
+
 def test_create_predictor_picks_backends(tmp_path, tiny, portable_onnx):
     model, cfg = tiny
     onnx_path = save_onnx(portable_onnx, tmp_path / "m.onnx")

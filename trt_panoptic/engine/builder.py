@@ -307,9 +307,10 @@ def build_engine(
         compute_capability=capability,
         precision=options.precision,
         inputs=prepared.engine_input_shapes(),
-        onnx_path=str(options.onnx),
+        # Absolute, so the engine finds its ONNX and plugin library from any working directory.
+        onnx_path=str(Path(options.onnx).resolve()),
         onnx_sha256=sha256_file(options.onnx),
-        plugin_path=str(options.plugin) if options.plugin else None,
+        plugin_path=str(Path(options.plugin).resolve()) if options.plugin else None,
         plugin_sha256=plugin_sha256,
         builder_flags=list(plan.builder_flags),
         network_flags=list(plan.network_flags),

@@ -73,51 +73,55 @@ class TrtRunner:
             raise TrtPanopticError(f"engine file should exist, got {str(engine_path)!r} — build it with trt-panoptic build")
         self.sidecar = read_sidecar(self.engine_path)
         if plugin is None and self.sidecar.plugin_path:
-            plugin = self.sidecar.plugin_path
+            plugin = self.engine_path.parent / self.sidecar.plugin_path  # relative paths: beside the engine
         if plugin is not None and not Path(plugin).is_file():
             raise TrtPanopticError(
                 f"plugin library should exist, got {str(plugin)!r} — pass --plugins with the library the engine was built with"
             )
         self.cuda = cuda if cuda is not None else load_cuda_backend()
-        if cuda_graph and self.cuda.name == "pycuda":
-            raise TrtPanopticError(
-                "CUDA graphs should be captured through cuda-python, got pycuda — pip install cuda-python, or run "
-                "without --cuda-graph"
-            )
-        gpu_name, capability = self.cuda.device_info()
-        check_sidecar(
-            self.sidecar, tensorrt_version=str(trt.__version__), gpu_name=gpu_name, compute_capability=capability,
-            plugin_sha256=sha256_file(plugin) if plugin is not None else None,
-        )
-        if plugin is not None:
-            load_plugin_library(trt, major, plugin)
-
-        self._logger = trt.Logger(lookup(trt, trt_log_severity(), major))
-        self._runtime = create_or_explain(lambda: trt.Runtime(self._logger), "a runtime", self.version)
-        self.engine = self._runtime.deserialize_cuda_engine(self.engine_path.read_bytes())
-        if self.engine is None:
-            raise TrtPanopticError(
-                f"TensorRT {self.version} should deserialize {self.engine_path.name}, got a failure (see its log) — "
-                f"rebuild it: {self.sidecar.rebuild_command}"
-            )
-        self.context = self.engine.create_execution_context()
-        input_mode = lookup(trt, "TensorIOMode.INPUT", major)
-        nptype = lookup(trt, "nptype", major)
-        specs = []
-        for i in range(self.engine.num_io_tensors):
-            name = self.engine.get_tensor_name(i)
-            specs.append(TensorSpec(
-                name=name,
-                dtype=np.dtype(nptype(self.engine.get_tensor_dtype(name))),
-                shape=tuple(int(d) for d in self.engine.get_tensor_shape(name)),
-                is_input=self.engine.get_tensor_mode(name) == input_mode,
-            ))
-        self.inputs = [s for s in specs if s.is_input]
-        self.outputs = [s for s in specs if not s.is_input]
-        self.cuda_graph = cuda_graph
         self._buffers: dict[str, tuple[np.ndarray, int]] = {}  # name → (pinned host array, device pointer)
-        self._shapes: dict[str, tuple[int, ...]] = {}
         self._graph: Any = None
+        try:
+            if cuda_graph and self.cuda.name == "pycuda":
+                raise TrtPanopticError(
+                    "CUDA graphs should be captured through cuda-python, got pycuda — pip install cuda-python, or run "
+                    "without --cuda-graph"
+                )
+            gpu_name, capability = self.cuda.device_info()
+            check_sidecar(
+                self.sidecar, tensorrt_version=str(trt.__version__), gpu_name=gpu_name, compute_capability=capability,
+                plugin_sha256=sha256_file(plugin) if plugin is not None else None,
+            )
+            if plugin is not None:
+                load_plugin_library(trt, major, plugin)
+
+            self._logger = trt.Logger(lookup(trt, trt_log_severity(), major))
+            self._runtime = create_or_explain(lambda: trt.Runtime(self._logger), "a runtime", self.version)
+            self.engine = self._runtime.deserialize_cuda_engine(self.engine_path.read_bytes())
+            if self.engine is None:
+                raise TrtPanopticError(
+                    f"TensorRT {self.version} should deserialize {self.engine_path.name}, got a failure (see its log) — "
+                    f"rebuild it: {self.sidecar.rebuild_command}"
+                )
+            self.context = self.engine.create_execution_context()
+            input_mode = lookup(trt, "TensorIOMode.INPUT", major)
+            nptype = lookup(trt, "nptype", major)
+            specs = []
+            for i in range(self.engine.num_io_tensors):
+                name = self.engine.get_tensor_name(i)
+                specs.append(TensorSpec(
+                    name=name,
+                    dtype=np.dtype(nptype(self.engine.get_tensor_dtype(name))),
+                    shape=tuple(int(d) for d in self.engine.get_tensor_shape(name)),
+                    is_input=self.engine.get_tensor_mode(name) == input_mode,
+                ))
+            self.inputs = [s for s in specs if s.is_input]
+            self.outputs = [s for s in specs if not s.is_input]
+            self.cuda_graph = cuda_graph
+            self._shapes: dict[str, tuple[int, ...]] = {}
+        except BaseException:
+            self.close()  # a wrong GPU/TensorRT (sidecar) or a failed deserialize must not leak the stream
+            raise
         log.info(
             "TensorRT %s engine %s: inputs %s, outputs %s, CUDA via %s%s", self.version, self.engine_path.name,
             [(s.name, s.shape, str(s.dtype)) for s in self.inputs], [s.name for s in self.outputs],

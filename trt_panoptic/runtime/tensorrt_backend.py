@@ -29,12 +29,24 @@ class TensorRTPredictor(RawOutputPredictor):
             runner = TrtRunner(engine)
         self.runner = runner
         cfg, h, w = None, height, width
-        onnx_path = getattr(getattr(runner, "sidecar", None), "onnx_path", None)
-        if onnx_path and Path(onnx_path).is_file():
+        sidecar = getattr(runner, "sidecar", None)
+        onnx_path = Path(engine).parent / sidecar.onnx_path if getattr(sidecar, "onnx_path", None) else None
+        if onnx_path is not None and onnx_path.is_file():
+            from trt_panoptic.engine.files import sha256_file
             from trt_panoptic.export.exporter import load_onnx, onnx_info
 
-            info = onnx_info(load_onnx(onnx_path), source=onnx_path)
-            cfg, h, w = info.config, h or info.height, w or info.width
+            if sidecar.onnx_sha256 and sha256_file(onnx_path) != sidecar.onnx_sha256:
+                raise TrtPanopticError(
+                    f"{onnx_path} should be the ONNX the engine {engine} was built from, got a different file (SHA-256 "
+                    f"differs) — rebuild the engine: {sidecar.rebuild_command}"
+                )
+            info = onnx_info(load_onnx(onnx_path), source=str(onnx_path))
+            if (h or info.height, w or info.width) != (info.height, info.width):
+                raise TrtPanopticError(
+                    f"height × width should be the engine's fixed {info.height}×{info.width}, got {h}×{w} — frames are "
+                    "letterboxed to the engine size; drop --height/--width or build an engine at that size"
+                )
+            cfg, h, w = info.config, info.height, info.width
         if config is not None:
             cfg = config if isinstance(config, Config) else load_config(config)
         if cfg is None or h is None or w is None:
@@ -44,3 +56,15 @@ class TensorRTPredictor(RawOutputPredictor):
 
     def forward(self, image: np.ndarray) -> dict[str, np.ndarray]:
         return self.runner.run({"image": image})
+
+    def close(self) -> None:
+        """Free the engine's CUDA buffers and stream."""
+        close = getattr(self.runner, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> "TensorRTPredictor":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
