@@ -25,8 +25,11 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     temp file is created 0600, but results are meant to be read by others).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    except OSError as exc:
+        raise TrtPanopticError(f"{path} should be writable, got {exc.strerror or exc} — choose another output path") from None
     os.close(fd)
     try:
         write(Path(tmp))
@@ -34,6 +37,10 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise TrtPanopticError(f"{path} should be writable, got {exc.strerror or exc} — choose another output path") from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

@@ -3,7 +3,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from conftest import random_images
+from quantization.conftest import random_images
 from onnx import numpy_helper
 
 from trt_panoptic.quantization.pipeline import thresholds

@@ -26,3 +26,26 @@ def test_bad_recipe_values(tmp_path):
     p.write_text("method: percentile\npercentile: 120\n")
     with pytest.raises(TrtPanopticError, match="percentile should be in"):
         load_recipe(p)
+
+
+def test_recipe_types_are_checked(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("num_images: abc\n")
+    with pytest.raises(TrtPanopticError, match="num_images should be a number"):
+        load_recipe(bad)
+    one = tmp_path / "one.yaml"
+    one.write_text("skip: '*conv*'\n")
+    assert load_recipe(one).skip == ["*conv*"]  # one pattern, not one pattern per character
+
+
+def test_fp16_onnx_is_refused_with_the_fix(tmp_path):
+    from onnx import TensorProto, helper
+
+    from trt_panoptic.quantization.pipeline import CalibrationRecipe, calibrate
+
+    w = helper.make_tensor("w", TensorProto.FLOAT16, [1, 3, 1, 1], [0.0] * 3)
+    graph = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT16, [1, 3, 4, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT16, [1, 1, 4, 4])], [w])
+    with pytest.raises(TrtPanopticError, match="should be the FP32 export"):
+        calibrate(helper.make_model(graph), tmp_path, CalibrationRecipe())

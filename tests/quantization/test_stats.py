@@ -1,7 +1,7 @@
 """Statistics collection: the exposed tensors' absmax and histograms equal a direct reference."""
 import numpy as np
 import onnxruntime as ort
-from conftest import random_images
+from quantization.conftest import random_images
 
 from trt_panoptic.quantization.stats import collect_stats, expose_tensors
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,8 +27,7 @@ def run(args: argparse.Namespace) -> int:
     report = inspect_onnx(load_onnx(args.model))
     print(format_report(report, args.model))
     if args.json:
-        path = Path(args.json)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(report.to_dict(), indent=2, default=str))
-        tmp.replace(path)
+        from trt_panoptic.atomic_io import atomic_write_text
+
+        atomic_write_text(args.json, json.dumps(report.to_dict(), indent=2, default=str))
     return 0

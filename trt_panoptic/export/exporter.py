@@ -20,6 +20,7 @@ import onnx
 import torch
 
 from trt_panoptic.config import Config, config_from_dict
+from trt_panoptic.atomic_io import atomic_write_bytes
 from trt_panoptic.errors import TrtPanopticError
 from trt_panoptic.export.graph_model import INPUT_NAME, OUTPUT_NAMES, PanopticGraphModel
 from trt_panoptic.export.surgery import to_tensorrt_flavor
@@ -106,13 +107,8 @@ def export_onnx(
 
 
 def save_onnx(model: onnx.ModelProto, path: str | os.PathLike) -> Path:
-    """Write ``model`` atomically (temp file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(model.SerializeToString())
-    tmp.replace(path)
-    return path
+    """Write ``model`` atomically (temp file, then rename); an unwritable path is a one-line error."""
+    return atomic_write_bytes(path, model.SerializeToString())
 
 
 def load_onnx(path: str | os.PathLike) -> onnx.ModelProto:

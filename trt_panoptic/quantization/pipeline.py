@@ -42,6 +42,14 @@ class CalibrationRecipe:
 
     def __post_init__(self) -> None:
         check_method(self.method)
+        if isinstance(self.skip, str):  # one pattern written without brackets in a recipe
+            self.skip = [self.skip]
+        for name, kind in (("num_images", int), ("every_k", int), ("convtranspose_axis", int), ("percentile", (int, float))):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, kind):
+                raise TrtPanopticError(f"recipe {name} should be a number, got {value!r} — fix the recipe or the flag")
+        if not isinstance(self.skip, (list, tuple)):
+            raise TrtPanopticError(f"recipe skip should be a list of node-name patterns, got {self.skip!r} — e.g. skip: ['*predictor*']")
         if not 0 < float(self.percentile) <= 100:
             raise TrtPanopticError(f"percentile should be in (0, 100], got {self.percentile} — e.g. 99.99")
         if self.convtranspose_axis not in (0, 1):
@@ -138,8 +146,12 @@ class CalibrationResult:
 
 def calibrate(model, data: str | Path, recipe: CalibrationRecipe, *, progress: bool = True) -> CalibrationResult:
     """Calibrate a float ``onnx.ModelProto`` on ``data`` (folder, video, ``synthetic[:SEED]``) by ``recipe``."""
+    import onnx
+
     from trt_panoptic.quantization.calib_data import CalibrationImages
 
+    if any(init.data_type == onnx.TensorProto.FLOAT16 for init in model.graph.initializer):
+        raise TrtPanopticError("--onnx should be the FP32 export, got an FP16-typed one — export without --fp16 and calibrate that")
     name_nodes(model)
     plan = plan_quantization(model, recipe.skip)
     if not plan.nodes:

@@ -1,0 +1,35 @@
+"""atomic_io: files appear whole or not at all; an unwritable path is a one-line user error."""
+import os
+
+import pytest
+
+from trt_panoptic.atomic_io import atomic_write, atomic_write_json, atomic_write_text
+from trt_panoptic.errors import TrtPanopticError
+
+
+def test_write_creates_folders_and_leaves_no_temp_file(tmp_path):
+    path = atomic_write_json(tmp_path / "a" / "b" / "r.json", {"x": 1})
+    assert path.read_text() == '{\n  "x": 1\n}\n'
+    assert oct(os.stat(path).st_mode & 0o777) == "0o644"
+    assert os.listdir(path.parent) == ["r.json"]
+
+
+def test_a_failing_writer_keeps_the_old_file(tmp_path):
+    path = atomic_write_text(tmp_path / "r.txt", "old")
+
+    def broken(tmp):
+        tmp.write_text("half")
+        raise RuntimeError("writer crashed")
+
+    with pytest.raises(RuntimeError):
+        atomic_write(path, broken)
+    assert path.read_text() == "old" and os.listdir(tmp_path) == ["r.txt"]
+
+
+def test_unwritable_path_is_a_user_error(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(TrtPanopticError, match="should be writable"):
+        atomic_write_text(tmp_path / "file" / "under_a_file.json", "{}")
+    (tmp_path / "dir").mkdir()
+    with pytest.raises(TrtPanopticError, match="should be writable"):
+        atomic_write_text(tmp_path / "dir", "{}")
