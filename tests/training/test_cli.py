@@ -74,3 +74,11 @@ def test_eval_bad_input_is_one_line(case, tmp_path, tiny_data, capsys):
     assert main(["eval", "--data", data, "--json", out, "--weights", str(tmp_path / "none.pt")]) == 2
     line = one_line_error(capsys)
     assert {"missing data": "absent", "not json": ".json", "pred-out exists": "--force"}[case] in line
+
+
+def test_train_checks_the_validation_data_before_training(trained, tmp_path, capsys):
+    cfg_path, _ = trained
+    args = ["train", "--config", str(cfg_path), "--out", str(tmp_path / "o"), "--val-data", str(tmp_path / "no_val")]
+    assert main(args) == 2
+    assert "data.val" in one_line_error(capsys)
+    assert not (tmp_path / "o" / "model_final.pt").exists()

@@ -119,3 +119,13 @@ def test_failed_reads_followed_by_frames_are_corrupt_frames_not_the_end(clip: Pa
     # 3 failures in a row are still corrupt frames (limit 3); the 4th failure in a row means the end
     assert statuses == [F, C, C, F, C, C, C, F] and source.read().status is E
     assert source.read().status is E
+
+
+def test_image_folders_play_in_natural_order_and_bracket_names_are_files(tmp_path: Path, clip: Path) -> None:
+    for i in (1, 2, 10, 11):
+        cv2.imwrite(str(tmp_path / f"frame{i}.png"), synth_frame(i))
+    source = open_source(str(tmp_path))
+    assert [index_of(source.read().image) for _ in range(4)] == [1, 2, 10, 11]  # not 1, 10, 11, 2
+    odd = tmp_path / "clip[1].mp4"
+    odd.write_bytes(clip.read_bytes())
+    assert isinstance(open_source(str(odd)), VideoFileSource)

@@ -38,7 +38,12 @@ def run(args: argparse.Namespace) -> int:
         path = Path(args.names)
         if not path.is_file():
             raise TrtPanopticError(f"names file {path} not found")
-        names = yaml.safe_load(path.read_text())
+        try:
+            names = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise TrtPanopticError(f"{path} should be valid YAML, got a parse error ({str(exc).splitlines()[0]}) — fix it") from None
+        if not isinstance(names, dict):
+            raise TrtPanopticError(f"{path} should map thing_classes/stuff_classes to lists, got {type(names).__name__} — fix it")
     model, cfg, report = convert_detectron2(args.checkpoint, args.d2_config, args.trust_pickle, names)
     print(report.summary())
     out = save_checkpoint(args.out, model, cfg, meta={"converted_from": str(args.checkpoint), "source": "detectron2"})

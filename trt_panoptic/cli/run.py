@@ -138,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
     from trt_panoptic.video.sinks import VideoFileSink, open_sink
     from trt_panoptic.video.sources import open_source
 
+    _positive("--height", args.height)
+    _positive("--width", args.width)
     _positive("--max-frames", args.max_frames)
     _positive("--queue-size", args.queue_size)
     _positive("--inflight", args.inflight)
@@ -174,11 +176,17 @@ def run(args: argparse.Namespace) -> int:
     print(stats.summary_line())
     for sink in sinks:
         if isinstance(sink, VideoFileSink):
-            print(f"video: {os.path.abspath(sink.path)} ({sink.frames} frames, {sink.codec})")
+            if sink.frames == 0:
+                print(f"video: none written to {sink.path} (no frame could be processed)")
+            else:
+                print(f"video: {os.path.abspath(sink.path)} ({sink.frames} frames, {sink.codec})")
         elif sink.description not in ("none", "window"):
             print(f"output: {sink.description}")
     if stats_path is not None:
         print(f"stats: {os.path.abspath(stats_path)}")
     if stats.stopped_by.startswith("signal"):
         print(f"stopped by {stats.stopped_by.split(':', 1)[1]}; outputs are complete up to the last frame written")
+        return 0
+    if stats.frames_processed == 0:
+        raise TrtPanopticError(f"source {args.source} should give decodable frames, got none — check the file or camera")
     return 0

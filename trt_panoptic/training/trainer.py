@@ -102,6 +102,11 @@ def _check_data(cfg: Config) -> None:
     if not cfg.data.train:
         raise TrtPanopticError("data.train should name a COCO panoptic folder, got nothing — set it in the config "
                                "(make one with `trt-panoptic data synth`)")
+    if cfg.data.val and not (Path(cfg.data.val) / "panoptic.json").is_file() \
+            and not Path(cfg.data.val).is_file():
+        # Checked up front: otherwise a wrong val path surfaces only at the first periodic evaluation.
+        raise TrtPanopticError(f"data.val should be a COCO panoptic folder, got {cfg.data.val!r} (no panoptic.json) — "
+                               "pass --val-data DIR (make one with `trt-panoptic data synth`)")
     t = cfg.train
     if t.ims_per_batch < 1:
         raise TrtPanopticError(f"train.ims_per_batch should be ≥ 1, got {t.ims_per_batch} — fix the config")

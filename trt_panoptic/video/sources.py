@@ -254,8 +254,13 @@ def has_gstreamer() -> bool:
     return bool(re.search(r"GStreamer:\s+YES", info))
 
 
+def _natural_key(path: Path) -> list:
+    """frame2 before frame10: digit runs compare as numbers."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(path))]
+
+
 def _image_list(paths: list[str]) -> list[Path]:
-    return sorted(Path(p) for p in paths if Path(p).suffix.lower() in IMAGE_SUFFIXES and Path(p).is_file())
+    return sorted((Path(p) for p in paths if Path(p).suffix.lower() in IMAGE_SUFFIXES and Path(p).is_file()), key=_natural_key)
 
 
 def open_source(spec: str, *, pace_files: bool = False) -> FrameSource:
@@ -298,7 +303,7 @@ def open_source(spec: str, *, pace_files: bool = False) -> FrameSource:
             )
         return CaptureSource(spec, api=cv2.CAP_GSTREAMER, description="gstreamer pipeline")
     path = Path(spec).expanduser()
-    if any(ch in spec for ch in "*?["):
+    if any(ch in spec for ch in "*?[") and not path.exists():  # an existing 'clip[1].mp4' is a file, not a glob
         images = _image_list(glob.glob(str(path)))
         if not images:
             raise TrtPanopticError(f"source glob should match image files, got '{spec}' (no images match) — "
