@@ -44,6 +44,15 @@ def list_images(path: Path) -> list[Path]:
     raise TrtPanopticError(f"input {path} not found — give an image file or a folder of images")
 
 
+def _unique_stem(stem: str, used: set[str]) -> str:
+    name, n = stem, 1
+    while name in used:
+        n += 1
+        name = f"{stem}-{n}"
+    used.add(name)
+    return name
+
+
 def run(args: argparse.Namespace) -> int:
     import cv2
     import torch
@@ -67,7 +76,9 @@ def run(args: argparse.Namespace) -> int:
     model, cfg = load_model(args.weights, args.config)
     categories = PanopticCategories.from_model_config(cfg.model)
     renderer = PanopticRenderer(cfg.model.thing_classes, cfg.model.stuff_classes, track=False)
+    stems: set[str] = set()
     for path in tqdm(images, desc="predict", unit="img", disable=len(images) < 2):
+        stem = _unique_stem(path.stem, stems)  # a.png and a.jpg must not overwrite each other's results
         bgr = read_image_bgr(path)
         chw = bgr[:, :, ::-1] if cfg.model.input.format == "RGB" else bgr
         with torch.no_grad():
@@ -80,16 +91,16 @@ def run(args: argparse.Namespace) -> int:
             masks=inst["masks"].numpy(),
         )
         pan_ids, coco_segments = result_to_coco(result, categories)
-        atomic_write_bytes(out_dir / f"{path.stem}.png", encode_panoptic_png(pan_ids))
-        atomic_write_bytes(out_dir / f"{path.stem}.json", json.dumps({"file_name": path.name, "segments_info": coco_segments}, indent=1).encode())
+        atomic_write_bytes(out_dir / f"{stem}.png", encode_panoptic_png(pan_ids))
+        atomic_write_bytes(out_dir / f"{stem}.json", json.dumps({"file_name": path.name, "segments_info": coco_segments}, indent=1).encode())
         ok, jpg = cv2.imencode(".jpg", renderer.render(bgr, result))
-        atomic_write_bytes(out_dir / f"{path.stem}_overlay.jpg", jpg.tobytes())
+        atomic_write_bytes(out_dir / f"{stem}_overlay.jpg", jpg.tobytes())
         if args.save_raw:
             raw = {
                 "sem_seg": out["sem_seg"].numpy().astype(np.float32), "boxes": result.boxes.astype(np.float32),
                 "scores": result.scores.astype(np.float32), "classes": result.classes, "masks": result.masks.astype(bool),
                 "panoptic": result.panoptic.astype(np.int32),
             }
-            atomic_write(out_dir / f"{path.stem}.npz", lambda tmp: np.savez_compressed(tmp, **raw))
+            atomic_write(out_dir / f"{stem}.npz", lambda tmp: np.savez_compressed(tmp, **raw))
     print(f"wrote {len(images)} result(s) to {out_dir}/ (<stem>.png, .json, _overlay.jpg{', .npz' if args.save_raw else ''})")
     return 0

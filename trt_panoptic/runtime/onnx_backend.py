@@ -29,6 +29,9 @@ class OnnxRuntimePredictor(RawOutputPredictor):
     """
 
     backend = "onnxruntime"
+    # InferenceSession.run may be called from several threads at once (ONNX Runtime's documented contract),
+    # so the video pipeline may keep several frames in flight (--inflight N).
+    thread_safe = True
 
     def __init__(self, model: str | os.PathLike | onnx.ModelProto, providers: list[str] | None = None,
                  threads: int | None = None) -> None:
