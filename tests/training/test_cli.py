@@ -82,3 +82,9 @@ def test_train_checks_the_validation_data_before_training(trained, tmp_path, cap
     assert main(args) == 2
     assert "data.val" in one_line_error(capsys)
     assert not (tmp_path / "o" / "model_final.pt").exists()
+
+
+def test_resume_below_the_checkpoint_iteration_is_refused(trained, capsys):
+    cfg_path, run = trained  # trained to iteration 2
+    assert main(["train", "--config", str(cfg_path), "--out", str(run), "--resume", "--max-iter", "1"]) == 2
+    assert "at least the checkpoint's iteration 2" in one_line_error(capsys)

@@ -146,6 +146,8 @@ def run(args: argparse.Namespace) -> int:
     _positive("--fps", args.fps)
     _positive("--reconnect-attempts", args.reconnect_attempts, allow_zero=True)
     _positive("--reconnect-max-delay", args.reconnect_max_delay)
+    if args.codec is not None and len(args.codec) != 4:
+        raise TrtPanopticError(f"--codec should be a 4-character FourCC such as mp4v or MJPG, got {args.codec!r}")
     stats_path = check_stats_path(args.stats)
     outputs = args.output or ["none"]
     for out in outputs:

@@ -180,6 +180,11 @@ def _run(cfg: Config, out: Path, info: D.DistInfo, *, resume: bool, progress: bo
         if found is None:
             logger.info("--resume: no checkpoint in %s, starting from scratch", out)
         else:
+            if found > tc.max_iter:
+                raise TrtPanopticError(
+                    f"train.max_iter should be at least the checkpoint's iteration {found} to resume, got {tc.max_iter} — "
+                    "raise --max-iter (or train afresh in another --out)"
+                )
             state = load_training_checkpoint(out, found, model, optimizer)
             start_iter = found
             if state.get("scaler"):
