@@ -127,3 +127,16 @@ def test_window_shows_frames_on_the_calling_thread_and_q_stops(monkeypatch: pyte
     stats = Pipeline(open_source(str(clip)), FakePredictor(delay_s=0.02), [window]).run()
     assert shown_on and set(shown_on) == {threading.current_thread().name}
     assert stats.stopped_by == "user" and stats.frames_written < 45
+
+
+def test_folder_outputs_refuse_a_folder_holding_an_earlier_run(tmp_path):
+    from trt_panoptic.video.sinks import open_sink
+
+    (tmp_path / "frames").mkdir()
+    (tmp_path / "frames" / "000000.jpg").write_bytes(b"old")
+    with pytest.raises(TrtPanopticError, match="new or empty folder"):
+        open_sink(str(tmp_path / "frames") + "/")
+    (tmp_path / "coco").mkdir()
+    (tmp_path / "coco" / "panoptic.json").write_text("{}")
+    with pytest.raises(TrtPanopticError, match="new or empty folder"):
+        open_sink(f"coco:{tmp_path / 'coco'}")

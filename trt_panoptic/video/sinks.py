@@ -128,6 +128,15 @@ def choose_codec(suffix: str, requested: str | None = None) -> str:
     return candidates[-1]
 
 
+def check_new_or_empty_dir(folder: Path, what: str) -> None:
+    """Refuse a folder that already holds files: numbered frames of an earlier run would mix with this one's."""
+    if folder.is_dir() and any(not p.name.startswith(".") for p in folder.iterdir()):
+        raise TrtPanopticError(
+            f"{what} should go into a new or empty folder, got '{folder}' with files of an earlier run — "
+            "choose another folder or delete it"
+        )
+
+
 def check_writable_dir(folder: Path, what: str) -> None:
     """Raise a one-line error unless files can be created in ``folder`` (created if missing)."""
     blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
@@ -229,6 +238,7 @@ class ImageFolderSink(FrameSink):
         self.folder = Path(folder)
         self.description = str(folder)
         self.ext = ext
+        check_new_or_empty_dir(self.folder, "image output")
         check_writable_dir(self.folder, "image output")
 
     def write(self, index, name, image, rendered, result, *, timestamp=None) -> None:
@@ -258,6 +268,7 @@ class CocoPanopticSink(FrameSink):
     def __init__(self, folder: str | os.PathLike) -> None:
         self.folder = Path(folder)
         self.description = f"coco:{folder}"
+        check_new_or_empty_dir(self.folder, "COCO output")
         check_writable_dir(self.folder / "panoptic", "COCO output")
         self._images: list[dict] = []
         self._annotations: list[dict] = []
