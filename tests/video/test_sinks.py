@@ -95,6 +95,22 @@ def test_coco_sink_writes_png_ids_and_json(tmp_path: Path) -> None:
     assert segs[1]["bbox"] == [xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1]
 
 
+def test_coco_sink_uses_the_models_dataset_category_ids(tmp_path: Path) -> None:
+    predictor = FakePredictor()
+    sink = CocoPanopticSink(tmp_path / "pred")
+    # e.g. a COCO model: thing ids with gaps, stuff ids from 92 on.
+    sink.start(StreamInfo(25.0, predictor.thing_classes, predictor.stuff_classes,
+                          thing_ids=[1, 3, 7], stuff_ids=[92, 95, 100, 101]))
+    frame = synth_frame(3)
+    sink.write(0, "frame_a", frame, frame, predictor.predict(frame))
+    sink.close()
+    data = json.loads((tmp_path / "pred" / "panoptic.json").read_text())
+    assert {c["id"]: c["name"] for c in data["categories"]} == {
+        1: "disc", 3: "box", 7: "triangle", 92: "sky", 95: "road", 100: "grass", 101: "wall"}
+    segs = {s["id"]: s["category_id"] for s in data["annotations"][0]["segments_info"]}
+    assert (segs[1], segs[2], segs[3]) == (1, 92, 95)  # disc, sky, road as in the test above
+
+
 def test_image_folder_sink_numbers_frames(tmp_path: Path) -> None:
     sink = ImageFolderSink(tmp_path / "imgs", ext=".png")
     result = FakePredictor().predict(synth_frame(0))

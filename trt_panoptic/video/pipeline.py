@@ -369,8 +369,10 @@ class Pipeline:
             the run's :class:`PipelineStats` (also at ``self.stats``).
         """
         fps = self.source.fps or 30.0
+        model_cfg = getattr(getattr(self.predictor, "cfg", None), "model", None)  # dataset ids, when known
         classes = StreamInfo(fps, list(self.predictor.thing_classes), list(self.predictor.stuff_classes),
-                             realtime=self.realtime)
+                             realtime=self.realtime, thing_ids=list(getattr(model_cfg, "thing_ids", []) or []),
+                             stuff_ids=list(getattr(model_cfg, "stuff_ids", []) or []))
         for sink in self.sinks:
             sink.start(classes)
         bar = self._progress_bar() if progress else None

@@ -44,12 +44,22 @@ def _cv2():
 
 @dataclass
 class StreamInfo:
-    """What sinks learn when the pipeline starts: nominal frame rate (frames/s), class names, mode."""
+    """What sinks learn when the pipeline starts: nominal frame rate (frames/s), class names and their dataset
+    category ids (empty: 1..T for things, then T+1..T+S for stuff), mode."""
 
     fps: float
     thing_classes: list[str] = field(default_factory=list)
     stuff_classes: list[str] = field(default_factory=list)
     realtime: bool = False  # frames are dropped to keep up with a live source
+    thing_ids: list[int] = field(default_factory=list)
+    stuff_ids: list[int] = field(default_factory=list)
+
+    def category_ids(self) -> tuple[list[int], list[int]]:
+        """(thing ids, stuff ids): the model's dataset ids, or contiguous ids when it has none."""
+        n = len(self.thing_classes)
+        things = list(self.thing_ids) or list(range(1, n + 1))
+        stuff = list(self.stuff_ids) or list(range(n + 1, n + len(self.stuff_classes) + 1))
+        return things, stuff
 
 
 class FrameSink(ABC):
@@ -261,8 +271,8 @@ class CocoPanopticSink(FrameSink):
     """Predictions in the COCO panoptic format (``--output coco:DIR``): ``DIR/panoptic/<name>.png`` per frame
     with RGB-encoded segment ids, and ``DIR/panoptic.json`` (images, annotations, categories) written on close.
 
-    Category ids are contiguous: things 1..T in ``thing_classes`` order, then stuff T+1..T+S in
-    ``stuff_classes`` order (the bundled config's thing_ids/stuff_ids follow the same rule).
+    Category ids are the model's dataset ids (``thing_ids``/``stuff_ids`` of its config, e.g. COCO's), or
+    contiguous (things 1..T, then stuff T+1..T+S) for a model without them.
     """
 
     def __init__(self, folder: str | os.PathLike) -> None:
@@ -275,7 +285,7 @@ class CocoPanopticSink(FrameSink):
 
     def write(self, index, name, image, rendered, result, *, timestamp=None) -> None:
         cv2 = _cv2()
-        n_things = len(self.info.thing_classes)
+        thing_ids, stuff_ids = self.info.category_ids()
         file_stem = name or f"{index:06d}"
         png = f"{file_stem}.png"
         target = self.folder / "panoptic" / png
@@ -289,7 +299,8 @@ class CocoPanopticSink(FrameSink):
             ys, xs = np.nonzero(result.panoptic == int(seg["id"]))
             if len(xs) == 0:
                 continue
-            category = int(seg["category_id"]) + 1 if seg.get("isthing") else n_things + int(seg["category_id"])
+            c = int(seg["category_id"])
+            category = thing_ids[c] if seg.get("isthing") else stuff_ids[c - 1]
             segments.append({
                 "id": int(seg["id"]),
                 "category_id": category,
@@ -304,11 +315,11 @@ class CocoPanopticSink(FrameSink):
 
     def close(self) -> None:
         info = getattr(self, "info", StreamInfo(0.0))
+        thing_ids, stuff_ids = info.category_ids()
         categories = [
-            {"id": i + 1, "name": n, "isthing": 1, "supercategory": "thing"} for i, n in enumerate(info.thing_classes)
+            {"id": i, "name": n, "isthing": 1, "supercategory": "thing"} for i, n in zip(thing_ids, info.thing_classes)
         ] + [
-            {"id": len(info.thing_classes) + i + 1, "name": n, "isthing": 0, "supercategory": "stuff"}
-            for i, n in enumerate(info.stuff_classes)
+            {"id": i, "name": n, "isthing": 0, "supercategory": "stuff"} for i, n in zip(stuff_ids, info.stuff_classes)
         ]
         atomic_write_json(self.folder / "panoptic.json",
                           {"images": self._images, "annotations": self._annotations, "categories": categories})
