@@ -23,6 +23,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from trt_panoptic.bench.report import cpu_model  # noqa: E402
 from trt_panoptic.config import config_from_dict  # noqa: E402
 from trt_panoptic.modeling.checkpoint import BUNDLED_WEIGHTS, load_model, read_checkpoint  # noqa: E402
 
@@ -51,16 +52,6 @@ def training_time(log: list[dict], checkpoint_period: int) -> tuple[float, int]:
         if nxt is not None and nxt["start"] > seg["iter"]:
             total += (nxt["start"] - seg["iter"]) * seg["time"] / max(seg["iter"] - seg["start"], 1)
     return total, len(segments)
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> int:
@@ -100,7 +91,7 @@ def main() -> int:
     summary = {k: metrics[k] for k in ("PQ", "SQ", "RQ", "PQ_th", "PQ_st", "mIoU")}
     evals = [{"iter": r["iter"], **{k: r["eval"][k] for k in ("PQ", "PQ_th", "PQ_st", "mIoU", "num_images")}}
              for r in log if "eval" in r]
-    machine = {"cpu": cpu_name(), "cores": os.cpu_count(), "torch_threads": threads, "torch": torch.__version__,
+    machine = {"cpu": cpu_model(), "cores": os.cpu_count(), "torch_threads": threads, "torch": torch.__version__,
                "python": platform.python_version(), "platform": platform.platform(),
                "note": "2-core CPU shared with other jobs during training; times are wall-clock"}
     record = {

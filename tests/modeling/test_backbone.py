@@ -39,10 +39,18 @@ def test_dilated_stages_keep_resolution():
     assert net.strides["res5"] == 8
 
 
-def test_gn_backbone_runs():
+def test_gn_backbone_normalizes_each_group():
     cfg = config_from_dict({"model": {"backbone": {"resnet": {"depth": 18, "norm": "GN", "width_mult": 0.5}}}})
-    fpn = build_fpn_backbone(cfg.model)
-    assert isinstance(fpn.bottom_up.stem.conv1.norm, torch.nn.GroupNorm)
+    fpn = build_fpn_backbone(cfg.model).eval()
+    stem = fpn.bottom_up.stem.conv1
+    assert isinstance(stem.norm, torch.nn.GroupNorm)
+    with torch.no_grad():
+        y = stem(torch.randn(2, 3, 64, 64) * 50 + 10)  # conv + GN (weight 1, bias 0 at init)
+        out = fpn(torch.randn(1, 3, 64, 64))
+    groups = y.view(2, 32, -1)
+    torch.testing.assert_close(groups.mean(-1), torch.zeros(2, 32), atol=1e-4, rtol=0)
+    torch.testing.assert_close(groups.var(-1, unbiased=False), torch.ones(2, 32), atol=1e-2, rtol=0)
+    assert out["p2"].shape == (1, cfg.model.backbone.fpn.out_channels, 16, 16) and torch.isfinite(out["p2"]).all()
 
 
 def test_fpn_rejects_sizes_not_divisible_by_32():

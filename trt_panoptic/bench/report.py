@@ -19,7 +19,8 @@ from trt_panoptic.errors import import_optional
 _LIBRARIES = ("torch", "numpy", "onnx", "onnxruntime", "tensorrt", "fvcore", "matplotlib")
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what ``platform`` knows."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -58,7 +59,7 @@ def library_versions() -> dict[str, str | None]:
 def machine_info() -> dict[str, Any]:
     """CPU model, logical cores, torch threads, GPUs (via torch.cuda), OS, library versions, UTC time."""
     info: dict[str, Any] = {
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cpu_cores": os.cpu_count(),
         "os": f"{platform.system()} {platform.release()}",
         "gpus": _gpus(),

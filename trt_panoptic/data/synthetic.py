@@ -232,6 +232,24 @@ class Thing:
         return self.color1 * (1 - t) + self.color2 * t
 
 
+def paint_stuff(
+    rng: np.random.Generator, h: int, w: int, categories: PanopticCategories
+) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+    """A stuff background: float32 [H, W, 3] BGR image, int64 [H, W] ids (``category_id·1000``) and the
+    ``segments_info`` of the stuff classes present — shared by the still images and the video."""
+    layout = stuff_layout(rng, h, w, list(categories.stuff_names))
+    image = np.zeros((h, w, 3), np.float32)
+    pan = np.zeros((h, w), np.int64)
+    segments = []
+    for k, (cid, name) in enumerate(zip(categories.stuff_ids, categories.stuff_names)):
+        region = layout == k
+        if region.any():
+            image[region] = _STUFF_TEXTURES[name](rng, h, w)[region]
+            pan[region] = cid * 1000
+            segments.append({"id": cid * 1000, "category_id": cid, "iscrowd": 0})
+    return image, pan, segments
+
+
 def random_thing(rng: np.random.Generator, kind: str, h: int, w: int) -> Thing:
     """A shape of ``kind`` with random place, scale (5–25 % of the short side as radius), colours, texture."""
     short = min(h, w)
@@ -304,16 +322,7 @@ def render_scene(
     cv2 = import_optional("cv2", "pip install opencv-python-headless")
     _check_drawable(categories)
     h, w = height, width
-    layout = stuff_layout(rng, h, w, list(categories.stuff_names))
-    image = np.zeros((h, w, 3), np.float32)
-    pan = np.zeros((h, w), np.int64)
-    segments = []
-    for k, (cid, name) in enumerate(zip(categories.stuff_ids, categories.stuff_names)):
-        region = layout == k
-        if region.any():
-            image[region] = _STUFF_TEXTURES[name](rng, h, w)[region]
-            pan[region] = cid * 1000
-            segments.append({"id": cid * 1000, "category_id": cid, "iscrowd": 0})
+    image, pan, segments = paint_stuff(rng, h, w, categories)
     if rng.random() < spec.void_prob:
         # unlabeled clutter (as in real data): noisy blob that no class owns
         blob = Thing("disc", rng.uniform(0, w), rng.uniform(0, h), min(h, w) * rng.uniform(0.04, 0.1), rng.uniform(0, 6.3),

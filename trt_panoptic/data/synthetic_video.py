@@ -20,13 +20,12 @@ import numpy as np
 
 from trt_panoptic.data.categories import PanopticCategories
 from trt_panoptic.data.synthetic import (
-    _STUFF_TEXTURES,
     _check_drawable,
     _drop_small,
     default_categories,
+    paint_stuff,
     paint_things,
     random_thing,
-    stuff_layout,
 )
 from trt_panoptic.errors import TrtPanopticError, import_optional
 
@@ -57,16 +56,7 @@ def render_video_frames(
     _check_drawable(cats)
     h, w = size
     rng = np.random.default_rng([seed, 2**31])  # scene: background and shapes
-    layout = stuff_layout(rng, h, w, list(cats.stuff_names))
-    background = np.zeros((h, w, 3), np.float32)
-    bg_pan = np.zeros((h, w), np.int64)
-    stuff_segments = []
-    for k, (cid, name) in enumerate(zip(cats.stuff_ids, cats.stuff_names)):
-        region = layout == k
-        if region.any():
-            background[region] = _STUFF_TEXTURES[name](rng, h, w)[region]
-            bg_pan[region] = cid * 1000
-            stuff_segments.append({"id": cid * 1000, "category_id": cid, "iscrowd": 0})
+    background, bg_pan, stuff_segments = paint_stuff(rng, h, w, cats)
     n = int(rng.integers(num_things[0], num_things[1] + 1))
     things, ids, velocity, spin = [], [], [], []
     per_class = {cid: 0 for cid in cats.thing_ids}

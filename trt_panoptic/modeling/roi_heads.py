@@ -173,7 +173,6 @@ class ROIHeads(nn.Module):
                 "classes": classes[idx],
                 "gt_boxes": gt_boxes[matches[idx]] if gt_boxes.numel() else props[idx],
                 "gt_index": matches[idx],
-                "num_fg": torch.tensor(pos.numel()),
             })
         return sampled
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-# Upper bound on the number of sampled points gathered at once, to keep memory flat for huge RoIs.
-_MAX_POINTS_PER_CHUNK = 1 << 22
+# Upper bound on the feature values (window pixels × channels) gathered at once, to keep memory flat for huge RoIs.
+_MAX_WINDOW_VALUES_PER_CHUNK = 1 << 22
 
 
 def convert_boxes_to_roi_format(boxes: Tensor | list[Tensor]) -> Tensor:
@@ -97,7 +97,7 @@ def roi_align(
     start = 0
     while start < num_rois:
         end = start + 1
-        while end < num_rois and window_sizes[end] * (end - start + 1) * channels <= _MAX_POINTS_PER_CHUNK:
+        while end < num_rois and window_sizes[end] * (end - start + 1) * channels <= _MAX_WINDOW_VALUES_PER_CHUNK:
             end += 1
         idx = order[start:end]
         out[idx] = _pool_window(input_hwc, batch[idx], ay[idx], ax[idx], y0[idx], x0[idx], int(rows[idx].max()), int(cols[idx].max()))
