@@ -20,7 +20,7 @@ namespace
 {
 
 //! Bumped whenever a signature below changes; host.py refuses a library of another version.
-constexpr int32_t kAbiVersion = 2;
+constexpr int32_t kAbiVersion = 3;
 
 int32_t fail(char* err, int32_t errLen, std::string const& msg)
 {
@@ -325,7 +325,7 @@ int32_t tp_semantic_upsample_argmax_pixelwise_f32(float const* logits, int32_t n
     return 0;
 }
 
-//! The grouped device path (upsampleArgmaxGroup, what the CUDA kernel runs for s = 2, 4, 8) on the host.
+//! The grouped device path (upsampleArgmaxGroup, what the CUDA kernel runs for s = 8) on the host.
 int32_t tp_semantic_upsample_argmax_grouped_f32(float const* logits, int32_t n, int32_t channels, int32_t h,
     int32_t w, SemanticUpsampleArgmaxParams const* params, int32_t* labels, float* scores, char* err, int32_t errLen)
 {
@@ -346,6 +346,58 @@ int32_t tp_semantic_upsample_argmax_grouped_f32(float const* logits, int32_t n, 
         case 2: groupedImage<2>(src, channels, h, w, invScale, lab, sc); break;
         case 4: groupedImage<4>(src, channels, h, w, invScale, lab, sc); break;
         default: groupedImage<8>(src, channels, h, w, invScale, lab, sc); break;
+        }
+    }
+    return 0;
+}
+
+//! The block device path (blockItem: upsampleArgmaxBlock inside, upsampleArgmaxPixel on the perimeter; what
+//! the CUDA kernel runs for s = 2, 4) on the host, in the kernel's order of work items.
+int32_t tp_semantic_upsample_argmax_blocked_f32(float const* logits, int32_t n, int32_t channels, int32_t h,
+    int32_t w, SemanticUpsampleArgmaxParams const* params, int32_t* labels, float* scores, char* err, int32_t errLen)
+{
+    int32_t const s = params->scale_factor;
+    if (channels <= 0 || h <= 0 || w <= 0 || (s != 2 && s != 4))
+    {
+        return fail(err, errLen, "the block path takes non-empty [N, C, h, w] logits and scale_factor 2 or 4");
+    }
+    float const invScale = static_cast<float>(1.0 / static_cast<double>(s));
+    int64_t const cells = static_cast<int64_t>(h) * w;
+    int64_t const items = blockItemCount(h, w, s);
+    int64_t const outW = static_cast<int64_t>(w) * s;
+    int32_t lab[16];
+    float sc[16];
+    for (int32_t img = 0; img < n; ++img)
+    {
+        float const* src = logits + img * channels * cells;
+        for (int64_t k = 0; k < items; ++k)
+        {
+            BlockItem const item = blockItem(k, h, w, s);
+            int64_t const o = img * cells * s * s + static_cast<int64_t>(item.i) * s * outW + static_cast<int64_t>(item.g) * s;
+            if (item.pixel >= 0)
+            {
+                int64_t const at = o + (item.pixel / s) * outW + item.pixel % s;
+                labels[at] = upsampleArgmaxPixel(src, channels, h, w, invScale, s * item.i + item.pixel / s,
+                    s * item.g + item.pixel % s, scores != nullptr ? scores + at : nullptr);
+                continue;
+            }
+            if (s == 2)
+            {
+                upsampleArgmaxBlock<2>(src, channels, h, w, invScale, item.i, item.g, lab, sc);
+            }
+            else
+            {
+                upsampleArgmaxBlock<4>(src, channels, h, w, invScale, item.i, item.g, lab, sc);
+            }
+            for (int32_t q = 0; q < s * s; ++q)
+            {
+                int64_t const at = o + (q / s) * outW + q % s;
+                labels[at] = lab[q];
+                if (scores != nullptr)
+                {
+                    scores[at] = sc[q];
+                }
+            }
         }
     }
     return 0;

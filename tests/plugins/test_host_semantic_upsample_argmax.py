@@ -83,10 +83,10 @@ def test_tiny_maps_and_one_class(host, shape):
     _assert_equal_except_near_ties(labels, logits, 4)
 
 
-@pytest.mark.parametrize("scale, paths", [(4, ("pixel", "group")), (2, ("pixel", "group")), (8, ("group",)),
-                                          (3, ("pixel",))])
+@pytest.mark.parametrize("scale, paths", [(4, ("pixel", "block", "group")), (2, ("pixel", "block", "group")),
+                                          (8, ("group",)), (3, ("pixel",))])
 def test_row_loop_equals_the_device_functions(host, scale, paths):
-    """The host's row loop, upsampleArgmaxPixel and upsampleArgmaxGroup (what CUDA threads run) agree bit for bit."""
+    """The host's row loop and the functions CUDA threads run (pixel, block, group) agree bit for bit."""
     logits = np.random.default_rng(0).standard_normal((2, 21, 13, 17)).astype(np.float32)
     logits[0, 3] = logits[0, 5]  # exact ties too
     rows, row_scores = host.semantic_upsample_argmax(logits, scale, with_score=True, num_threads=3)
@@ -103,6 +103,31 @@ def test_group_path_on_one_and_two_pixel_maps(host, shape):
     logits = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
     np.testing.assert_array_equal(host.semantic_upsample_argmax(logits, 4, path="group"),
                                   host.semantic_upsample_argmax(logits, 4, path="pixel"))
+
+
+@pytest.mark.parametrize("scale", [4, 2])
+@pytest.mark.parametrize("shape", [(1, 3, 1, 1), (1, 2, 1, 2), (1, 4, 2, 1), (1, 3, 2, 2), (1, 3, 3, 3),
+                                   (2, 5, 3, 7), (1, 4, 6, 2), (1, 2, 9, 4)])
+def test_block_path_interior_and_perimeter(host, shape, scale):
+    """Blocks of interior cells (3 x 3 reads) and of the perimeter (per-pixel path) tile the output exactly."""
+    logits = np.random.default_rng(2).standard_normal(shape).astype(np.float32)
+    labels, scores = host.semantic_upsample_argmax(logits, scale, with_score=True, path="block")
+    ref_labels, ref_scores = host.semantic_upsample_argmax(logits, scale, with_score=True, path="pixel")
+    np.testing.assert_array_equal(labels, ref_labels)
+    np.testing.assert_array_equal(scores, ref_scores)
+
+
+def test_block_path_propagates_nan_and_inf_like_the_pixel_path(host):
+    """Inside the map no tap weight is 0, so non-finite logits reach the same pixels on both paths."""
+    logits = np.random.default_rng(3).standard_normal((1, 6, 8, 9)).astype(np.float32)
+    logits[0, 2, 4, 4] = np.nan
+    logits[0, 3, 1, 6] = np.inf
+    logits[0, 1, 0, 0] = -np.inf
+    labels, scores = host.semantic_upsample_argmax(logits, 4, with_score=True, path="block")
+    ref_labels, ref_scores = host.semantic_upsample_argmax(logits, 4, with_score=True, path="pixel")
+    assert np.isnan(scores).any() and np.isinf(scores).any()
+    np.testing.assert_array_equal(labels, ref_labels)
+    np.testing.assert_array_equal(scores, ref_scores)
 
 
 def test_fp16_logits_are_computed_in_fp32(host):

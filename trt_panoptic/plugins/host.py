@@ -19,7 +19,7 @@ import numpy as np
 from trt_panoptic.errors import TrtPanopticError
 from trt_panoptic.plugins.build import build_host_library
 
-_ABI_VERSION = 2
+_ABI_VERSION = 3
 _ERR_LEN = 512
 #: PluginFieldType names the host parser understands, in FieldKind order (plugins/common/fields.h).
 FIELD_KINDS = ("INT8", "INT16", "INT32", "INT64", "FLOAT32", "OTHER")
@@ -76,6 +76,8 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "tp_semantic_upsample_argmax_pixelwise_f32": (
         _I32, [_P, _I32, _I32, _I32, _I32, _P, _P, _P, ctypes.c_char_p, _I32]),
     "tp_semantic_upsample_argmax_grouped_f32": (
+        _I32, [_P, _I32, _I32, _I32, _I32, _P, _P, _P, ctypes.c_char_p, _I32]),
+    "tp_semantic_upsample_argmax_blocked_f32": (
         _I32, [_P, _I32, _I32, _I32, _I32, _P, _P, _P, ctypes.c_char_p, _I32]),
     "tp_roi_align_fpn_parse_fields": (_I32, [_P, _I32, _P, ctypes.c_char_p, _I32, ctypes.c_char_p, _I32]),
     "tp_roi_align_fpn_serialize_fields": (_I32, [_P, _P, _I32]),
@@ -211,7 +213,8 @@ def roi_align_fpn_levels(boxes: Any, canonical_box_size: int = 224, canonical_le
 
 
 _UPSAMPLE_PATHS = {"rows": "tp_semantic_upsample_argmax_f32", "pixel": "tp_semantic_upsample_argmax_pixelwise_f32",
-                   "group": "tp_semantic_upsample_argmax_grouped_f32"}
+                   "group": "tp_semantic_upsample_argmax_grouped_f32",
+                   "block": "tp_semantic_upsample_argmax_blocked_f32"}
 
 
 def semantic_upsample_argmax(
@@ -227,8 +230,9 @@ def semantic_upsample_argmax(
         scale_factor: s, a positive integer.
         with_score: also return the winning upsampled logit [N, s*h, s*w] float32.
         path: which loop runs the math — "rows" (the fast host loop), or the functions the CUDA kernel
-            runs: "pixel" (one output pixel per call) or "group" (scale_factor consecutive pixels per call,
-            the kernel's path for s = 2, 4, 8). All three give identical results; the choice is for tests.
+            runs: "pixel" (one output pixel per call, its path for s other than 2, 4, 8), "block" (the s x s
+            block of one input cell per call, its path for s = 2, 4) or "group" (s consecutive pixels per
+            call, its path for s = 8). All give identical results; the choice is for tests.
         num_threads: CPU threads for the "rows" path (0 = all cores); results do not depend on it.
 
     Returns:
