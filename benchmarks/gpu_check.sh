@@ -4,9 +4,10 @@
 # equivalents and prints a Markdown table. Extra arguments go to benchmarks/gpu/check_plugins.py
 # (e.g. --iters 20 --json benchmarks/results/gpu_check.json).
 #
-# Needs: nvcc, a CUDA GPU, PyTorch with CUDA. No TensorRT.
+# Needs: nvcc, a CUDA GPU, PyTorch with CUDA. No TensorRT. $PYTHON picks the interpreter (default python3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+py="${PYTHON:-python3}"
 
 if ! command -v nvidia-smi >/dev/null 2>&1; then
   echo "gpu_check: nvidia-smi not found: no GPU here" >&2
@@ -20,7 +21,7 @@ archs="87,89,90"
 case ",$archs," in *",$cc,"*) ;; *) archs="$cc,$archs" ;; esac
 
 start=$(date +%s)
-python -m trt_panoptic.plugins build --direct --cuda-archs "$archs"
+"$py" -m trt_panoptic.plugins build --direct --cuda-archs "$archs"
 echo "build: $(( $(date +%s) - start )) s"
 
-python benchmarks/gpu/check_plugins.py --device cuda "$@"
+"$py" benchmarks/gpu/check_plugins.py --device cuda "$@"

@@ -7,15 +7,19 @@ inputs and edge RoIs, FP32 and FP16:
 - SemanticUpsampleArgmax kernel vs ``F.interpolate(..., bilinear, align_corners=False).argmax(1)``:
   labels equal except float32 near-ties (counted), score = the max upsampled logit;
 
-then times them against the PyTorch equivalents (CUDA events, median of ``--iters``) and prints a
-Markdown table (``--json`` also writes the numbers). ``--device cpu`` runs the same checks on the host
-library instead (used by the CPU tests to exercise this script). Exit code 1 if any check fails.
+then times them against the PyTorch equivalents and prints a Markdown table (``--json`` also writes the
+numbers). On a GPU, ours and interpolate + argmax are replayed from CUDA graphs (Python's launch overhead
+would otherwise exceed a 30 us kernel) over several copies of the input, more bytes than the L2 cache holds,
+so every call reads DRAM; the poolers synchronize (torch.nonzero) and run eagerly, as a user runs them.
+Each figure is the median of ``--iters`` timed replays (CUDA events). ``--device cpu`` runs the same checks
+on the host library instead (used by the CPU tests to exercise this script). Exit code 1 if any check fails.
 """
 from __future__ import annotations
 
 import argparse
 import ctypes
 import json
+import math
 import statistics
 import sys
 import time
@@ -70,15 +74,17 @@ class CudaKernels:
             raise RuntimeError(f"tp_cuda_roi_align_fpn failed with cudaError {rc}")
         return out
 
-    def semantic_upsample_argmax(self, logits: torch.Tensor, scale: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
+    def semantic_upsample_argmax(
+        self, logits: torch.Tensor, scale: int = 4, with_score: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         logits = logits.contiguous()
         n, c, h, w = logits.shape
         labels = torch.empty((n, h * scale, w * scale), device=logits.device, dtype=torch.int32)
-        scores = torch.empty(labels.shape, device=logits.device, dtype=logits.dtype)
-        params = _UpParams(scale, 1)
+        scores = torch.empty(labels.shape, device=logits.device, dtype=logits.dtype) if with_score else None
+        params = _UpParams(scale, int(with_score))
         rc = self.lib.tp_cuda_semantic_upsample_argmax(
             ctypes.c_void_p(logits.data_ptr()), int(logits.dtype == torch.float16), n, c, h, w, ctypes.byref(params),
-            ctypes.c_void_p(labels.data_ptr()), ctypes.c_void_p(scores.data_ptr()),
+            ctypes.c_void_p(labels.data_ptr()), ctypes.c_void_p(scores.data_ptr() if with_score else None),
             ctypes.c_void_p(torch.cuda.current_stream().cuda_stream))
         if rc != 0:
             raise RuntimeError(f"tp_cuda_semantic_upsample_argmax failed with cudaError {rc}")
@@ -92,7 +98,11 @@ class HostKernels:
         out = host.roi_align_fpn(rois.float(), [f.float() for f in features], output_size)
         return out.to(features[0].dtype)
 
-    def semantic_upsample_argmax(self, logits: torch.Tensor, scale: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
+    def semantic_upsample_argmax(
+        self, logits: torch.Tensor, scale: int = 4, with_score: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if not with_score:
+            return host.semantic_upsample_argmax(logits.float(), scale), None
         labels, scores = host.semantic_upsample_argmax(logits.float(), scale, with_score=True)
         return labels, scores.to(logits.dtype)
 
@@ -107,10 +117,11 @@ class Row:
     detail: str
     ours_ms: float | None = None
     torch_ms: float | None = None
+    timing: str = ""
 
 
 def _timeit(fn: Callable[[], object], device: torch.device, iters: int, warmup: int = 5) -> float:
-    """Median milliseconds of fn (CUDA events on a GPU, wall clock on the CPU)."""
+    """Median milliseconds of eager calls of fn (CUDA events around each call on a GPU, wall clock on the CPU)."""
     for _ in range(warmup):
         fn()
     times = []
@@ -127,6 +138,37 @@ def _timeit(fn: Callable[[], object], device: torch.device, iters: int, warmup: 
             fn()
             times.append((time.perf_counter() - t0) * 1e3)
     return statistics.median(times)
+
+
+def _copies_beyond_l2(nbytes: int, device: torch.device) -> int:
+    """How many copies of an input of nbytes together exceed 3x the L2 cache (1 on the CPU)."""
+    if device.type != "cuda":
+        return 1
+    l2 = getattr(torch.cuda.get_device_properties(device), "L2_cache_size", 50 << 20)
+    return max(1, math.ceil(3 * l2 / max(nbytes, 1)))
+
+
+def _time_graph(fns: list[Callable[[], object]], device: torch.device, iters: int) -> tuple[float, str]:
+    """Median milliseconds per call of a round-robin over fns, replayed from one CUDA graph (eager on the CPU).
+
+    Distinct inputs per fn keep the L2 cache from serving repeated reads; the graph holds at least 8 calls
+    so that one replay runs well past the timer's resolution.
+    """
+    if device.type != "cuda":
+        return _timeit(fns[0], device, iters), "wall clock"
+    reps = len(fns) * max(1, math.ceil(8 / len(fns)))
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):  # warm-up off the default stream, as graph capture requires
+        for fn in fns:
+            fn()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        for k in range(reps):
+            fns[k % len(fns)]()
+    ms = _timeit(graph.replay, device, iters, warmup=3) / reps
+    return ms, f"CUDA graph, {len(fns)} input copies"
 
 
 def _edge_rois(num: int, height: int, width: int, batch: int, gen: torch.Generator) -> torch.Tensor:
@@ -163,10 +205,12 @@ def check_roi_align(kernels, device: torch.device, args: argparse.Namespace) -> 
     rois = _edge_rois(args.rois - 9, height, width, 1, gen).to(device)
     for dtype in (torch.float32, torch.float16):
         feats = [f.to(dtype) for f in feats32]
-        ours = _timeit(lambda: kernels.roi_align_fpn(rois, feats, 7), device, args.iters)
+        # the maps (P2 alone is 134 MB at 256 ch) exceed the L2 cache: one copy suffices
+        ours, how = _time_graph([lambda: kernels.roi_align_fpn(rois, feats, 7)], device, args.iters)
+        how += "; PyTorch eager (torch.nonzero syncs)"
         theirs = _timeit(lambda: multilevel_roi_align(feats, rois, 7, STRIDES), device, max(3, args.iters // 5))
         rows.append(Row(f"RoIAlignFPN {len(rois)} RoIs x {args.channels} ch x 7x7", str(dtype).split(".")[-1],
-                        True, f"speed-up {theirs / ours:.1f}x vs ops pooler", ours, theirs))
+                        True, f"speed-up {theirs / ours:.1f}x vs ops pooler", ours, theirs, how))
         try:
             import torchvision  # the usual fast baseline: one torchvision roi_align per level
 
@@ -181,7 +225,8 @@ def check_roi_align(kernels, device: torch.device, args: argparse.Namespace) -> 
 
             tv = _timeit(tv_pooler, device, max(3, args.iters // 5))
             rows.append(Row(f"RoIAlignFPN {len(rois)} RoIs x {args.channels} ch (torchvision baseline)",
-                            str(dtype).split(".")[-1], True, f"speed-up {tv / ours:.1f}x vs torchvision", ours, tv))
+                            str(dtype).split(".")[-1], True, f"speed-up {tv / ours:.1f}x vs torchvision", ours, tv,
+                            how))
         except ImportError:
             pass
     return rows
@@ -205,6 +250,19 @@ def check_upsample_argmax(kernels, device: torch.device, args: argparse.Namespac
     gen = torch.Generator().manual_seed(1)
     h, w = args.logits_hw
     rows = []
+    # every kernel path on odd-sized maps, batch 2: blocks (s = 2, 4; interior and perimeter), groups
+    # (s = 8), pixels (s = 3); with and without the score output
+    for scale in (2, 3, 4, 8):
+        small = torch.randn(2, 7, 13, 17, generator=gen).to(device)
+        labels, scores = kernels.semantic_upsample_argmax(small, scale)
+        count, ties_only = _label_mismatches(labels, small, scale)
+        up_max = F.interpolate(small, scale_factor=scale, mode="bilinear", align_corners=False).max(1).values
+        score_err = (scores - up_max).abs().max().item()
+        same = torch.equal(kernels.semantic_upsample_argmax(small, scale, with_score=False)[0], labels)
+        rows.append(Row(f"SemanticUpsampleArgmax 2x7x13x17 -> x{scale}", "float32",
+                        ties_only and score_err <= 1e-5 and same,
+                        f"{count} label mismatches ({'all near-ties' if ties_only else 'NOT ties'}) of "
+                        f"{labels.numel()}; score err {score_err:.1e}; labels-only run {'equal' if same else 'DIFFERS'}"))
     logits32 = torch.randn(1, args.classes, h, w, generator=gen).to(device)
     for dtype in (torch.float32, torch.float16):
         logits = logits32.to(dtype)
@@ -218,17 +276,26 @@ def check_upsample_argmax(kernels, device: torch.device, args: argparse.Namespac
                         ties_only and score_err <= score_tol,
                         f"{count} label mismatches ({'all near-ties' if ties_only else 'NOT ties'}) of "
                         f"{labels.numel()}; score err {score_err:.1e}"))
-        ours = _timeit(lambda: kernels.semantic_upsample_argmax(logits), device, args.iters)
-        theirs = _timeit(lambda: F.interpolate(logits, scale_factor=4, mode="bilinear", align_corners=False).argmax(1),
-                         device, args.iters)
-        floor = ""
-        if args.bandwidth_gbs:
-            # memory-traffic floor: read the logits once, write int32 labels (+ score) once
-            traffic = logits.numel() * logits.element_size() + labels.numel() * (4 + scores.element_size())
-            floor_ms = traffic / (args.bandwidth_gbs * 1e9) * 1e3
-            floor = f", {ours / floor_ms:.1f}x the traffic floor ({floor_ms:.3f} ms)"
-        rows.append(Row(f"SemanticUpsampleArgmax {args.classes} cls, labels+score", str(dtype).split(".")[-1], True,
-                        f"speed-up {theirs / ours:.1f}x vs interpolate+argmax{floor}", ours, theirs))
+        copies = [logits] + [logits.clone() for _ in range(_copies_beyond_l2(logits.numel() * logits.element_size(),
+                                                                            device) - 1)]
+        torch_ms, torch_how = _time_graph(
+            [lambda x=x: F.interpolate(x, scale_factor=4, mode="bilinear", align_corners=False).argmax(1)
+             for x in copies], device, args.iters)
+        for with_score in (False, True):
+            ours_ms, how = _time_graph(
+                [lambda x=x: kernels.semantic_upsample_argmax(x, with_score=with_score) for x in copies], device,
+                args.iters)
+            floor = ""
+            if args.bandwidth_gbs:
+                # memory-traffic floor: read the logits once, write int32 labels (+ the score) once
+                out_bytes = labels.numel() * (4 + (scores.element_size() if with_score else 0))
+                floor_ms = (logits.numel() * logits.element_size() + out_bytes) / (args.bandwidth_gbs * 1e9) * 1e3
+                floor = f", {ours_ms / floor_ms:.1f}x the traffic floor ({floor_ms * 1e3:.1f} us)"
+            what = "labels+score" if with_score else "labels"
+            rows.append(Row(f"SemanticUpsampleArgmax {args.classes} cls {h}x{w} -> x4, {what}",
+                            str(dtype).split(".")[-1], True,
+                            f"speed-up {torch_ms / ours_ms:.1f}x vs interpolate+argmax{floor}", ours_ms, torch_ms,
+                            how if how == torch_how else f"{how} / {torch_how}"))
     return rows
 
 
@@ -241,11 +308,12 @@ def measure_copy_bandwidth(device: torch.device) -> float:
 
 
 def format_table(rows: list[Row]) -> str:
-    lines = ["| check | dtype | ok | ours (ms) | PyTorch (ms) | detail |", "|---|---|---|---|---|---|"]
+    lines = ["| check | dtype | ok | ours (ms) | PyTorch (ms) | detail | timing |", "|---|---|---|---|---|---|---|"]
     for r in rows:
-        ours = f"{r.ours_ms:.3f}" if r.ours_ms is not None else ""
-        theirs = f"{r.torch_ms:.3f}" if r.torch_ms is not None else ""
-        lines.append(f"| {r.check} | {r.dtype} | {'PASS' if r.ok else 'FAIL'} | {ours} | {theirs} | {r.detail} |")
+        ours = f"{r.ours_ms:.4f}" if r.ours_ms is not None else ""
+        theirs = f"{r.torch_ms:.4f}" if r.torch_ms is not None else ""
+        lines.append(f"| {r.check} | {r.dtype} | {'PASS' if r.ok else 'FAIL'} | {ours} | {theirs} | {r.detail} | "
+                     f"{r.timing} |")
     return "\n".join(lines)
 
 
