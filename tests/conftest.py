@@ -20,6 +20,12 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture(scope="session")
+def coco_sample(shared_data) -> Path:
+    """COCO panoptic ground truth of two val2017 images (images/, panoptic/, panoptic.json)."""
+    return shared_data / "coco_panoptic_sample"
+
+
 # A tiny trained-shape model and its ONNX exports, built once per test process and shared by the export,
 # runtime and quantization tests (tests/export/tiny_model.py).
 @pytest.fixture(scope="session")

@@ -3,15 +3,9 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 from trt_panoptic.cli.main import main
 
-SAMPLE = Path("/work/shared/data/coco_panoptic_sample")
-for _parent in Path(__file__).resolve().parents:
-    if (_parent / "shared" / "data" / "coco_panoptic_sample").is_dir():
-        SAMPLE = _parent / "shared" / "data" / "coco_panoptic_sample"
-        break
 
 
 def last_line(text: str) -> str:
@@ -36,9 +30,9 @@ def test_synth_video(tmp_path):
     assert (tmp_path / "c.avi").stat().st_size > 0
 
 
-def test_check_names_the_bad_file_and_exits_2(tmp_path, capsys):
+def test_check_names_the_bad_file_and_exits_2(tmp_path, capsys, coco_sample):
     root = tmp_path / "ds"
-    shutil.copytree(SAMPLE, root)
+    shutil.copytree(coco_sample, root)
     (root / "images" / "000000439180.jpg").write_bytes(b"garbage")
     assert main(["data", "check", "--data", str(root)]) == 2
     err = capsys.readouterr().err

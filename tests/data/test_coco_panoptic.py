@@ -15,11 +15,6 @@ from trt_panoptic.data import PanopticCategories, load_coco_panoptic, read_targe
 from trt_panoptic.data.coco_panoptic import id2rgb, panoptic_to_targets, rgb2id, write_panoptic_png
 from trt_panoptic.errors import TrtPanopticError
 
-SAMPLE = Path("/work/shared/data/coco_panoptic_sample")
-for _parent in Path(__file__).resolve().parents:
-    if (_parent / "shared" / "data" / "coco_panoptic_sample").is_dir():
-        SAMPLE = _parent / "shared" / "data" / "coco_panoptic_sample"
-        break
 
 
 def png_ids_pil(path: Path) -> np.ndarray:
@@ -29,9 +24,9 @@ def png_ids_pil(path: Path) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def sample():
-    ds = load_coco_panoptic(SAMPLE)
-    gt = json.loads((SAMPLE / "panoptic.json").read_text())
+def sample(coco_sample):
+    ds = load_coco_panoptic(coco_sample)
+    gt = json.loads((coco_sample / "panoptic.json").read_text())
     return ds, gt
 
 
@@ -117,9 +112,9 @@ def test_rgb_id_round_trip():
 
 # ------------------------------------------------------------------------------------------ bad input
 @pytest.fixture
-def copy_of_sample(tmp_path):
+def copy_of_sample(tmp_path, coco_sample):
     root = tmp_path / "ds"
-    shutil.copytree(SAMPLE, root)
+    shutil.copytree(coco_sample, root)
     return root
 
 
@@ -142,7 +137,7 @@ def test_png_id_absent_from_json_names_the_id(copy_of_sample):
         read_targets(ds.records[0], ds.categories)
 
 
-def test_unknown_category_names_the_segment(copy_of_sample):
+def test_unknown_category_names_the_segment(copy_of_sample, coco_sample):
     def bad(d):
         d["annotations"][1]["segments_info"][0]["category_id"] = 999
     edit_json(copy_of_sample, bad)
@@ -150,7 +145,7 @@ def test_unknown_category_names_the_segment(copy_of_sample):
         load_coco_panoptic(copy_of_sample)
     # the synthetic classes (ids 1..7) cannot read COCO either: id 37 is unknown to them
     with pytest.raises(TrtPanopticError, match="category_id"):
-        load_coco_panoptic(SAMPLE, categories=PanopticCategories.from_model_config(load_config("r18_fpn_tiny").model))
+        load_coco_panoptic(coco_sample, categories=PanopticCategories.from_model_config(load_config("r18_fpn_tiny").model))
 
 
 def test_corrupt_png_and_image_name_the_file(copy_of_sample):
@@ -180,17 +175,17 @@ def test_written_png_reads_back(tmp_path):
     assert not list(tmp_path.glob(".*tmp"))
 
 
-def test_cityscapes_layout_goes_through_the_same_reader(tmp_path):
+def test_cityscapes_layout_goes_through_the_same_reader(tmp_path, coco_sample):
     # cityscapesScripts' createPanopticImgs layout, with the COCO sample's content standing in.
     from trt_panoptic.data.coco_panoptic import load_cityscapes_panoptic
 
-    data = json.loads((SAMPLE / "panoptic.json").read_text())
+    data = json.loads((coco_sample / "panoptic.json").read_text())
     (tmp_path / "gtFine" / "cityscapes_panoptic_val").mkdir(parents=True)
     for img, ann in zip(data["images"], data["annotations"]):
         stem = f"frankfurt_000000_{img['id']:06d}"
         (tmp_path / "leftImg8bit" / "val" / "frankfurt").mkdir(parents=True, exist_ok=True)
-        shutil.copy(SAMPLE / "images" / img["file_name"], tmp_path / "leftImg8bit" / "val" / "frankfurt" / f"{stem}_leftImg8bit.png")
-        shutil.copy(SAMPLE / "panoptic" / ann["file_name"], tmp_path / "gtFine" / "cityscapes_panoptic_val" / f"{stem}_gtFine_panoptic.png")
+        shutil.copy(coco_sample / "images" / img["file_name"], tmp_path / "leftImg8bit" / "val" / "frankfurt" / f"{stem}_leftImg8bit.png")
+        shutil.copy(coco_sample / "panoptic" / ann["file_name"], tmp_path / "gtFine" / "cityscapes_panoptic_val" / f"{stem}_gtFine_panoptic.png")
         img["id"] = ann["image_id"] = stem  # Cityscapes ids are strings
         img["file_name"], ann["file_name"] = f"{stem}_leftImg8bit.png", f"{stem}_gtFine_panoptic.png"
     (tmp_path / "gtFine" / "cityscapes_panoptic_val.json").write_text(json.dumps(data))

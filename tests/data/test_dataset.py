@@ -1,7 +1,6 @@
 """The training Dataset and its augmentations: targets stay consistent with the picture after resize/crop/flip."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,11 +21,6 @@ from trt_panoptic.data.transforms import (
 )
 from trt_panoptic.errors import TrtPanopticError
 
-SAMPLE = Path("/work/shared/data/coco_panoptic_sample")
-for _parent in Path(__file__).resolve().parents:
-    if (_parent / "shared" / "data" / "coco_panoptic_sample").is_dir():
-        SAMPLE = _parent / "shared" / "data" / "coco_panoptic_sample"
-        break
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +33,10 @@ def cats():
     return PanopticCategories.from_model_config(load_config("r18_fpn_tiny").model)
 
 
-def test_sample_types_and_shapes_on_the_real_sample():
+def test_sample_types_and_shapes_on_the_real_sample(coco_sample):
     import cv2
 
-    ds = PanopticDataset(SAMPLE)
+    ds = PanopticDataset(coco_sample)
     s = ds[0]
     assert s["image"].dtype == torch.uint8 and s["image"].shape == (3, 427, 640)
     bgr = cv2.imread(s["file_name"], cv2.IMREAD_COLOR)

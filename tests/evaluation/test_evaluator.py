@@ -1,7 +1,6 @@
 """evaluate_predictor: a ground-truth oracle scores 100; written predictions re-score identically from files."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,11 +14,6 @@ from trt_panoptic.evaluation import evaluate_predictor, pq_compute
 from trt_panoptic.runtime.predictor import Predictor
 from trt_panoptic.runtime.result import PanopticResult
 
-SAMPLE = Path("/work/shared/data/coco_panoptic_sample")
-for _parent in Path(__file__).resolve().parents:
-    if (_parent / "shared" / "data" / "coco_panoptic_sample").is_dir():
-        SAMPLE = _parent / "shared" / "data" / "coco_panoptic_sample"
-        break
 
 
 class Oracle:
@@ -70,9 +64,9 @@ def test_oracle_scores_100_on_synthetic_data(synth):
     assert m["num_images"] == 4 and m["images_per_s"] > 0
 
 
-def test_oracle_scores_100_on_real_coco_with_crowd_left_void():
-    cats = load_coco_panoptic(SAMPLE).categories
-    m = evaluate_predictor(Oracle(SAMPLE, cats), SAMPLE, progress=False)  # classes matched by name
+def test_oracle_scores_100_on_real_coco_with_crowd_left_void(coco_sample):
+    cats = load_coco_panoptic(coco_sample).categories
+    m = evaluate_predictor(Oracle(coco_sample, cats), coco_sample, progress=False)  # classes matched by name
     assert (m["PQ"], m["PQ_th"], m["PQ_st"], m["mIoU"]) == (100.0, 100.0, 100.0, 100.0)
 
 
@@ -94,6 +88,6 @@ class SyntheticClassesModel:
         raise AssertionError("never called: the class check comes first")
 
 
-def test_model_classes_must_exist_in_the_dataset():
+def test_model_classes_must_exist_in_the_dataset(coco_sample):
     with pytest.raises(TrtPanopticError, match=r"thing classes .*\['disc', 'box', 'triangle'\]"):
-        evaluate_predictor(SyntheticClassesModel(), SAMPLE, progress=False)
+        evaluate_predictor(SyntheticClassesModel(), coco_sample, progress=False)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,9 +11,6 @@ from trt_panoptic.data.coco_panoptic import write_panoptic_png
 from trt_panoptic.errors import TrtPanopticError
 from trt_panoptic.evaluation import PanopticEvaluator, pq_compute, pq_percent
 
-SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "data" / "coco_panoptic_sample"
-if not SAMPLE.is_dir():
-    SAMPLE = Path("/work/shared/data/coco_panoptic_sample")
 
 # Category 1 is a thing, 2 a thing, 10 and 11 are stuff.
 CATS = [
@@ -194,8 +190,8 @@ def test_matches_a_brute_force_reference_on_random_cases():
             assert r[name]["pq"] == pytest.approx(ref[name], abs=1e-12), name
 
 
-def test_real_ground_truth_against_itself_is_100(tmp_path):
-    results = pq_compute(SAMPLE / "panoptic.json", SAMPLE / "panoptic.json", SAMPLE / "panoptic", SAMPLE / "panoptic")
+def test_real_ground_truth_against_itself_is_100(tmp_path, coco_sample):
+    results = pq_compute(coco_sample / "panoptic.json", coco_sample / "panoptic.json", coco_sample / "panoptic", coco_sample / "panoptic")
     assert set(results) == {"All", "Things", "Stuff", "per_class"}
     for name in ("All", "Things", "Stuff"):
         assert results[name]["pq"] == results[name]["sq"] == results[name]["rq"] == 1.0
@@ -204,13 +200,13 @@ def test_real_ground_truth_against_itself_is_100(tmp_path):
     assert pq_percent(results) == {"PQ": 100.0, "SQ": 100.0, "RQ": 100.0, "PQ_th": 100.0, "PQ_st": 100.0}
 
 
-def test_real_ground_truth_with_a_missing_segment(tmp_path):
+def test_real_ground_truth_with_a_missing_segment(tmp_path, coco_sample):
     # Predict the GT with one person erased (→ VOID): person gets one FN, everything else stays perfect.
-    gt = json.loads((SAMPLE / "panoptic.json").read_text())
+    gt = json.loads((coco_sample / "panoptic.json").read_text())
     from trt_panoptic.data.coco_panoptic import read_panoptic_png
 
     pred_dir = tmp_path / "pred"
-    shutil.copytree(SAMPLE / "panoptic", pred_dir)
+    shutil.copytree(coco_sample / "panoptic", pred_dir)
     ann = gt["annotations"][0]
     erased = ann["segments_info"][0]
     assert erased["category_id"] == 1 and not erased["iscrowd"]
@@ -220,7 +216,7 @@ def test_real_ground_truth_with_a_missing_segment(tmp_path):
     pred = json.loads(json.dumps(gt))
     pred["annotations"][0]["segments_info"] = ann["segments_info"][1:]
     (tmp_path / "pred.json").write_text(json.dumps(pred))
-    r = pq_compute(SAMPLE / "panoptic.json", tmp_path / "pred.json", SAMPLE / "panoptic", pred_dir)
+    r = pq_compute(coco_sample / "panoptic.json", tmp_path / "pred.json", coco_sample / "panoptic", pred_dir)
     persons = sum(1 for a in gt["annotations"] for s in a["segments_info"] if s["category_id"] == 1 and not s["iscrowd"])
     tp = persons - 1
     assert r["per_class"][1]["pq"] == pytest.approx(tp / (tp + 0.5))
@@ -228,15 +224,15 @@ def test_real_ground_truth_with_a_missing_segment(tmp_path):
     assert r["All"]["pq"] == pytest.approx((tp / (tp + 0.5) + 7) / 8)
 
 
-def test_missing_prediction_is_an_error(tmp_path):
+def test_missing_prediction_is_an_error(tmp_path, coco_sample):
     pred = {"annotations": [], "categories": []}
     (tmp_path / "p").mkdir()
     with pytest.raises(TrtPanopticError, match="image 142238 should have a prediction"):
-        pq_compute(SAMPLE / "panoptic.json", pred, SAMPLE / "panoptic", tmp_path / "p")
+        pq_compute(coco_sample / "panoptic.json", pred, coco_sample / "panoptic", tmp_path / "p")
 
 
-def test_dict_json_needs_its_folder():
-    gt = json.loads((SAMPLE / "panoptic.json").read_text())
+def test_dict_json_needs_its_folder(coco_sample):
+    gt = json.loads((coco_sample / "panoptic.json").read_text())
     with pytest.raises(TrtPanopticError, match="gt_folder/pred_folder"):
         pq_compute(gt, gt)
-    assert pq_compute(gt, gt, SAMPLE / "panoptic", SAMPLE / "panoptic")["All"]["pq"] == 1.0
+    assert pq_compute(gt, gt, coco_sample / "panoptic", coco_sample / "panoptic")["All"]["pq"] == 1.0
