@@ -44,7 +44,7 @@ except TypeError:
 # enum lookups, Logger(...) — then the stubbed Builder/Runtime factories fail and must become one line.
 import sys, tempfile
 from pathlib import Path
-sys.path.insert(0, TESTS_DIR)
+sys.path[:0] = [TESTS_DIR, str(Path(TESTS_DIR).parent)]  # tests/engine helpers and tests/onnx_compat
 from fake_trt import FakeCuda
 from onnx_models import make_onnx
 from trt_panoptic.engine.builder import BuildOptions, build_engine

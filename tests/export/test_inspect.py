@@ -1,5 +1,6 @@
 """``inspect_onnx`` on the exported graphs and on hand-made graphs with the constructs it must flag."""
 from onnx import TensorProto, helper
+from onnx_compat import ONNX_IR_VERSION
 
 from trt_panoptic.export.inspect import format_report, inspect_onnx
 
@@ -27,7 +28,7 @@ def test_flags_unsupported_ops_unknown_plugins_dynamic_dims_and_int64():
         [helper.make_tensor_value_info("d", TensorProto.INT64, None)],
         value_info=[helper.make_tensor_value_info("c", TensorProto.FLOAT, None)],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid("acme", 1)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid("acme", 1)], ir_version=ONNX_IR_VERSION)
     text = "\n".join(inspect_onnx(model).warnings)
     assert "Col2Im ×1 is not in TensorRT's ONNX op list" in text
     assert "unknown plugin AcmeOp" in text

@@ -6,6 +6,7 @@ import torch
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper  # noqa: E402
+from onnx_compat import ONNX_IR_VERSION  # noqa: E402
 
 from trt_panoptic.export.onnx_ops import OnnxNonMaxSuppression, OnnxRoiAlign  # noqa: E402
 from trt_panoptic.ops import nms, roi_align  # noqa: E402
@@ -13,7 +14,7 @@ from trt_panoptic.ops import nms, roi_align  # noqa: E402
 
 def _run(node, inputs, outputs, feeds, opset=17):
     graph = helper.make_graph([node], "g", inputs, outputs)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=ONNX_IR_VERSION)
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     return sess.run(None, feeds)[0]
 

@@ -3,9 +3,14 @@ import numpy as np
 import pytest
 import torch
 from onnx import TensorProto, helper
+from onnx_compat import ONNX_IR_VERSION
 
 from trt_panoptic.export.ort_ops import (
-    ORT_CONTRIB_DOMAIN, _roi_align_fpn_torch, _semantic_upsample_argmax_torch, ort_session, prepare_for_ort,
+    ORT_CONTRIB_DOMAIN,
+    _roi_align_fpn_torch,
+    _semantic_upsample_argmax_torch,
+    ort_session,
+    prepare_for_ort,
 )
 from trt_panoptic.export.surgery import PLUGIN_DOMAIN
 
@@ -33,7 +38,7 @@ def _plugin_model(dtype):
                             plugin_namespace="trt_panoptic", scale_factor=4, with_score=0)
     graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", dtype, [1, 3, 4, 5])],
                               [helper.make_tensor_value_info("y", TensorProto.INT32, [1, 16, 20])])
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(PLUGIN_DOMAIN, 1)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(PLUGIN_DOMAIN, 1)], ir_version=ONNX_IR_VERSION)
 
 
 def test_prepare_for_ort_moves_plugins_to_the_contrib_domain_and_casts_fp16():

@@ -14,6 +14,7 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+from onnx_compat import ONNX_IR_VERSION
 
 H = W = 32
 
@@ -71,7 +72,7 @@ def tiny_model(seed: int = 0) -> onnx.ModelProto:
          helper.make_tensor_value_info("vec", TensorProto.FLOAT, [1, 5])],
         inits,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=ONNX_IR_VERSION)
     model.ir_version = 8
     onnx.checker.check_model(model)
     return model

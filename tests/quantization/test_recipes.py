@@ -40,6 +40,7 @@ def test_recipe_types_are_checked(tmp_path):
 
 def test_fp16_onnx_is_refused_with_the_fix(tmp_path):
     from onnx import TensorProto, helper
+    from onnx_compat import ONNX_IR_VERSION
 
     from trt_panoptic.quantization.pipeline import CalibrationRecipe, calibrate
 
@@ -48,4 +49,4 @@ def test_fp16_onnx_is_refused_with_the_fix(tmp_path):
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT16, [1, 3, 4, 4])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT16, [1, 1, 4, 4])], [w])
     with pytest.raises(TrtPanopticError, match="should be the FP32 export"):
-        calibrate(helper.make_model(graph), tmp_path, CalibrationRecipe())
+        calibrate(helper.make_model(graph, ir_version=ONNX_IR_VERSION), tmp_path, CalibrationRecipe())
