@@ -139,3 +139,19 @@ def test_onnxruntime_backend_exports_weights_in_memory(tmp_path, tiny, portable_
     pred = create_predictor("onnxruntime", weights=ckpt, height=SIZE, width=SIZE)
     assert calls == [(["disc", "box", "triangle"], SIZE, SIZE)]
     assert pred.backend == "onnxruntime" and pred.predict(frame).panoptic.shape == (90, 150)
+
+
+def test_device_is_checked_before_any_model_loads(tmp_path, tiny, portable_onnx):
+    import torch
+
+    onnx_path = save_onnx(portable_onnx, tmp_path / "m.onnx")
+    with pytest.raises(TrtPanopticError, match="should be cpu, cuda or cuda:N, got 'gpu'"):
+        create_predictor("torch", device="gpu")
+    with pytest.raises(TrtPanopticError, match="selects the torch backend's device, got the onnxruntime backend"):
+        create_predictor("auto", model=onnx_path, device="cuda")
+    if not torch.cuda.is_available():
+        with pytest.raises(TrtPanopticError, match="should name a visible GPU"):
+            create_predictor("torch", device="cuda")
+    else:
+        with pytest.raises(TrtPanopticError, match="visible GPUs"):
+            create_predictor("torch", device=f"cuda:{torch.cuda.device_count()}")

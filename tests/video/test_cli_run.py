@@ -76,6 +76,11 @@ def test_unwritable_stats_is_one_line_error(clip: Path, tmp_path: Path, capsys: 
     _assert_one_line_error(subprocess.CompletedProcess([], code, "", err), "--stats")
 
 
+def test_malformed_device_is_one_line_error(clip: Path, capsys: pytest.CaptureFixture) -> None:
+    code, _, err = _main(capsys, "run", "--source", str(clip), "--device", "gpu0")
+    assert code == 2 and "--device should be cpu, cuda or cuda:N, got 'gpu0'" in err
+
+
 def test_undecodable_video_is_one_line_error(tmp_path: Path) -> None:
     """A subprocess: FFmpeg's own 'moov atom not found' on fd 2 would make this more than one line."""
     junk = tmp_path / "junk.mp4"

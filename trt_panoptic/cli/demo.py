@@ -37,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="inference backend (default: auto = best available)")
     p.add_argument("--model", help="ONNX file or TensorRT engine instead of the bundled model")
     p.add_argument("--weights", help="PyTorch checkpoint instead of the bundled model")
+    p.add_argument("--device", default="cpu", help="torch backend device: cpu, cuda or cuda:N (default: cpu)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -90,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     sink = VideoFileSink(annotated)  # checks the folder is writable before any work
 
     write_synthetic_video(clip, args.frames, size, seed=args.seed, fps=30.0, force=True, progress=False)
-    predictor = make_predictor(args.backend, model=args.model, weights=args.weights)
+    predictor = make_predictor(args.backend, model=args.model, weights=args.weights, device=args.device)
     source = open_source(str(clip))
     stats = execute(source, predictor, [sink], PipelineConfig(mode="lossless"), stats_path=stats_path,
                     progress=not args.no_progress)

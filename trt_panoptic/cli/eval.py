@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help="ONNX file (onnxruntime) or TensorRT engine (tensorrt)")
     p.add_argument("--height", type=int, help="model input height in pixels (default: each image's own for torch)")
     p.add_argument("--width", type=int, help="model input width in pixels")
-    p.add_argument("--device", default="cpu", help="torch backend device: cpu or cuda (default: cpu)")
+    p.add_argument("--device", default="cpu", help="torch backend device: cpu, cuda or cuda:N (default: cpu)")
     p.add_argument("--pred-out", help="folder for the COCO panoptic predictions (default: <json name>_predictions)")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="evaluate only the first N images")
     p.add_argument("--force", action="store_true", help="replace an existing --pred-out folder")
@@ -57,9 +57,8 @@ def run(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         raise TrtPanopticError(f"--limit should be ≥ 1, got {args.limit} — or leave it out to evaluate every image")
     dataset = load_coco_panoptic(args.data)  # checks the dataset before the model is built
-    options = {"device": args.device} if args.backend in ("torch", "auto") and not args.model else {}
     predictor = create_predictor(args.backend, model=args.model, weights=args.weights, config=args.config,
-                                 height=args.height, width=args.width, **options)
+                                 height=args.height, width=args.width, device=args.device)
     metrics = evaluate_predictor(predictor, args.data, pred_out=pred_out, force=args.force, limit=args.limit,
                                  progress=not args.no_progress)
     names = {cid: name for ids, cat_names in ((dataset.categories.thing_ids, dataset.categories.thing_names),

@@ -30,6 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--output", required=True, help="output folder")
     p.add_argument("--save-raw", action="store_true", help="also write <stem>.npz with the raw output arrays")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     p.set_defaults(func=run)
 
 
@@ -53,6 +54,17 @@ def _unique_stem(stem: str, used: set[str]) -> str:
     return name
 
 
+def _to_cpu(value):
+    """The model's output (nested dicts/tuples/lists of tensors) with every tensor on the CPU."""
+    if hasattr(value, "cpu"):
+        return value.cpu()
+    if isinstance(value, dict):
+        return {k: _to_cpu(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_cpu(v) for v in value)
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
     import cv2
     import torch
@@ -63,8 +75,10 @@ def run(args: argparse.Namespace) -> int:
     from trt_panoptic.evaluation.evaluator import result_to_coco
     from trt_panoptic.modeling.checkpoint import load_model
     from trt_panoptic.runtime.result import PanopticResult
+    from trt_panoptic.runtime.torch_backend import torch_device
     from trt_panoptic.video.render import PanopticRenderer
 
+    device = torch_device(args.device)
     images = list_images(Path(args.input))
     out_dir = Path(args.output)
     try:
@@ -74,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     model, cfg = load_model(args.weights, args.config)
+    model.to(device)
     categories = PanopticCategories.from_model_config(cfg.model)
     renderer = PanopticRenderer(cfg.model.thing_classes, cfg.model.stuff_classes, track=False)
     stems: set[str] = set()
@@ -82,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
         bgr = read_image_bgr(path)
         chw = bgr[:, :, ::-1] if cfg.model.input.format == "RGB" else bgr
         with torch.no_grad():
-            (out,) = model([torch.from_numpy(np.ascontiguousarray(chw.transpose(2, 0, 1)))])
+            (out,) = model([torch.from_numpy(np.ascontiguousarray(chw.transpose(2, 0, 1))).to(device)])
+        out = _to_cpu(out)
         inst = out["instances"]
         panoptic, segments = out["panoptic"]
         result = PanopticResult(

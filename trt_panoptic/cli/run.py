@@ -45,6 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help="ONNX file or TensorRT engine (default: the bundled model)")
     p.add_argument("--weights", help="PyTorch checkpoint for the torch backend (with --config)")
     p.add_argument("--config", help="config name or YAML for --weights")
+    p.add_argument("--device", default="cpu", help="torch backend device: cpu, cuda or cuda:N (default: cpu)")
     p.add_argument("--height", type=int, help="model input height in pixels (default: the model's)")
     p.add_argument("--width", type=int, help="model input width in pixels (default: the model's)")
     p.add_argument("--max-frames", type=int, metavar="N", help="stop after N processed frames")
@@ -159,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
         sinks = [open_sink(o, fps=args.fps, codec=args.codec) for o in outputs]
         predictor = make_predictor(
             args.backend, model=args.model, weights=args.weights, config=args.config,
-            height=args.height, width=args.width,
+            height=args.height, width=args.width, device=args.device,
         )
     except BaseException:
         source.close()

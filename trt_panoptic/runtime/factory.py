@@ -40,7 +40,7 @@ def _pick(backend: str, model: str | None) -> str:
 def create_predictor(
     backend: str = "auto", model: str | os.PathLike | None = None, weights: str | os.PathLike | None = None,
     config: str | os.PathLike | Config | None = None, height: int | None = None, width: int | None = None,
-    **options,
+    device: str = "cpu", **options,
 ):
     """A :class:`~trt_panoptic.runtime.predictor.Predictor` for ``backend``.
 
@@ -51,7 +51,9 @@ def create_predictor(
             exports ``weights`` in memory at ``height`` × ``width`` (default 512×512).
         weights, config: PyTorch checkpoint and config (None = the bundled model) for torch / on-the-fly export.
         height, width: input size in pixels; frames are letterboxed to it (torch: None = each frame's own size).
-        options: backend-specific — torch: ``device``; onnxruntime: ``providers``, ``threads``; tensorrt: ``runner``.
+        device: the torch backend's device ("cpu", "cuda", "cuda:N"); TensorRT always runs on the GPU, and
+            the onnxruntime backend here runs on the CPU, so it refuses a GPU device.
+        options: backend-specific — onnxruntime: ``providers``, ``threads``; tensorrt: ``runner``.
     """
     model = os.fspath(model) if model is not None else None
     chosen = _pick(backend, model)
@@ -64,6 +66,10 @@ def create_predictor(
         return TensorRTPredictor(model, config=config, height=height, width=width, **options)
     if chosen == "onnxruntime":
         from trt_panoptic.runtime.onnx_backend import OnnxRuntimePredictor
+
+        if device != "cpu":
+            raise TrtPanopticError(f"--device {device} selects the torch backend's device, got the onnxruntime backend "
+                                   "(CPU here) — drop --device, or use --backend torch or tensorrt for the GPU")
 
         if model is not None:
             if Path(model).suffix.lower() != ".onnx":
@@ -83,7 +89,8 @@ def create_predictor(
     if model is not None:
         raise TrtPanopticError(f"the torch backend should get --weights (a checkpoint), got --model {model!r} — use --backend onnxruntime/tensorrt for it")
     from trt_panoptic.modeling.checkpoint import load_model
-    from trt_panoptic.runtime.torch_backend import TorchPredictor
+    from trt_panoptic.runtime.torch_backend import TorchPredictor, torch_device
 
+    torch_device(device)  # before the model loads: a bad or missing GPU fails fast
     torch_model, cfg = load_model(weights, config)
-    return TorchPredictor(torch_model, cfg, height, width, **options)
+    return TorchPredictor(torch_model, cfg, height, width, device=device, **options)

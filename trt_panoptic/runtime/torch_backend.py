@@ -10,6 +10,19 @@ from trt_panoptic.modeling import PanopticFPN
 from trt_panoptic.runtime.base import RawOutputPredictor
 
 
+def torch_device(device: str) -> torch.device:
+    """``device`` ("cpu", "cuda" or "cuda:N") as a torch.device; a one-line error if it is malformed or absent."""
+    if device != "cpu" and device != "cuda" and not (device.startswith("cuda:") and device[5:].isdigit()):
+        raise TrtPanopticError(f"--device should be cpu, cuda or cuda:N, got {device!r} — e.g. --device cuda")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise TrtPanopticError(f"--device {device} should name a visible GPU, got none (CPU-only torch or no driver) "
+                               "— use --device cpu")
+    if device.startswith("cuda:") and int(device[5:]) >= torch.cuda.device_count():
+        raise TrtPanopticError(f"--device {device} should name one of the {torch.cuda.device_count()} visible GPUs "
+                               "— e.g. --device cuda:0")
+    return torch.device(device)
+
+
 class TorchPredictor(RawOutputPredictor):
     """Runs ``model`` (eval mode) on each frame; the detections go through the shared decode path.
 
@@ -17,7 +30,7 @@ class TorchPredictor(RawOutputPredictor):
         model, cfg: the trained model and its config.
         height, width: letterbox frames to this size first (as the exported backends must); None = run
             each frame at its own size.
-        device: "cpu" or "cuda".
+        device: "cpu", "cuda" or "cuda:N".
     """
 
     backend = "torch"
@@ -25,9 +38,7 @@ class TorchPredictor(RawOutputPredictor):
     def __init__(self, model: PanopticFPN, cfg: Config, height: int | None = None, width: int | None = None,
                  device: str = "cpu") -> None:
         super().__init__(cfg, height, width)
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise TrtPanopticError(f"device should be available, got {device!r} without CUDA — use device='cpu'")
-        self.device = torch.device(device)
+        self.device = torch_device(device)
         self.model = model.eval().to(self.device)
 
     @torch.no_grad()
