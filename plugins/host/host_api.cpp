@@ -369,7 +369,7 @@ int32_t tp_semantic_upsample_argmax_blocked_f32(float const* logits, int32_t n, 
     float sc[16];
     for (int32_t img = 0; img < n; ++img)
     {
-        float const* src = logits + img * channels * cells;
+        float const* src = logits + static_cast<int64_t>(img) * channels * cells;
         for (int64_t k = 0; k < items; ++k)
         {
             BlockItem const item = blockItem(k, h, w, s);

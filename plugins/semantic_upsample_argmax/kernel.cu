@@ -1,8 +1,7 @@
 // SemanticUpsampleArgmax CUDA kernels. For s = 2 and 4 one thread computes the s x s output block of
 // one interior input cell (upsampleArgmaxBlock: 9 loads per class for s*s pixels), or one pixel of the
-// map's perimeter (blockItem says which); for s = 8, s
-// consecutive pixels of a row (upsampleArgmaxGroup); other scale factors run one thread per pixel
-// (upsampleArgmaxPixel). Running maxima stay in registers and neighbouring threads read neighbouring
+// map's perimeter (blockItem says which); for s = 8, s consecutive pixels of a row (upsampleArgmaxGroup);
+// other scale factors run one thread per pixel (upsampleArgmaxPixel). Running maxima stay in registers and neighbouring threads read neighbouring
 // inputs, so the logits come from DRAM about once; the C x H x W tensor never exists.
 #include "kernel.h"
 

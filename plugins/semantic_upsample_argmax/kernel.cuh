@@ -156,9 +156,9 @@ struct BlockItem
 
 //! Work item k (0 <= k < blockItemCount) of one image. Interior cells (1 <= i <= h-2, 1 <= g <= w-2) come
 //! first, row by row, one item each; then every pixel of the perimeter cells' blocks (first row, last row,
-//! then the left and right ends of the rows between), one item each, since a pixel of the perimeter reads
-//! 4 values per class instead of a block's 9 for S*S pixels: one thread per perimeter block would take
-//! S*S times longer than the rest and stall the whole launch on a few warps.
+//! then the left and right ends of the rows between), one item each: a perimeter pixel takes the per-pixel
+//! path (4 loads per class), so one thread per perimeter block would load 4*S*S values per class against an
+//! interior block's 9, and those few last warps would set the launch's length (measured: 462 vs 81 us).
 TP_HD BlockItem blockItem(int64_t k, int32_t h, int32_t w, int32_t s)
 {
     int32_t const ih = h > 2 ? h - 2 : 0;
