@@ -52,3 +52,7 @@ def test_oracle_predictions_through_the_pipeline_score_pq_100(tmp_path: Path) ->
     result = pq_compute(gt / "panoptic.json", pred / "panoptic.json", gt / "panoptic", pred / "panoptic")
     for part in ("All", "Things", "Stuff"):
         assert result[part]["pq"] == 1.0, (part, result[part])  # fractions in 0..1
+    # the images are the inputs' own files (PNGs here), so predictions join the ground truth by name too
+    names = [img["file_name"] for img in json.loads((pred / "panoptic.json").read_text())["images"]]
+    assert names == [img["file_name"] for img in json.loads((gt / "panoptic.json").read_text())["images"]]
+    assert names[0].endswith(".png")

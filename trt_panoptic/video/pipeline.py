@@ -146,6 +146,7 @@ class _Captured:
     name: str
     image: np.ndarray
     t_capture: float  # perf_counter when the frame left the decoder
+    file_name: str | None = None  # the source image's file name, if it had one
 
 
 @dataclass
@@ -236,7 +237,7 @@ class Pipeline:
                 if read.status is ReadStatus.FRAME:
                     stats.frames_read += 1
                     stats.record("capture", t1 - t0)
-                    frame = _Captured(index, read.name or f"{index:06d}", read.image, t1)
+                    frame = _Captured(index, read.name or f"{index:06d}", read.image, t1, read.file_name)
                     index += 1
                     if self._to_infer.put(frame):
                         stats.dropped_stale += 1
@@ -339,7 +340,7 @@ class Pipeline:
                 t1 = time.perf_counter()
                 for sink in self.sinks:
                     sink.write(stats.frames_written, frame.name, frame.image, rendered, item.result,
-                               timestamp=frame.t_capture)
+                               timestamp=frame.t_capture, source_file=frame.file_name)
                 t2 = time.perf_counter()
                 stats.record("render", t1 - t0)
                 stats.record("write", t2 - t1)

@@ -73,9 +73,10 @@ class FrameSink(ABC):
 
     @abstractmethod
     def write(self, index: int, name: str, image: np.ndarray, rendered: np.ndarray, result: PanopticResult,
-              *, timestamp: float | None = None) -> None:
+              *, timestamp: float | None = None, source_file: str | None = None) -> None:
         """Consume frame ``index`` (0-based output order) named ``name``; images are BGR uint8 [H, W, 3];
-        ``timestamp`` is the capture time in seconds (``time.perf_counter`` clock)."""
+        ``timestamp`` is the capture time in seconds (``time.perf_counter`` clock); ``source_file`` the
+        frame's own file name when it came from one (image folders), else None."""
 
     def close(self) -> None:
         """Flush and move outputs into place; safe to call more than once."""
@@ -97,7 +98,7 @@ class NullSink(FrameSink):
 
     description = "none"
 
-    def write(self, index, name, image, rendered, result, *, timestamp=None) -> None:
+    def write(self, index, name, image, rendered, result, *, timestamp=None, source_file=None) -> None:
         pass
 
 
@@ -211,7 +212,7 @@ class VideoFileSink(FrameSink):
         self._fps = float(fps)
         logger.info("writing %s (%s, %dx%d, %.1f FPS)", self.path, self.codec, width, height, fps)
 
-    def write(self, index, name, image, rendered, result, *, timestamp=None) -> None:
+    def write(self, index, name, image, rendered, result, *, timestamp=None, source_file=None) -> None:
         h, w = rendered.shape[:2]
         if self._writer is None:
             self._open(w, h)
@@ -251,7 +252,7 @@ class ImageFolderSink(FrameSink):
         check_new_or_empty_dir(self.folder, "image output")
         check_writable_dir(self.folder, "image output")
 
-    def write(self, index, name, image, rendered, result, *, timestamp=None) -> None:
+    def write(self, index, name, image, rendered, result, *, timestamp=None, source_file=None) -> None:
         cv2 = _cv2()
         target = self.folder / f"{index:06d}{self.ext}"
         tmp = self.folder / f".{index:06d}.partial{self.ext}"
@@ -283,7 +284,7 @@ class CocoPanopticSink(FrameSink):
         self._images: list[dict] = []
         self._annotations: list[dict] = []
 
-    def write(self, index, name, image, rendered, result, *, timestamp=None) -> None:
+    def write(self, index, name, image, rendered, result, *, timestamp=None, source_file=None) -> None:
         cv2 = _cv2()
         thing_ids, stuff_ids = self.info.category_ids()
         file_stem = name or f"{index:06d}"
@@ -310,7 +311,8 @@ class CocoPanopticSink(FrameSink):
                 **({"score": float(seg["score"])} if "score" in seg else {}),
             })
         h, w = result.panoptic.shape
-        self._images.append({"id": index, "file_name": f"{file_stem}.jpg", "height": h, "width": w})
+        # the input image's own name; a video frame has none, so it gets its frame name as a .jpg
+        self._images.append({"id": index, "file_name": source_file or f"{file_stem}.jpg", "height": h, "width": w})
         self._annotations.append({"image_id": index, "file_name": png, "segments_info": segments})
 
     def close(self) -> None:
@@ -360,7 +362,7 @@ class WindowSink(FrameSink):
         self._latest: np.ndarray | None = None
         self._lock = threading.Lock()
 
-    def write(self, index, name, image, rendered, result, *, timestamp=None) -> None:
+    def write(self, index, name, image, rendered, result, *, timestamp=None, source_file=None) -> None:
         with self._lock:
             self._latest = rendered
 

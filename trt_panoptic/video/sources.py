@@ -49,6 +49,7 @@ class Read:
     status: ReadStatus
     image: np.ndarray | None = None
     name: str | None = None
+    file_name: str | None = None  #: the image's own file name (image folders), for outputs that record it
 
 
 class FrameSource(ABC):
@@ -192,7 +193,7 @@ class ImageFilesSource(FrameSource):
         if not _valid_image(image):
             logger.warning("skipping unreadable image %s", path)
             return Read(ReadStatus.CORRUPT, name=path.stem)
-        return Read(ReadStatus.FRAME, image, path.stem)
+        return Read(ReadStatus.FRAME, image, path.stem, path.name)
 
 
 class CaptureSource(FrameSource):
