@@ -5,6 +5,8 @@
 // same parser, so the CPU tests exercise the exact validation and serialization the plugin uses.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -75,6 +77,67 @@ inline bool readIntInRange(FieldView const& f, int64_t lo, int64_t hi, int32_t& 
 inline bool isParserField(char const* name)
 {
     return std::strcmp(name, "plugin_version") == 0 || std::strcmp(name, "plugin_namespace") == 0;
+}
+
+//! One INT32 field of a plugin: its name (= the ONNX attribute), accepted range, and the member of Params it sets.
+template <typename Params>
+struct IntField
+{
+    char const* name;
+    int64_t lo;
+    int64_t hi;
+    int32_t Params::*member;
+};
+
+//! Fills p from the fields as spec describes them (absent fields keep their defaults). Unknown names are
+//! appended to ignored (the caller logs them); a nameless field, a wrong type or an out-of-range value
+//! returns false with err.
+template <typename Params, size_t N>
+bool parseIntFields(std::array<IntField<Params>, N> const& spec, FieldView const* fields, int32_t nbFields,
+    Params& p, std::string& err, std::vector<std::string>* ignored)
+{
+    for (int32_t i = 0; i < nbFields; ++i)
+    {
+        FieldView const& f = fields[i];
+        if (f.name == nullptr)
+        {
+            err = "a field has no name";
+            return false;
+        }
+        IntField<Params> const* match = nullptr;
+        for (IntField<Params> const& s : spec)
+        {
+            if (std::strcmp(f.name, s.name) == 0)
+            {
+                match = &s;
+                break;
+            }
+        }
+        if (match != nullptr)
+        {
+            if (!readIntInRange(f, match->lo, match->hi, p.*(match->member), err))
+            {
+                return false;
+            }
+        }
+        else if (!isParserField(f.name) && ignored != nullptr)
+        {
+            ignored->emplace_back(f.name);
+        }
+    }
+    return true;
+}
+
+//! The fields that reproduce p, in spec order, pointing into p (valid while p lives); all INT32 scalars.
+template <typename Params, size_t N>
+std::array<FieldView, N> intFieldsToSerialize(std::array<IntField<Params>, N> const& spec, Params const& p)
+{
+    std::array<FieldView, N> out{};
+    for (size_t k = 0; k < N; ++k)
+    {
+        out[k] = FieldView{spec[k].name, FieldKind::kINT32, &(p.*(spec[k].member)), 1};
+    }
+    return out;
 }
 
 } // namespace trt_panoptic

@@ -44,6 +44,35 @@ void joinNames(std::vector<std::string> const& names, char* out, int32_t outLen)
     }
 }
 
+//! parseIntFields behind a C signature: *out only on success, unknown names comma-separated in ignored.
+template <typename Params, size_t N>
+int32_t parseFields(std::array<IntField<Params>, N> const& spec, FieldView const* fields, int32_t nbFields,
+    Params* out, char* ignored, int32_t ignoredLen, char* err, int32_t errLen)
+{
+    Params p;
+    std::string msg;
+    std::vector<std::string> unknown;
+    if (!parseIntFields(spec, fields, nbFields, p, msg, &unknown))
+    {
+        return fail(err, errLen, msg);
+    }
+    joinNames(unknown, ignored, ignoredLen);
+    *out = p;
+    return 0;
+}
+
+//! intFieldsToSerialize into a caller's array of capacity entries; returns how many fields there are.
+template <typename Params, size_t N>
+int32_t serializeFields(std::array<IntField<Params>, N> const& spec, Params const& p, FieldView* out, int32_t capacity)
+{
+    auto const fields = intFieldsToSerialize(spec, p);
+    for (int32_t i = 0; i < static_cast<int32_t>(N) && i < capacity; ++i)
+    {
+        out[i] = fields[static_cast<size_t>(i)];
+    }
+    return static_cast<int32_t>(N);
+}
+
 template <int32_t S>
 void groupedImage(float const* src, int32_t channels, int32_t h, int32_t w, float invScale, int32_t* labels,
     float* scores)
@@ -407,57 +436,27 @@ int32_t tp_semantic_upsample_argmax_blocked_f32(float const* logits, int32_t n, 
 int32_t tp_roi_align_fpn_parse_fields(FieldView const* fields, int32_t nbFields, RoIAlignFPNParams* out,
     char* ignored, int32_t ignoredLen, char* err, int32_t errLen)
 {
-    RoIAlignFPNParams p;
-    std::string msg;
-    std::vector<std::string> unknown;
-    if (!parseRoIAlignFPNFields(fields, nbFields, p, msg, &unknown))
-    {
-        return fail(err, errLen, msg);
-    }
-    joinNames(unknown, ignored, ignoredLen);
-    *out = p;
-    return 0;
+    return parseFields(roiAlignFPNFields(), fields, nbFields, out, ignored, ignoredLen, err, errLen);
 }
 
 //! The fields the RoIAlignFPN plugin serializes (pointing into *p); returns their number (<= capacity).
 int32_t tp_roi_align_fpn_serialize_fields(RoIAlignFPNParams const* p, FieldView* out, int32_t capacity)
 {
-    auto const fields = roiAlignFPNFieldsToSerialize(*p);
-    int32_t const n = static_cast<int32_t>(fields.size());
-    for (int32_t i = 0; i < n && i < capacity; ++i)
-    {
-        out[i] = fields[static_cast<size_t>(i)];
-    }
-    return n;
+    return serializeFields(roiAlignFPNFields(), *p, out, capacity);
 }
 
 //! Parses plugin fields exactly as the SemanticUpsampleArgmax creator does.
 int32_t tp_semantic_upsample_argmax_parse_fields(FieldView const* fields, int32_t nbFields,
     SemanticUpsampleArgmaxParams* out, char* ignored, int32_t ignoredLen, char* err, int32_t errLen)
 {
-    SemanticUpsampleArgmaxParams p;
-    std::string msg;
-    std::vector<std::string> unknown;
-    if (!parseSemanticUpsampleArgmaxFields(fields, nbFields, p, msg, &unknown))
-    {
-        return fail(err, errLen, msg);
-    }
-    joinNames(unknown, ignored, ignoredLen);
-    *out = p;
-    return 0;
+    return parseFields(semanticUpsampleArgmaxFields(), fields, nbFields, out, ignored, ignoredLen, err, errLen);
 }
 
 //! The fields the SemanticUpsampleArgmax plugin serializes (pointing into *p); returns their number.
 int32_t tp_semantic_upsample_argmax_serialize_fields(
     SemanticUpsampleArgmaxParams const* p, FieldView* out, int32_t capacity)
 {
-    auto const fields = semanticUpsampleArgmaxFieldsToSerialize(*p);
-    int32_t const n = static_cast<int32_t>(fields.size());
-    for (int32_t i = 0; i < n && i < capacity; ++i)
-    {
-        out[i] = fields[static_cast<size_t>(i)];
-    }
-    return n;
+    return serializeFields(semanticUpsampleArgmaxFields(), *p, out, capacity);
 }
 
 } // extern "C"

@@ -12,55 +12,9 @@ namespace trt_panoptic
 namespace
 {
 
-constexpr char const* kName = "RoIAlignFPN";
-constexpr char const* kVersion = "1";
 constexpr int32_t kNbInputs = 1 + kRoIAlignFPNNumLevels;
 
 } // namespace
-
-RoIAlignFPNPlugin::RoIAlignFPNPlugin(RoIAlignFPNParams const& params)
-    : mParams(params)
-{
-}
-
-nvinfer1::IPluginCapability* RoIAlignFPNPlugin::getCapabilityInterface(nvinfer1::PluginCapabilityType type) noexcept
-{
-    switch (type)
-    {
-    case nvinfer1::PluginCapabilityType::kCORE: return static_cast<nvinfer1::IPluginV3OneCore*>(this);
-    case nvinfer1::PluginCapabilityType::kBUILD: return static_cast<nvinfer1::IPluginV3OneBuild*>(this);
-    case nvinfer1::PluginCapabilityType::kRUNTIME: return static_cast<nvinfer1::IPluginV3OneRuntime*>(this);
-    }
-    return nullptr;
-}
-
-nvinfer1::IPluginV3* RoIAlignFPNPlugin::clone() noexcept
-{
-    try
-    {
-        return new RoIAlignFPNPlugin(mParams);
-    }
-    catch (std::exception const& e)
-    {
-        logError(std::string(kName) + ": clone failed: " + e.what());
-    }
-    return nullptr;
-}
-
-char const* RoIAlignFPNPlugin::getPluginName() const noexcept
-{
-    return kName;
-}
-
-char const* RoIAlignFPNPlugin::getPluginVersion() const noexcept
-{
-    return kVersion;
-}
-
-char const* RoIAlignFPNPlugin::getPluginNamespace() const noexcept
-{
-    return kPluginNamespace;
-}
 
 int32_t RoIAlignFPNPlugin::configurePlugin(nvinfer1::DynamicPluginTensorDesc const* in, int32_t nbInputs,
     nvinfer1::DynamicPluginTensorDesc const* out, int32_t nbOutputs) noexcept
@@ -185,81 +139,6 @@ int32_t RoIAlignFPNPlugin::enqueue(nvinfer1::PluginTensorDesc const* inputDesc,
         logError(std::string(kName) + ": enqueue failed: " + e.what());
     }
     return 1;
-}
-
-nvinfer1::IPluginV3* RoIAlignFPNPlugin::attachToContext(nvinfer1::IPluginResourceContext* /* context */) noexcept
-{
-    return clone(); // no per-context resources
-}
-
-nvinfer1::PluginFieldCollection const* RoIAlignFPNPlugin::getFieldsToSerialize() noexcept
-{
-    try
-    {
-        toPluginFields(roiAlignFPNFieldsToSerialize(mParams), mSerialized, true);
-        mSerializedFC.nbFields = static_cast<int32_t>(mSerialized.size());
-        mSerializedFC.fields = mSerialized.data();
-        return &mSerializedFC;
-    }
-    catch (std::exception const& e)
-    {
-        logError(std::string(kName) + ": getFieldsToSerialize failed: " + e.what());
-    }
-    return nullptr;
-}
-
-RoIAlignFPNPluginCreator::RoIAlignFPNPluginCreator()
-{
-    toPluginFields(roiAlignFPNFieldsToSerialize(mDefaults), mFields, false);
-    mFC.nbFields = static_cast<int32_t>(mFields.size());
-    mFC.fields = mFields.data();
-}
-
-char const* RoIAlignFPNPluginCreator::getPluginName() const noexcept
-{
-    return kName;
-}
-
-char const* RoIAlignFPNPluginCreator::getPluginVersion() const noexcept
-{
-    return kVersion;
-}
-
-char const* RoIAlignFPNPluginCreator::getPluginNamespace() const noexcept
-{
-    return kPluginNamespace;
-}
-
-nvinfer1::PluginFieldCollection const* RoIAlignFPNPluginCreator::getFieldNames() noexcept
-{
-    return &mFC;
-}
-
-nvinfer1::IPluginV3* RoIAlignFPNPluginCreator::createPlugin(
-    char const* name, nvinfer1::PluginFieldCollection const* fc, nvinfer1::TensorRTPhase /* phase */) noexcept
-{
-    try
-    {
-        std::vector<FieldView> const views = toFieldViews(fc);
-        RoIAlignFPNParams params;
-        std::string err;
-        std::vector<std::string> ignored;
-        if (!parseRoIAlignFPNFields(views.data(), static_cast<int32_t>(views.size()), params, err, &ignored))
-        {
-            logError(std::string(kName) + " '" + (name ? name : "") + "': " + err);
-            return nullptr;
-        }
-        for (auto const& f : ignored)
-        {
-            logWarning(std::string(kName) + ": ignoring unknown field " + f);
-        }
-        return new RoIAlignFPNPlugin(params);
-    }
-    catch (std::exception const& e)
-    {
-        logError(std::string(kName) + ": createPlugin failed: " + e.what());
-    }
-    return nullptr;
 }
 
 } // namespace trt_panoptic

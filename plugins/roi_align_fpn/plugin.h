@@ -1,34 +1,26 @@
 // RoIAlignFPN TensorRT plugin (IPluginV3: OneCore + OneBuild + OneRuntime) and its creator.
 #pragma once
 
-#include "../common/plugin_utils.h"
+#include "../common/plugin_base.h"
 #include "fields.h"
 
 #include "NvInferRuntime.h"
 
-#include <string>
-#include <vector>
-
 namespace trt_panoptic
 {
 
-class RoIAlignFPNPlugin : public nvinfer1::IPluginV3,
-                          public nvinfer1::IPluginV3OneCore,
-                          public nvinfer1::IPluginV3OneBuild,
-                          public nvinfer1::IPluginV3OneRuntime
+class RoIAlignFPNPlugin : public PluginV3Base<RoIAlignFPNPlugin, RoIAlignFPNParams>
 {
 public:
-    explicit RoIAlignFPNPlugin(RoIAlignFPNParams const& params);
-    ~RoIAlignFPNPlugin() override = default;
+    static constexpr char const* kName = "RoIAlignFPN";
+    static constexpr char const* kVersion = "1";
 
-    // IPluginV3
-    nvinfer1::IPluginCapability* getCapabilityInterface(nvinfer1::PluginCapabilityType type) noexcept override;
-    nvinfer1::IPluginV3* clone() noexcept override;
+    static auto const& fields()
+    {
+        return roiAlignFPNFields();
+    }
 
-    // IPluginV3OneCore
-    char const* getPluginName() const noexcept override;
-    char const* getPluginVersion() const noexcept override;
-    char const* getPluginNamespace() const noexcept override;
+    using PluginV3Base::PluginV3Base;
 
     // IPluginV3OneBuild
     int32_t configurePlugin(nvinfer1::DynamicPluginTensorDesc const* in, int32_t nbInputs,
@@ -47,32 +39,8 @@ public:
         nvinfer1::PluginTensorDesc const* out, int32_t nbOutputs) noexcept override;
     int32_t enqueue(nvinfer1::PluginTensorDesc const* inputDesc, nvinfer1::PluginTensorDesc const* outputDesc,
         void const* const* inputs, void* const* outputs, void* workspace, cudaStream_t stream) noexcept override;
-    nvinfer1::IPluginV3* attachToContext(nvinfer1::IPluginResourceContext* context) noexcept override;
-    nvinfer1::PluginFieldCollection const* getFieldsToSerialize() noexcept override;
-
-private:
-    RoIAlignFPNParams mParams;
-    std::vector<nvinfer1::PluginField> mSerialized;
-    nvinfer1::PluginFieldCollection mSerializedFC{};
 };
 
-class RoIAlignFPNPluginCreator : public nvinfer1::IPluginCreatorV3One
-{
-public:
-    RoIAlignFPNPluginCreator();
-    ~RoIAlignFPNPluginCreator() override = default;
-
-    char const* getPluginName() const noexcept override;
-    char const* getPluginVersion() const noexcept override;
-    char const* getPluginNamespace() const noexcept override;
-    nvinfer1::PluginFieldCollection const* getFieldNames() noexcept override;
-    nvinfer1::IPluginV3* createPlugin(
-        char const* name, nvinfer1::PluginFieldCollection const* fc, nvinfer1::TensorRTPhase phase) noexcept override;
-
-private:
-    RoIAlignFPNParams mDefaults;
-    std::vector<nvinfer1::PluginField> mFields;
-    nvinfer1::PluginFieldCollection mFC{};
-};
+using RoIAlignFPNPluginCreator = PluginCreatorV3<RoIAlignFPNPlugin>;
 
 } // namespace trt_panoptic
