@@ -5,11 +5,13 @@ import json
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 import torch
 from export.tiny_model import scene
 
 from trt_panoptic.cli.main import main
+from trt_panoptic.data.coco_panoptic import read_panoptic_png
 
 
 @pytest.fixture()
@@ -23,10 +25,18 @@ def image(tmp_path: Path) -> Path:
 def test_predict_writes_png_json_and_overlay(image: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert main(["predict", "--input", str(image.parent), "--output", str(out), "--device", "cpu"]) == 0
-    assert cv2.imread(str(out / "street.png")).shape == (128, 160, 3)
+    ids = read_panoptic_png(out / "street.png")
+    assert ids.shape == (128, 160)
     assert cv2.imread(str(out / "street_overlay.jpg")) is not None
     info = json.loads((out / "street.json").read_text())
     assert info["file_name"] == "street.png" and info["segments_info"], "the bundled model should find segments"
+    # the JSON describes the PNG: one entry per segment id drawn, with its pixel count and bounding box
+    drawn = {int(i) for i in np.unique(ids) if i != 0}
+    assert {seg["id"] for seg in info["segments_info"]} == drawn
+    for seg in info["segments_info"]:
+        ys, xs = np.nonzero(ids == seg["id"])
+        assert seg["area"] == len(xs)
+        assert seg["bbox"] == [xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1]
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is visible: --device cuda is valid here")

@@ -19,7 +19,6 @@ from trt_panoptic.video.sinks import (
     choose_codec,
     codec_available,
     open_sink,
-    rgb_from_id,
 )
 
 from .conftest import FakePredictor, read_all, synth_frame
@@ -65,12 +64,6 @@ def test_video_sink_renames_on_close_and_resizes_odd_frames(tmp_path: Path) -> N
     assert len(frames) == 4 and frames[-1].shape == (128, 128, 3)
     assert cv2.VideoCapture(str(out)).get(cv2.CAP_PROP_FPS) == pytest.approx(12.0)
     assert not (tmp_path / "v.partial.avi").exists()
-
-
-def test_rgb_from_id_is_coco_encoding() -> None:
-    ids = np.array([[0, 1, 256 + 2, 65536 * 3 + 256 * 4 + 5]])
-    rgb = rgb_from_id(ids)
-    assert rgb.tolist() == [[[0, 0, 0], [1, 0, 0], [2, 1, 0], [5, 4, 3]]]
 
 
 def test_coco_sink_writes_png_ids_and_json(tmp_path: Path) -> None:

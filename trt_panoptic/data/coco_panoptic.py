@@ -73,6 +73,33 @@ def write_panoptic_png(path: str | Path, ids: np.ndarray) -> None:
     atomic_write_bytes(path, encode_panoptic_png(ids))
 
 
+def coco_segments_info(
+    panoptic: np.ndarray, segments: Sequence[dict], thing_ids: Sequence[int], stuff_ids: Sequence[int]
+) -> list[dict]:
+    """A prediction's segments as COCO ``segments_info``: ``id``, dataset ``category_id``, ``iscrowd`` 0,
+    ``bbox`` [x, y, w, h] and ``area`` counted in ``panoptic``, and ``score`` when the segment has one.
+
+    ``segments`` are the model's (``isthing``, 0-based thing class or 1-based stuff channel as
+    ``category_id``); thing class c becomes ``thing_ids[c]``, stuff channel s ``stuff_ids[s - 1]``. Segments
+    absent from the map are dropped (COCO lists only non-empty segments).
+    """
+    out = []
+    for seg in segments:
+        ys, xs = np.nonzero(panoptic == int(seg["id"]))
+        if len(xs) == 0:
+            continue
+        c = int(seg["category_id"])
+        out.append({
+            "id": int(seg["id"]),
+            "category_id": int(thing_ids[c] if seg["isthing"] else stuff_ids[c - 1]),
+            "iscrowd": 0,
+            "bbox": [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)],
+            "area": int(len(xs)),
+            **({"score": float(seg["score"])} if "score" in seg else {}),
+        })
+    return out
+
+
 def read_image_bgr(path: str | Path) -> np.ndarray:
     """Read a picture as uint8 [H, W, 3] BGR (grey images are expanded to 3 channels).
 

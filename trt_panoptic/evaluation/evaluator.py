@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from trt_panoptic.data.categories import PanopticCategories
+from trt_panoptic.data.coco_panoptic import coco_segments_info
 from trt_panoptic.errors import TrtPanopticError
 
 logger = logging.getLogger(__name__)
@@ -43,18 +44,10 @@ def categories_by_name(thing_classes, stuff_classes, dataset: PanopticCategories
 def result_to_coco(result, categories: PanopticCategories) -> tuple[np.ndarray, list[dict]]:
     """A :class:`~trt_panoptic.runtime.result.PanopticResult` → (int64 [H, W] id map, COCO ``segments_info``).
 
-    Thing segments' ``category_id`` (0-based class) becomes ``thing_ids[c]``, stuff channels s (1..S) become
-    ``stuff_ids[s - 1]``; segments absent from the map are dropped (COCO lists only non-empty segments).
+    Category ids, bbox, area and score as :func:`trt_panoptic.data.coco_panoptic.coco_segments_info` gives them.
     """
     pan = np.asarray(result.panoptic).astype(np.int64)
-    present = set(np.unique(pan).tolist())
-    segments = []
-    for seg in result.segments_info:
-        if seg["id"] not in present:
-            continue
-        c = int(seg["category_id"])
-        cid = categories.thing_ids[c] if seg["isthing"] else categories.stuff_ids[c - 1]
-        segments.append({"id": int(seg["id"]), "category_id": cid, "iscrowd": 0})
+    segments = coco_segments_info(pan, result.segments_info, categories.thing_ids, categories.stuff_ids)
     return pan, segments
 
 

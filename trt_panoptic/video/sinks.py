@@ -17,13 +17,13 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 import numpy as np
 
+from trt_panoptic.atomic_io import atomic_write_json
+from trt_panoptic.data.coco_panoptic import coco_segments_info, write_panoptic_png
 from trt_panoptic.errors import TrtPanopticError, import_optional
 from trt_panoptic.runtime.result import PanopticResult
 from trt_panoptic.video.quiet import silenced_native_stderr
-from trt_panoptic.atomic_io import atomic_write_json
 
 logger = logging.getLogger(__name__)
 
@@ -262,12 +262,6 @@ class ImageFolderSink(FrameSink):
         os.replace(tmp, target)
 
 
-def rgb_from_id(ids: np.ndarray) -> np.ndarray:
-    """COCO panoptic PNG encoding: segment id [H, W] → RGB uint8 [H, W, 3], id = R + 256·G + 256²·B."""
-    ids = ids.astype(np.uint32)
-    return np.stack([ids % 256, ids // 256 % 256, ids // 65536 % 256], axis=-1).astype(np.uint8)
-
-
 class CocoPanopticSink(FrameSink):
     """Predictions in the COCO panoptic format (``--output coco:DIR``): ``DIR/panoptic/<name>.png`` per frame
     with RGB-encoded segment ids, and ``DIR/panoptic.json`` (images, annotations, categories) written on close.
@@ -285,31 +279,11 @@ class CocoPanopticSink(FrameSink):
         self._annotations: list[dict] = []
 
     def write(self, index, name, image, rendered, result, *, timestamp=None, source_file=None) -> None:
-        cv2 = _cv2()
         thing_ids, stuff_ids = self.info.category_ids()
         file_stem = name or f"{index:06d}"
         png = f"{file_stem}.png"
-        target = self.folder / "panoptic" / png
-        tmp = target.with_name(f".{png}.partial.png")
-        if not cv2.imwrite(str(tmp), rgb_from_id(result.panoptic)[..., ::-1]):
-            raise TrtPanopticError(f"COCO output should be writable, got a failed write of '{target}' — "
-                                   "check free disk space")
-        os.replace(tmp, target)
-        segments = []
-        for seg in result.segments_info:
-            ys, xs = np.nonzero(result.panoptic == int(seg["id"]))
-            if len(xs) == 0:
-                continue
-            c = int(seg["category_id"])
-            category = thing_ids[c] if seg.get("isthing") else stuff_ids[c - 1]
-            segments.append({
-                "id": int(seg["id"]),
-                "category_id": category,
-                "iscrowd": 0,
-                "bbox": [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)],
-                "area": int(len(xs)),
-                **({"score": float(seg["score"])} if "score" in seg else {}),
-            })
+        write_panoptic_png(self.folder / "panoptic" / png, result.panoptic)
+        segments = coco_segments_info(result.panoptic, result.segments_info, thing_ids, stuff_ids)
         h, w = result.panoptic.shape
         # the input image's own name; a video frame has none, so it gets its frame name as a .jpg
         self._images.append({"id": index, "file_name": source_file or f"{file_stem}.jpg", "height": h, "width": w})
