@@ -220,6 +220,16 @@ def resolve_config_path(path_or_name: str | Path) -> Path:
     )
 
 
+def read_yaml(path: Path, what: str) -> Any:
+    """The YAML document in the file ``path`` (None if empty); a parse error is a one-line
+    :class:`TrtPanopticError` naming ``what`` and the file (callers check that the file exists, with their hint)."""
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise TrtPanopticError(f"{what} {path} should be valid YAML, got a parse error ({str(exc).splitlines()[0]}) "
+                               "— fix the file") from None
+
+
 def load_config(path_or_name: str | Path) -> Config:
     """Load a YAML config (a path or a shipped config name) into :class:`Config`.
 
@@ -227,11 +237,7 @@ def load_config(path_or_name: str | Path) -> Config:
         TrtPanopticError: the file is missing, not YAML, or has an unknown key or a value of the wrong type.
     """
     path = resolve_config_path(path_or_name)
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise TrtPanopticError(f"{path} is not valid YAML: {str(exc).splitlines()[0]} — fix the file") from None
-    return config_from_dict(data, source=str(path))
+    return config_from_dict(read_yaml(path, "config") or {}, source=str(path))
 
 
 def config_from_dict(data: dict[str, Any], source: str = "config") -> Config:

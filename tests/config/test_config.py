@@ -30,3 +30,11 @@ def test_wrong_type_and_choice_are_errors():
 def test_missing_config_lists_shipped_ones():
     with pytest.raises(TrtPanopticError, match="r18_fpn_tiny"):
         load_config("no_such_config")
+
+
+def test_unparsable_yaml_is_one_line_error_naming_the_file(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: [unclosed\n")
+    with pytest.raises(TrtPanopticError, match=r"config .*bad\.yaml should be valid YAML, got a parse error") as exc:
+        load_config(bad)
+    assert "\n" not in str(exc.value)

@@ -10,8 +10,7 @@ import json
 import logging
 from pathlib import Path
 
-import yaml
-
+from trt_panoptic.config import read_yaml
 from trt_panoptic.errors import TrtPanopticError
 
 logger = logging.getLogger(__name__)
@@ -38,10 +37,7 @@ def run(args: argparse.Namespace) -> int:
         path = Path(args.names)
         if not path.is_file():
             raise TrtPanopticError(f"names file {path} not found")
-        try:
-            names = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
-            raise TrtPanopticError(f"{path} should be valid YAML, got a parse error ({str(exc).splitlines()[0]}) — fix it") from None
+        names = read_yaml(path, "names file")
         if not isinstance(names, dict):
             raise TrtPanopticError(f"{path} should map thing_classes/stuff_classes to lists, got {type(names).__name__} — fix it")
     model, cfg, report = convert_detectron2(args.checkpoint, args.d2_config, args.trust_pickle, names)

@@ -13,9 +13,8 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 
-from trt_panoptic.config import Config, config_from_dict, load_config
+from trt_panoptic.config import Config, config_from_dict, load_config, read_yaml
 from trt_panoptic.errors import TrtPanopticError
 from trt_panoptic.modeling import PanopticFPN, build_model
 
@@ -225,10 +224,7 @@ def convert_detectron2(
     cfg_path = Path(d2_config)
     if not cfg_path.is_file():
         raise TrtPanopticError(f"detectron2 config {cfg_path} not found — pass the YAML the model was trained with")
-    try:
-        d2 = yaml.safe_load(cfg_path.read_text())
-    except yaml.YAMLError as exc:
-        raise TrtPanopticError(f"{cfg_path} is not valid YAML ({str(exc).splitlines()[0]})") from None
+    d2 = read_yaml(cfg_path, "detectron2 config")
     if isinstance(d2, dict) and "_BASE_" in d2:
         raise TrtPanopticError(f"{cfg_path} uses _BASE_; pass the full dump (detectron2: `cfg.dump()`, as saved in the output dir's config.yaml)")
     cfg = config_from_detectron2(d2, names)

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from trt_panoptic.config import read_yaml
 from trt_panoptic.errors import TrtPanopticError
 from trt_panoptic.quantization.methods import TensorStats, check_method, compute_amax, needs_histogram
 from trt_panoptic.quantization.qdq import DEFAULT_SKIP, QuantPlan, insert_qdq, name_nodes, plan_quantization
@@ -59,15 +60,10 @@ class CalibrationRecipe:
 
 def load_recipe(path: str | Path) -> CalibrationRecipe:
     """Read a recipe YAML (keys of :class:`CalibrationRecipe`; unknown keys are an error)."""
-    import yaml
-
     p = Path(path)
     if not p.is_file():
         raise TrtPanopticError(f"recipe should be a YAML file, got {str(p)!r} (not found) — see calibration/*.yaml")
-    try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise TrtPanopticError(f"{p} should be valid YAML, got a parse error ({str(exc).splitlines()[0]}) — fix the file") from None
+    data = read_yaml(p, "recipe") or {}
     if not isinstance(data, dict):
         raise TrtPanopticError(f"{p} should hold a mapping of recipe keys, got {type(data).__name__} — see calibration/*.yaml")
     known = set(CalibrationRecipe.__dataclass_fields__)
