@@ -141,10 +141,17 @@ def test_onnxruntime_backend_exports_weights_in_memory(tmp_path, tiny, portable_
     assert pred.backend == "onnxruntime" and pred.predict(frame).panoptic.shape == (90, 150)
 
 
-def test_device_is_checked_before_any_model_loads(tmp_path, tiny, portable_onnx):
+def test_device_is_checked_before_any_model_loads(tmp_path, tiny, portable_onnx, monkeypatch):
     import torch
 
+    import trt_panoptic.modeling.checkpoint as checkpoint
+
     onnx_path = save_onnx(portable_onnx, tmp_path / "m.onnx")
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("the model was loaded before the device was checked")
+
+    monkeypatch.setattr(checkpoint, "load_model", no_load)
     with pytest.raises(TrtPanopticError, match="should be cpu, cuda or cuda:N, got 'gpu'"):
         create_predictor("torch", device="gpu")
     with pytest.raises(TrtPanopticError, match="selects the torch backend's device, got the onnxruntime backend"):
