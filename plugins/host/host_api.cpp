@@ -3,6 +3,7 @@
 // (kernel.cuh) and the same field parsing (fields.h) as the CUDA kernels and the TensorRT plugins,
 // so CPU tests check the code that runs on the GPU. Every function returns 0 on success, or
 // non-zero with a one-line message in err.
+#include "../panoptic_fusion/fusion_host.h"
 #include "../roi_align_fpn/fields.h"
 #include "../roi_align_fpn/kernel.cuh"
 #include "../semantic_upsample_argmax/fields.h"
@@ -20,7 +21,7 @@ namespace
 {
 
 //! Bumped whenever a signature below changes; host.py refuses a library of another version.
-constexpr int32_t kAbiVersion = 3;
+constexpr int32_t kAbiVersion = 4;
 
 int32_t fail(char* err, int32_t errLen, std::string const& msg)
 {
@@ -457,6 +458,41 @@ int32_t tp_semantic_upsample_argmax_serialize_fields(
     SemanticUpsampleArgmaxParams const* p, FieldView* out, int32_t capacity)
 {
     return serializeFields(semanticUpsampleArgmaxFields(), *p, out, capacity);
+}
+
+//! PanopticFusion on the host, image by image. semLabels: [N, h, w] int32; maskProbs: [N, D, m, m] FP32;
+//! boxes: [N, D, 4] FP32 XYXY pixels; scores: [N, D] FP32; classes: [N, D] int32; numDetections: [N] int32
+//! (rows past it are ignored; nullptr = all D). Outputs: panoptic [N, h, w] int32, table [N, S, 10] FP32,
+//! numSegments [N] int32.
+int32_t tp_panoptic_fusion_f32(int32_t const* semLabels, int32_t n, int32_t h, int32_t w, float const* maskProbs,
+    int32_t d, int32_t m, float const* boxes, float const* scores, int32_t const* classes,
+    int32_t const* numDetections, PanopticFusionParams const* params, int32_t* panoptic, float* table,
+    int32_t maxSegments, int32_t* numSegments, int32_t numThreads, char* err, int32_t errLen)
+{
+    if (n < 0 || h <= 0 || w <= 0 || d < 0 || m <= 0 || maxSegments < 0)
+    {
+        return fail(err, errLen, "panoptic_fusion: shapes should be positive (labels [N, h, w], masks [N, D, m, m])");
+    }
+    std::vector<int32_t> counts(static_cast<size_t>(n), 0);
+    parallelFor(n, numThreads, [&](int64_t begin, int64_t end) {
+        for (int64_t img = begin; img < end; ++img)
+        {
+            int32_t const dets = numDetections == nullptr ? d : clampInt(numDetections[img], 0, d);
+            counts[static_cast<size_t>(img)] = panopticFusionHost(semLabels + img * h * w, h, w,
+                maskProbs + img * d * m * m, m, boxes + img * d * 4, scores + img * d, classes + img * d, dets,
+                *params, panoptic + img * h * w, table + img * maxSegments * kSegColumns, maxSegments);
+        }
+    });
+    for (int32_t img = 0; img < n; ++img)
+    {
+        if (counts[static_cast<size_t>(img)] < 0)
+        {
+            return fail(err, errLen, "panoptic_fusion: more segments than the table holds (" + std::to_string(maxSegments)
+                + " rows) — size it detections + stuff classes");
+        }
+        numSegments[img] = counts[static_cast<size_t>(img)];
+    }
+    return 0;
 }
 
 } // extern "C"

@@ -19,7 +19,7 @@ import numpy as np
 from trt_panoptic.errors import TrtPanopticError
 from trt_panoptic.plugins.build import build_host_library
 
-_ABI_VERSION = 3
+_ABI_VERSION = 4
 _ERR_LEN = 512
 #: PluginFieldType names the host parser understands, in FieldKind order (plugins/common/fields.h).
 FIELD_KINDS = ("INT8", "INT16", "INT32", "INT64", "FLOAT32", "OTHER")
@@ -34,6 +34,11 @@ class _RoIAlignFPNParams(ctypes.Structure):
 
 class _SemanticUpsampleArgmaxParams(ctypes.Structure):
     _fields_ = [("scale_factor", ctypes.c_int32), ("with_score", ctypes.c_int32)]
+
+
+class _PanopticFusionParams(ctypes.Structure):
+    _fields_ = [("instance_score_thresh", ctypes.c_float), ("overlap_thresh", ctypes.c_float),
+                ("stuff_area_limit", ctypes.c_int32), ("mask_threshold", ctypes.c_float)]
 
 
 class _FieldView(ctypes.Structure):
@@ -79,6 +84,8 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
         _I32, [_P, _I32, _I32, _I32, _I32, _P, _P, _P, ctypes.c_char_p, _I32]),
     "tp_semantic_upsample_argmax_blocked_f32": (
         _I32, [_P, _I32, _I32, _I32, _I32, _P, _P, _P, ctypes.c_char_p, _I32]),
+    "tp_panoptic_fusion_f32": (
+        _I32, [_P, _I32, _I32, _I32, _P, _I32, _I32, _P, _P, _P, _P, _P, _P, _P, _I32, _P, _I32, ctypes.c_char_p, _I32]),
     "tp_roi_align_fpn_parse_fields": (_I32, [_P, _I32, _P, ctypes.c_char_p, _I32, ctypes.c_char_p, _I32]),
     "tp_roi_align_fpn_serialize_fields": (_I32, [_P, _P, _I32]),
     "tp_semantic_upsample_argmax_parse_fields": (_I32, [_P, _I32, _P, ctypes.c_char_p, _I32, ctypes.c_char_p, _I32]),
@@ -261,6 +268,60 @@ def semantic_upsample_argmax(
     if with_score:
         return _out(labels, as_torch), _out(scores, as_torch)
     return _out(labels, as_torch)
+
+
+def panoptic_fusion(
+    sem_labels: Any, mask_probs: Any, boxes: Any, scores: Any, classes: Any, num_detections: Any = None, *,
+    instance_score_thresh: float = 0.5, overlap_thresh: float = 0.5, stuff_area_limit: int = 4096,
+    mask_threshold: float = 0.5, max_segments: int | None = None, num_threads: int = 0,
+) -> tuple[Any, Any, Any]:
+    """Mask pasting + panoptic fusion as the PanopticFusion plugin computes them (FP32, on the CPU).
+
+    Args:
+        sem_labels: [N, H, W] int semantic labels (0 = 'other', 1..S stuff; negative = no stuff).
+        mask_probs: [N, D, M, M] probabilities; boxes: [N, D, 4] XYXY pixels; scores: [N, D];
+        classes: [N, D] 0-based thing classes; num_detections: [N] valid rows per image (None = all D).
+        max_segments: rows of the table (default D + the largest label).
+        num_threads: images fused in parallel (0 = all cores); results do not depend on it.
+
+    Returns:
+        (panoptic [N, H, W] int32, table [N, S, 10] float32 with
+        :data:`trt_panoptic.postprocess.panoptic_tail.SEGMENT_COLUMNS`, num_segments [N] int32) — torch
+        tensors if ``sem_labels`` is one, else numpy.
+    """
+    as_torch = type(sem_labels).__module__.startswith("torch")
+
+    def arr(x: Any, dtype: Any, name: str) -> np.ndarray:
+        if type(x).__module__.startswith("torch"):
+            if x.device.type != "cpu":
+                raise TrtPanopticError(f"{name} should be a CPU tensor, got {x.device} — call .cpu() first")
+            x = x.detach().numpy()
+        return np.ascontiguousarray(np.asarray(x), dtype=dtype)
+
+    labels = arr(sem_labels, np.int32, "sem_labels")
+    probs = arr(mask_probs, np.float32, "mask_probs")
+    if labels.ndim != 3 or probs.ndim != 4 or probs.shape[0] != labels.shape[0] or probs.shape[2] != probs.shape[3]:
+        raise TrtPanopticError(f"sem_labels should be [N, H, W] and mask_probs [N, D, M, M], got {labels.shape} and {probs.shape}")
+    n, h, w = labels.shape
+    d, m = probs.shape[1], probs.shape[3]
+    box = arr(boxes, np.float32, "boxes").reshape(n, d, 4)
+    score = arr(scores, np.float32, "scores").reshape(n, d)
+    cls = arr(classes, np.int32, "classes").reshape(n, d)
+    counts = None if num_detections is None else arr(num_detections, np.int32, "num_detections").reshape(n)
+    if max_segments is None:
+        max_segments = d + max(int(labels.max()) if labels.size else 0, 0)
+    panoptic = np.empty((n, h, w), np.int32)
+    table = np.zeros((n, max_segments, 10), np.float32)
+    num = np.zeros(n, np.int32)
+    if n and h and w and m:
+        params = _PanopticFusionParams(instance_score_thresh, overlap_thresh, int(stuff_area_limit), mask_threshold)
+        err = ctypes.create_string_buffer(_ERR_LEN)
+        rc = load_library().tp_panoptic_fusion_f32(
+            labels.ctypes.data, n, h, w, probs.ctypes.data, d, m, box.ctypes.data, score.ctypes.data, cls.ctypes.data,
+            None if counts is None else counts.ctypes.data, ctypes.byref(params), panoptic.ctypes.data,
+            table.ctypes.data, max_segments, num.ctypes.data, int(num_threads), err, _ERR_LEN)
+        _check(rc, err, "panoptic_fusion")
+    return _out(panoptic, as_torch), _out(table, as_torch), _out(num, as_torch)
 
 
 def _field_views(fields: dict[str, tuple[str, Any]]) -> tuple[ctypes.Array, list[Any]]:
