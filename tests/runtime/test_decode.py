@@ -57,3 +57,48 @@ def test_decode_rejects_outputs_of_another_model():
 def test_letterbox_rejects_non_bgr_uint8():
     with pytest.raises(TrtPanopticError, match="BGR uint8"):
         letterbox(np.zeros((10, 10), np.uint8), 32, 32, (0, 0, 0))
+
+
+def test_masks_are_pasted_only_when_read():
+    sem = np.zeros((64, 64), np.int32)
+    raw = _raw(1, [[6.4, 3.2, 32.0, 19.2]], [0.9], [1], sem)
+    res = decode_outputs(raw, Letterbox(0.64, (32, 64), (50, 100)), **FUSION)
+    assert res._masks is None  # nothing pasted per instance on the way
+    assert res.masks.shape == (1, 50, 100) and res.masks[0].sum() == 40 * 25
+
+
+def _graph_with_panoptic(raw, **fusion):
+    """What a graph that ends in the panoptic map returns for the same detections (at model resolution)."""
+    import torch
+
+    from trt_panoptic.postprocess import panoptic_table
+
+    n = int(raw["num_detections"][0])
+    pan, table = panoptic_table(torch.from_numpy(raw["sem_labels"][0]), torch.from_numpy(raw["mask_probs"][0, :n]),
+                                torch.from_numpy(raw["boxes"][0, :n]), torch.from_numpy(raw["scores"][0, :n]),
+                                torch.from_numpy(raw["classes"][0, :n]), **fusion)
+    segments = np.zeros((1, 8, 10), np.float32)
+    segments[0, : len(table)] = table.numpy()
+    return {**raw, "panoptic": pan[None].numpy(), "segments": segments, "num_segments": np.array([len(table)], np.int32)}
+
+
+def test_a_graph_that_ends_in_the_panoptic_map_is_only_cropped_and_resized():
+    sem = np.zeros((64, 64), np.int32)
+    sem[:16], sem[16:32] = 2, 3
+    raw = _raw(2, [[0, 0, 0, 0], [6.4, 3.2, 32.0, 19.2]], [0.95, 0.9], [0, 1], sem)
+    # At the model's own resolution both paths give the same result.
+    same = Letterbox.identity(64, 64)
+    want = decode_outputs(raw, same, **FUSION)
+    got = decode_outputs(_graph_with_panoptic(raw, **FUSION), same, **FUSION)
+    np.testing.assert_array_equal(got.panoptic, want.panoptic)
+    assert got.segments_info == want.segments_info and got.classes.tolist() == [1]
+    # Letterboxed: the id map is cropped to 32x64 and resized (nearest) to the 50x100 frame; areas are the frame's.
+    box = Letterbox(0.64, (32, 64), (50, 100))
+    res = decode_outputs(_graph_with_panoptic(raw, **FUSION), box, **FUSION)
+    assert res.panoptic.shape == (50, 100)
+    thing = [s for s in res.segments_info if s["isthing"]]
+    assert thing == [{"id": 1, "isthing": True, "score": thing[0]["score"], "category_id": 1, "instance_id": 0}]
+    assert (res.panoptic[6:29, 11:49] == 1).all()  # inside the box mapped back to the frame
+    for s in res.segments_info:
+        if not s["isthing"]:
+            assert s["area"] == int((res.panoptic == s["id"]).sum())

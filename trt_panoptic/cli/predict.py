@@ -54,17 +54,6 @@ def _unique_stem(stem: str, used: set[str]) -> str:
     return name
 
 
-def _to_cpu(value):
-    """The model's output (nested dicts/tuples/lists of tensors) with every tensor on the CPU."""
-    if hasattr(value, "cpu"):
-        return value.cpu()
-    if isinstance(value, dict):
-        return {k: _to_cpu(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_to_cpu(v) for v in value)
-    return value
-
-
 def run(args: argparse.Namespace) -> int:
     import cv2
     import torch
@@ -74,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     from trt_panoptic.data.coco_panoptic import encode_panoptic_png, read_image_bgr
     from trt_panoptic.evaluation.evaluator import result_to_coco
     from trt_panoptic.modeling.checkpoint import load_model
-    from trt_panoptic.runtime.result import PanopticResult
+    from trt_panoptic.data.preprocess import Letterbox
+    from trt_panoptic.postprocess.result import detection_outputs, result_from_outputs
     from trt_panoptic.runtime.torch_backend import torch_device
     from trt_panoptic.video.render import PanopticRenderer
 
@@ -90,6 +80,9 @@ def run(args: argparse.Namespace) -> int:
     model, cfg = load_model(args.weights, args.config)
     model.to(device)
     categories = PanopticCategories.from_model_config(cfg.model)
+    p = cfg.model.panoptic
+    fusion = {"instance_score_thresh": p.instance_score_thresh, "overlap_thresh": p.overlap_thresh,
+              "stuff_area_limit": p.stuff_area_limit}
     renderer = PanopticRenderer(cfg.model.thing_classes, cfg.model.stuff_classes, track=False)
     stems: set[str] = set()
     for path in tqdm(images, desc="predict", unit="img", disable=len(images) < 2):
@@ -97,15 +90,9 @@ def run(args: argparse.Namespace) -> int:
         bgr = read_image_bgr(path)
         chw = bgr[:, :, ::-1] if cfg.model.input.format == "RGB" else bgr
         with torch.no_grad():
-            (out,) = model([torch.from_numpy(np.ascontiguousarray(chw.transpose(2, 0, 1))).to(device)])
-        out = _to_cpu(out)
-        inst = out["instances"]
-        panoptic, segments = out["panoptic"]
-        result = PanopticResult(
-            panoptic=panoptic.numpy(), segments_info=segments, sem_labels=out["sem_labels"].numpy().astype(np.int32),
-            boxes=inst["boxes"].numpy(), scores=inst["scores"].numpy(), classes=inst["classes"].numpy().astype(np.int64),
-            masks=inst["masks"].numpy(),
-        )
+            (out,) = model([torch.from_numpy(np.ascontiguousarray(chw.transpose(2, 0, 1))).to(device)],
+                           do_postprocess=False)
+        result = result_from_outputs(detection_outputs(out), Letterbox.identity(*bgr.shape[:2]), **fusion)
         pan_ids, coco_segments = result_to_coco(result, categories)
         atomic_write_bytes(out_dir / f"{stem}.png", encode_panoptic_png(pan_ids))
         atomic_write_bytes(out_dir / f"{stem}.json", json.dumps({"file_name": path.name, "segments_info": coco_segments}, indent=1).encode())
@@ -113,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         atomic_write_bytes(out_dir / f"{stem}_overlay.jpg", jpg.tobytes())
         if args.save_raw:
             raw = {
-                "sem_seg": out["sem_seg"].numpy().astype(np.float32), "boxes": result.boxes.astype(np.float32),
+                "sem_seg": out["sem_seg"].float().cpu().numpy(), "boxes": result.boxes.astype(np.float32),
                 "scores": result.scores.astype(np.float32), "classes": result.classes, "masks": result.masks.astype(bool),
                 "panoptic": result.panoptic.astype(np.int32),
             }

@@ -11,7 +11,7 @@ from trt_panoptic.modeling.roi_heads import ROIHeads
 from trt_panoptic.modeling.rpn import RPN
 from trt_panoptic.ops import nonempty
 from trt_panoptic.modeling.semantic_head import SemanticFPNHead, semantic_loss, upsample_logits
-from trt_panoptic.postprocess import combine_panoptic, paste_masks_in_image
+from trt_panoptic.postprocess import panoptic_from_detections, paste_masks_in_image
 
 
 class PanopticFPN(nn.Module):
@@ -27,6 +27,8 @@ class PanopticFPN(nn.Module):
       - eval mode: returns per image a dict: ``sem_seg`` Tensor[C, H, W] logits and ``sem_labels``
         Tensor[H, W] at input resolution, ``instances`` {boxes, scores, classes, masks Tensor[D, H, W] bool,
         mask_probs Tensor[D, 28, 28]}, ``panoptic`` (Tensor[H, W] int32, segments_info).
+        ``do_postprocess=False`` (detectron2's switch) stops at the raw outputs: no ``masks`` and no
+        ``panoptic``; the caller runs the panoptic tail once, where it wants it (every runtime predictor does).
     """
 
     def __init__(
@@ -81,7 +83,8 @@ class PanopticFPN(nn.Module):
         return batch, sizes
 
     # ---- forward ---------------------------------------------------------------------------------------
-    def forward(self, images: list[Tensor] | Tensor, targets: list[dict[str, Tensor]] | None = None) -> Any:
+    def forward(self, images: list[Tensor] | Tensor, targets: list[dict[str, Tensor]] | None = None, *,
+                do_postprocess: bool = True) -> Any:
         if self.training and targets is None:
             raise ValueError("PanopticFPN in train mode needs targets; call .eval() for inference")
         x, sizes = self.preprocess(images)
@@ -91,7 +94,7 @@ class PanopticFPN(nn.Module):
             return self.losses(features, sem_logits, sizes, targets)
         proposals, _ = self.rpn(features, sizes)
         detections, _ = self.roi_heads(features, [p[0] for p in proposals], sizes)
-        return [self.postprocess(sem_logits[i], det, size) for i, (det, size) in enumerate(zip(detections, sizes))]
+        return [self.postprocess(sem_logits[i], det, size, do_postprocess) for i, (det, size) in enumerate(zip(detections, sizes))]
 
     def losses(self, features: dict[str, Tensor], sem_logits: Tensor, sizes: list[tuple[int, int]],
                targets: list[dict[str, Tensor]]) -> dict[str, Tensor]:
@@ -106,15 +109,22 @@ class PanopticFPN(nn.Module):
             losses[name] = value * self.instance_loss_weight
         return losses
 
-    def postprocess(self, sem_logits: Tensor, det: dict[str, Tensor], size: tuple[int, int]) -> dict[str, Any]:
-        """Crop the padding, paste masks, fuse. ``sem_logits``: Tensor[C, H', W'] for the padded image."""
+    def postprocess(self, sem_logits: Tensor, det: dict[str, Tensor], size: tuple[int, int],
+                    do_postprocess: bool = True) -> dict[str, Any]:
+        """Crop the padding; unless ``do_postprocess`` is False, also paste masks and fuse.
+
+        ``sem_logits``: Tensor[C, H', W'] for the padded image.
+        """
         h, w = size
         sem = sem_logits[:, :h, :w]
         labels = sem.argmax(dim=0)
         keep = nonempty(det["boxes"])  # clipping can leave zero-width boxes; they cannot hold a mask
         det = {k: v[keep] for k, v in det.items()}
+        if not do_postprocess:
+            return {"sem_seg": sem, "sem_labels": labels, "instances": det}
+        panoptic = panoptic_from_detections(labels, det["mask_probs"], det["boxes"], det["scores"], det["classes"],
+                                            **self.fusion)
         masks = paste_masks_in_image(det["mask_probs"], det["boxes"], size)
-        panoptic, segments = combine_panoptic(labels, masks, det["scores"], det["classes"], **self.fusion)
         instances = {**det, "masks": masks}
-        return {"sem_seg": sem, "sem_labels": labels, "instances": instances, "panoptic": (panoptic, segments)}
+        return {"sem_seg": sem, "sem_labels": labels, "instances": instances, "panoptic": panoptic}
 

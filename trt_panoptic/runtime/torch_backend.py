@@ -7,6 +7,7 @@ import torch
 from trt_panoptic.config import Config
 from trt_panoptic.errors import TrtPanopticError
 from trt_panoptic.modeling import PanopticFPN
+from trt_panoptic.postprocess.result import detection_outputs
 from trt_panoptic.runtime.base import RawOutputPredictor
 
 
@@ -24,7 +25,9 @@ def torch_device(device: str) -> torch.device:
 
 
 class TorchPredictor(RawOutputPredictor):
-    """Runs ``model`` (eval mode) on each frame; the detections go through the shared decode path.
+    """Runs ``model`` (eval mode, ``do_postprocess=False``) on each frame; its raw outputs stay on the model's
+    device, where the shared decode path runs the panoptic tail once (on a GPU: no mask or fusion work on
+    the CPU, and only the id map, the table and the detections cross to the host).
 
     Args:
         model, cfg: the trained model and its config.
@@ -42,15 +45,7 @@ class TorchPredictor(RawOutputPredictor):
         self.model = model.eval().to(self.device)
 
     @torch.no_grad()
-    def forward(self, image: np.ndarray) -> dict[str, np.ndarray]:
-        out = self.model(torch.from_numpy(image).to(self.device))[0]
-        inst = out["instances"]
-        n = int(inst["boxes"].shape[0])
-        return {
-            "sem_labels": out["sem_labels"][None].to(torch.int32).cpu().numpy(),
-            "boxes": inst["boxes"][None].float().cpu().numpy(),
-            "scores": inst["scores"][None].float().cpu().numpy(),
-            "classes": inst["classes"][None].to(torch.int32).cpu().numpy(),
-            "mask_probs": inst["mask_probs"][None].float().cpu().numpy(),
-            "num_detections": np.asarray([n], dtype=np.int32),
-        }
+    def forward(self, image: np.ndarray) -> dict[str, torch.Tensor]:
+        out = self.model(torch.from_numpy(image).to(self.device), do_postprocess=False)[0]
+        return detection_outputs(out)
+

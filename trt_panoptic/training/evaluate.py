@@ -1,17 +1,19 @@
 """The model being trained as a Predictor, for periodic evaluation with
 :func:`trt_panoptic.evaluation.evaluate_predictor` (PQ, mIoU) without exporting or reloading it.
 
-It runs the model's own eval-mode postprocess (mask pasting, panoptic fusion) at the image's size; the
-deployed backends (``trt_panoptic.runtime``) are evaluated through the same function by ``trt-panoptic eval``.
+It runs the model's raw eval mode and the one result builder every backend uses
+(:func:`trt_panoptic.postprocess.result.result_from_outputs`) at the image's size; the deployed backends
+(``trt_panoptic.runtime``) are evaluated through the same function by ``trt-panoptic eval``.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 
+from trt_panoptic.data.preprocess import Letterbox
 from trt_panoptic.errors import TrtPanopticError
 from trt_panoptic.modeling import PanopticFPN
-from trt_panoptic.runtime.result import PanopticResult
+from trt_panoptic.postprocess.result import PanopticResult, detection_outputs, result_from_outputs
 
 
 class ModelPredictor:
@@ -40,17 +42,7 @@ class ModelPredictor:
         self.model.eval()
         try:
             x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).to(self.device)
-            out = self.model([x])[0]
+            out = self.model([x], do_postprocess=False)[0]
         finally:
             self.model.train(was_training)
-        pan, segments = out["panoptic"]
-        inst = out["instances"]
-        return PanopticResult(
-            panoptic=pan.cpu().numpy().astype(np.int32),
-            segments_info=[dict(s) for s in segments],
-            sem_labels=out["sem_labels"].cpu().numpy().astype(np.int32),
-            boxes=inst["boxes"].float().cpu().numpy(),
-            scores=inst["scores"].float().cpu().numpy(),
-            classes=inst["classes"].cpu().numpy().astype(np.int64),
-            masks=inst["masks"].cpu().numpy(),
-        )
+        return result_from_outputs(detection_outputs(out), Letterbox.identity(*image.shape[:2]), **self.model.fusion)

@@ -1,0 +1,176 @@
+"""The result every path returns for one image — numpy, at the image's own resolution — and the one
+function that builds it from model outputs (:func:`result_from_outputs`), for every backend, the training
+evaluation and ``predict``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from trt_panoptic.data.preprocess import Letterbox
+from trt_panoptic.errors import TrtPanopticError
+from trt_panoptic.postprocess.masks import paste_masks_in_image
+from trt_panoptic.postprocess.panoptic_tail import SEGMENT_COLUMNS, panoptic_table, segments_info_from_table
+
+#: What a graph that stops at the detections gives (batch item 0 is used).
+DETECTION_OUTPUTS = ("sem_labels", "boxes", "scores", "classes", "mask_probs", "num_detections")
+#: What a graph that ends in the panoptic map gives.
+PANOPTIC_OUTPUTS = ("panoptic", "segments", "num_segments", "boxes", "scores", "classes", "num_detections")
+
+
+@dataclass
+class PanopticResult:
+    """Panoptic prediction for one H×W image.
+
+    Attributes:
+        panoptic: int32 [H, W] segment id per pixel, 0 = unassigned (VOID).
+        segments_info: one dict per segment, detectron2's format: ``{"id", "isthing", "category_id",
+            "score" (things), "instance_id" (things, index into the instance arrays), "area" (stuff)}``.
+            ``category_id`` is the 0-based thing class for things and the semantic channel (1..S) for stuff.
+        sem_labels: int32 [H, W] semantic-head label per pixel (0 = 'other', 1..S stuff).
+        boxes: float32 [N, 4] XYXY in image pixels.
+        scores: float32 [N].
+        classes: int64 [N], 0-based thing class.
+        masks: bool [N, H, W], pasted from ``mask_probs`` the first time it is read (nothing on the hot
+            path needs them: the panoptic map already holds every placed pixel).
+        mask_probs: float32 [N, M, M] mask probabilities of the instances, when the model gave them.
+    """
+
+    panoptic: np.ndarray
+    segments_info: list[dict]
+    sem_labels: np.ndarray
+    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    scores: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
+    classes: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
+    masks: np.ndarray | None = field(default=None, repr=False, compare=False)
+    mask_probs: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def num_instances(self) -> int:
+        return int(self.boxes.shape[0])
+
+
+def _get_masks(self: PanopticResult) -> np.ndarray:
+    if self._masks is None:
+        h, w = self.panoptic.shape
+        if self.mask_probs is None or not len(self.boxes):
+            self._masks = np.zeros((self.num_instances, h, w), bool)
+        else:
+            self._masks = paste_masks_in_image(torch.from_numpy(self.mask_probs), torch.from_numpy(self.boxes), (h, w)).numpy()
+    return self._masks
+
+
+def _set_masks(self: PanopticResult, value: np.ndarray | None) -> None:
+    self._masks = value
+
+
+PanopticResult.masks = property(_get_masks, _set_masks)  # type: ignore[assignment]  # lazy, set by __init__
+
+
+def detection_outputs(out: Mapping[str, Any]) -> dict[str, Tensor]:
+    """One image's ``PanopticFPN(..., do_postprocess=False)`` output as the graph's :data:`DETECTION_OUTPUTS`
+    (batch 1, on the model's device)."""
+    inst = out["instances"]
+    boxes = inst["boxes"]
+    return {
+        "sem_labels": out["sem_labels"][None].to(torch.int32),
+        "boxes": boxes[None].float(),
+        "scores": inst["scores"][None].float(),
+        "classes": inst["classes"][None].to(torch.int32),
+        "mask_probs": inst["mask_probs"][None].float(),
+        "num_detections": torch.tensor([boxes.shape[0]], dtype=torch.int32),
+    }
+
+
+def _tensor(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else torch.from_numpy(np.ascontiguousarray(x))
+
+
+def _resize_nearest(labels: Tensor, size: tuple[int, int]) -> Tensor:
+    """Nearest-neighbour resize of an [h, w] label map by pixel centres (on its device)."""
+    h, w = labels.shape
+    oh, ow = size
+    if (h, w) == (oh, ow):
+        return labels
+    rows = ((torch.arange(oh, device=labels.device, dtype=torch.float64) + 0.5) * h / oh).long().clamp(max=h - 1)
+    cols = ((torch.arange(ow, device=labels.device, dtype=torch.float64) + 0.5) * w / ow).long().clamp(max=w - 1)
+    return labels.index_select(0, rows).index_select(1, cols)
+
+
+def result_from_outputs(
+    raw: Mapping[str, Any], box: Letterbox, *, instance_score_thresh: float, overlap_thresh: float,
+    stuff_area_limit: int, implementation: str = "auto",
+) -> PanopticResult:
+    """Model outputs (batch item 0; numpy arrays or tensors on any device) → :class:`PanopticResult` at the
+    frame's own resolution.
+
+    A graph that ends in the panoptic map (:data:`PANOPTIC_OUTPUTS`) only has its id map cropped to the
+    letterboxed region and resized (nearest) to the frame, and its segment table read. A graph that stops at
+    the detections (:data:`DETECTION_OUTPUTS`) gets the panoptic tail here, on the outputs' device, at the
+    frame's resolution: semantic labels cropped and resized (nearest), boxes divided by the scale and
+    clipped, masks pasted from the 28×28 probabilities at the frame's resolution (sharper than pasting at
+    the model's and resizing), then fused (:func:`~trt_panoptic.postprocess.panoptic_table`).
+    """
+    if all(k in raw for k in PANOPTIC_OUTPUTS):
+        return _from_panoptic(raw, box)
+    missing = [k for k in DETECTION_OUTPUTS if k not in raw]
+    if missing:
+        raise TrtPanopticError(f"model outputs should include {', '.join(DETECTION_OUTPUTS)}, got no "
+                               f"{', '.join(missing)} — re-export the model with trt-panoptic export")
+    n = int(_tensor(raw["num_detections"]).reshape(-1)[0])
+    h0, w0 = box.original
+    rh, rw = box.resized
+    sem = _resize_nearest(_tensor(raw["sem_labels"])[0, :rh, :rw].to(torch.int32), (h0, w0))
+    boxes, scores, classes, keep = _detections(raw, n, box)
+    probs = _tensor(raw["mask_probs"])[0, :n].float()[keep]
+    panoptic, table = panoptic_table(
+        sem, probs, boxes, scores, classes, instance_score_thresh=instance_score_thresh,
+        overlap_thresh=overlap_thresh, stuff_area_limit=stuff_area_limit, implementation=implementation,
+    )
+    return PanopticResult(
+        panoptic=panoptic.cpu().numpy(), segments_info=segments_info_from_table(table),
+        sem_labels=sem.cpu().numpy(), boxes=boxes.cpu().numpy(), scores=scores.cpu().numpy(),
+        classes=classes.cpu().numpy(), mask_probs=probs.cpu().numpy(),
+    )
+
+
+def _detections(raw: Mapping[str, Any], n: int, box: Letterbox) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The first n detections in frame pixels, without empty boxes: (boxes, scores, classes int64, kept rows)."""
+    h0, w0 = box.original
+    boxes = _tensor(raw["boxes"])[0, :n].float() / box.scale
+    boxes = torch.stack([boxes[:, 0].clamp(0, w0), boxes[:, 1].clamp(0, h0), boxes[:, 2].clamp(0, w0),
+                         boxes[:, 3].clamp(0, h0)], dim=1)
+    keep = ((boxes[:, 2] - boxes[:, 0]) > 0) & ((boxes[:, 3] - boxes[:, 1]) > 0)  # no mask fits an empty box
+    scores = _tensor(raw["scores"])[0, :n].float()[keep]
+    classes = _tensor(raw["classes"])[0, :n].to(torch.int64)[keep]
+    return boxes[keep], scores, classes, keep
+
+
+def _from_panoptic(raw: Mapping[str, Any], box: Letterbox) -> PanopticResult:
+    """A graph's own id map and table → the result at the frame's resolution (one O(H·W) pass)."""
+    h0, w0 = box.original
+    rh, rw = box.resized
+    pan = _resize_nearest(_tensor(raw["panoptic"])[0, :rh, :rw].to(torch.int32), (h0, w0)).cpu().numpy()
+    num = int(_tensor(raw["num_segments"]).reshape(-1)[0])
+    table = _tensor(raw["segments"])[0, :num].float().cpu()
+    n = int(_tensor(raw["num_detections"]).reshape(-1)[0])
+    boxes, scores, classes, keep = _detections(raw, n, box)
+    # instance indices in the table count every detection; the result's arrays hold the kept ones
+    new_index = torch.cumsum(keep.long(), 0) - 1
+    col = SEGMENT_COLUMNS.index("instance")
+    things = table[:, SEGMENT_COLUMNS.index("isthing")] > 0
+    table[things, col] = new_index[table[things, col].long()].float()
+    # areas at the frame's resolution: the resize changes them
+    area = np.bincount(pan.reshape(-1), minlength=num + 1)[1 : num + 1] if num else np.zeros(0, np.int64)
+    table[:, SEGMENT_COLUMNS.index("area")] = torch.from_numpy(area.astype(np.float32))
+    probs = _tensor(raw["mask_probs"])[0, :n].float()[keep].cpu().numpy() if "mask_probs" in raw else None
+    sem = (_resize_nearest(_tensor(raw["sem_labels"])[0, :rh, :rw].to(torch.int32), (h0, w0)).cpu().numpy()
+           if "sem_labels" in raw else np.zeros_like(pan))
+    return PanopticResult(
+        panoptic=pan, segments_info=segments_info_from_table(table), sem_labels=sem,
+        boxes=boxes.cpu().numpy(), scores=scores.cpu().numpy(), classes=classes.cpu().numpy(), mask_probs=probs,
+    )
