@@ -1,11 +1,11 @@
 """Q/DQ placement as TensorRT expects, checked on the small net of conftest.py, and run on ONNX Runtime."""
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 from quantization.conftest import random_images
 from onnx import numpy_helper
 
+from trt_panoptic.export.ort_ops import ort_session
 from trt_panoptic.quantization.pipeline import thresholds
 from trt_panoptic.quantization.qdq import DEFAULT_SKIP, insert_qdq, plan_quantization, quantize_weight
 from trt_panoptic.quantization.stats import collect_stats
@@ -90,8 +90,8 @@ def test_quantize_weight_rounds_half_to_even():
 @pytest.mark.parametrize("method", ["minmax", "percentile", "entropy", "mse"])
 def test_qdq_model_runs_on_onnxruntime_close_to_float(model, method):
     _, q = calibrated(model, method)
-    ref = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    int8 = ort.InferenceSession(q.SerializeToString(), providers=["CPUExecutionProvider"])
+    ref = ort_session(model)
+    int8 = ort_session(q)  # how every Q/DQ model is run here (no ONNX Runtime QDQ fusions)
     x = random_images(1, seed=42)[0]
     for a, b, name in zip(ref.run(None, {"image": x}), int8.run(None, {"image": x}), ("mask", "cls", "vec")):
         err = np.abs(a - b).max() / np.abs(a).max()
