@@ -73,6 +73,25 @@ inline bool readIntInRange(FieldView const& f, int64_t lo, int64_t hi, int32_t& 
     return true;
 }
 
+//! Reads one FLOAT32 scalar and checks lo <= value <= hi (a NaN is out of range).
+inline bool readFloatInRange(FieldView const& f, float lo, float hi, float& out, std::string& err)
+{
+    if (f.data == nullptr || f.length != 1 || f.kind != FieldKind::kFLOAT32)
+    {
+        err = std::string("field ") + f.name + " should be one FLOAT32 (a float ONNX attribute)";
+        return false;
+    }
+    float const v = *static_cast<float const*>(f.data);
+    if (!(v >= lo && v <= hi))
+    {
+        err = std::string("field ") + f.name + " should be in [" + std::to_string(lo) + ", " + std::to_string(hi)
+            + "], got " + std::to_string(v);
+        return false;
+    }
+    out = v;
+    return true;
+}
+
 //! True for the attributes the ONNX parser itself consumes; they may reach the creator and are skipped.
 inline bool isParserField(char const* name)
 {
@@ -87,6 +106,24 @@ struct IntField
     int64_t lo;
     int64_t hi;
     int32_t Params::*member;
+};
+
+//! One FLOAT32 field of a plugin: its name (= the ONNX attribute), accepted range, and the member it sets.
+template <typename Params>
+struct FloatField
+{
+    char const* name;
+    float lo;
+    float hi;
+    float Params::*member;
+};
+
+//! The fields of a plugin that has float fields too: integers first, then floats (serialization order).
+template <typename Params, size_t NI, size_t NF>
+struct FieldTable
+{
+    std::array<IntField<Params>, NI> ints;
+    std::array<FloatField<Params>, NF> floats;
 };
 
 //! Fills p from the fields as spec describes them (absent fields keep their defaults). Unknown names are
@@ -128,6 +165,35 @@ bool parseIntFields(std::array<IntField<Params>, N> const& spec, FieldView const
     return true;
 }
 
+//! parseIntFields for a table with float fields: each field goes to the integer or the float spec by name.
+template <typename Params, size_t NI, size_t NF>
+bool parseIntFields(FieldTable<Params, NI, NF> const& spec, FieldView const* fields, int32_t nbFields, Params& p,
+    std::string& err, std::vector<std::string>* ignored)
+{
+    std::vector<FieldView> ints;
+    for (int32_t i = 0; i < nbFields; ++i)
+    {
+        FieldView const& f = fields[i];
+        FloatField<Params> const* match = nullptr;
+        for (FloatField<Params> const& s : spec.floats)
+        {
+            if (f.name != nullptr && std::strcmp(f.name, s.name) == 0)
+            {
+                match = &s;
+            }
+        }
+        if (match == nullptr)
+        {
+            ints.push_back(f);
+        }
+        else if (!readFloatInRange(f, match->lo, match->hi, p.*(match->member), err))
+        {
+            return false;
+        }
+    }
+    return parseIntFields(spec.ints, ints.data(), static_cast<int32_t>(ints.size()), p, err, ignored);
+}
+
 //! The fields that reproduce p, in spec order, pointing into p (valid while p lives); all INT32 scalars.
 template <typename Params, size_t N>
 std::array<FieldView, N> intFieldsToSerialize(std::array<IntField<Params>, N> const& spec, Params const& p)
@@ -136,6 +202,23 @@ std::array<FieldView, N> intFieldsToSerialize(std::array<IntField<Params>, N> co
     for (size_t k = 0; k < N; ++k)
     {
         out[k] = FieldView{spec[k].name, FieldKind::kINT32, &(p.*(spec[k].member)), 1};
+    }
+    return out;
+}
+
+//! intFieldsToSerialize for a table with float fields: the INT32 fields, then the FLOAT32 ones.
+template <typename Params, size_t NI, size_t NF>
+std::array<FieldView, NI + NF> intFieldsToSerialize(FieldTable<Params, NI, NF> const& spec, Params const& p)
+{
+    std::array<FieldView, NI + NF> out{};
+    auto const ints = intFieldsToSerialize(spec.ints, p);
+    for (size_t k = 0; k < NI; ++k)
+    {
+        out[k] = ints[k];
+    }
+    for (size_t k = 0; k < NF; ++k)
+    {
+        out[NI + k] = FieldView{spec.floats[k].name, FieldKind::kFLOAT32, &(p.*(spec.floats[k].member)), 1};
     }
     return out;
 }

@@ -1,5 +1,6 @@
 // The library's entry points for TensorRT: getCreators (found by IPluginRegistry::loadLibrary,
 // trtexec --dynamicPlugins / --setPluginsToSerialize) and setLoggerFinder.
+#include "../panoptic_fusion/plugin.h"
 #include "../roi_align_fpn/plugin.h"
 #include "../semantic_upsample_argmax/plugin.h"
 #include "plugin_utils.h"
@@ -52,8 +53,9 @@ TP_EXPORT nvinfer1::IPluginCreatorInterface* const* getCreators(int32_t& nbCreat
 {
     static trt_panoptic::RoIAlignFPNPluginCreator roiAlignCreator;
     static trt_panoptic::SemanticUpsampleArgmaxPluginCreator upsampleCreator;
-    static nvinfer1::IPluginCreatorInterface* const creators[] = {&roiAlignCreator, &upsampleCreator};
-    nbCreators = 2;
+    static trt_panoptic::PanopticFusionPluginCreator fusionCreator;
+    static nvinfer1::IPluginCreatorInterface* const creators[] = {&roiAlignCreator, &upsampleCreator, &fusionCreator};
+    nbCreators = 3;
     return creators;
 }
 

@@ -58,14 +58,16 @@ inline std::vector<FieldView> toFieldViews(nvinfer1::PluginFieldCollection const
     return views;
 }
 
-//! FieldViews (all INT32 here) -> PluginFields for getFieldsToSerialize / getFieldNames.
+//! FieldViews (INT32 or FLOAT32) -> PluginFields for getFieldsToSerialize / getFieldNames.
 template <typename Views>
 inline void toPluginFields(Views const& views, std::vector<nvinfer1::PluginField>& out, bool withData)
 {
     out.clear();
     for (FieldView const& v : views)
     {
-        out.emplace_back(v.name, withData ? v.data : nullptr, nvinfer1::PluginFieldType::kINT32, v.length);
+        nvinfer1::PluginFieldType const type
+            = v.kind == FieldKind::kFLOAT32 ? nvinfer1::PluginFieldType::kFLOAT32 : nvinfer1::PluginFieldType::kINT32;
+        out.emplace_back(v.name, withData ? v.data : nullptr, type, v.length);
     }
 }
 

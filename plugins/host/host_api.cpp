@@ -3,6 +3,7 @@
 // (kernel.cuh) and the same field parsing (fields.h) as the CUDA kernels and the TensorRT plugins,
 // so CPU tests check the code that runs on the GPU. Every function returns 0 on success, or
 // non-zero with a one-line message in err.
+#include "../panoptic_fusion/fields.h"
 #include "../panoptic_fusion/fusion_host.h"
 #include "../roi_align_fpn/fields.h"
 #include "../roi_align_fpn/kernel.cuh"
@@ -21,7 +22,7 @@ namespace
 {
 
 //! Bumped whenever a signature below changes; host.py refuses a library of another version.
-constexpr int32_t kAbiVersion = 4;
+constexpr int32_t kAbiVersion = 5;
 
 int32_t fail(char* err, int32_t errLen, std::string const& msg)
 {
@@ -46,8 +47,8 @@ void joinNames(std::vector<std::string> const& names, char* out, int32_t outLen)
 }
 
 //! parseIntFields behind a C signature: *out only on success, unknown names comma-separated in ignored.
-template <typename Params, size_t N>
-int32_t parseFields(std::array<IntField<Params>, N> const& spec, FieldView const* fields, int32_t nbFields,
+template <typename Params, typename Spec>
+int32_t parseFields(Spec const& spec, FieldView const* fields, int32_t nbFields,
     Params* out, char* ignored, int32_t ignoredLen, char* err, int32_t errLen)
 {
     Params p;
@@ -63,15 +64,16 @@ int32_t parseFields(std::array<IntField<Params>, N> const& spec, FieldView const
 }
 
 //! intFieldsToSerialize into a caller's array of capacity entries; returns how many fields there are.
-template <typename Params, size_t N>
-int32_t serializeFields(std::array<IntField<Params>, N> const& spec, Params const& p, FieldView* out, int32_t capacity)
+template <typename Params, typename Spec>
+int32_t serializeFields(Spec const& spec, Params const& p, FieldView* out, int32_t capacity)
 {
     auto const fields = intFieldsToSerialize(spec, p);
-    for (int32_t i = 0; i < static_cast<int32_t>(N) && i < capacity; ++i)
+    int32_t const n = static_cast<int32_t>(fields.size());
+    for (int32_t i = 0; i < n && i < capacity; ++i)
     {
         out[i] = fields[static_cast<size_t>(i)];
     }
-    return static_cast<int32_t>(N);
+    return n;
 }
 
 template <int32_t S>
@@ -462,12 +464,13 @@ int32_t tp_semantic_upsample_argmax_serialize_fields(
 
 //! PanopticFusion on the host, image by image. semLabels: [N, h, w] int32; maskProbs: [N, D, m, m] FP32;
 //! boxes: [N, D, 4] FP32 XYXY pixels; scores: [N, D] FP32; classes: [N, D] int32; numDetections: [N] int32
-//! (rows past it are ignored; nullptr = all D). Outputs: panoptic [N, h, w] int32, table [N, S, 10] FP32,
+//! (rows past it are ignored; nullptr = all D); validHW: [N, 2] int32 height and width of the frame inside
+//! the padded input (nullptr = all of it). Outputs: panoptic [N, h, w] int32, table [N, S, 10] FP32,
 //! numSegments [N] int32.
 int32_t tp_panoptic_fusion_f32(int32_t const* semLabels, int32_t n, int32_t h, int32_t w, float const* maskProbs,
     int32_t d, int32_t m, float const* boxes, float const* scores, int32_t const* classes,
-    int32_t const* numDetections, PanopticFusionParams const* params, int32_t* panoptic, float* table,
-    int32_t maxSegments, int32_t* numSegments, int32_t numThreads, char* err, int32_t errLen)
+    int32_t const* numDetections, int32_t const* validHW, PanopticFusionParams const* params, int32_t* panoptic,
+    float* table, int32_t maxSegments, int32_t* numSegments, int32_t numThreads, char* err, int32_t errLen)
 {
     if (n < 0 || h <= 0 || w <= 0 || d < 0 || m <= 0 || maxSegments < 0)
     {
@@ -480,7 +483,8 @@ int32_t tp_panoptic_fusion_f32(int32_t const* semLabels, int32_t n, int32_t h, i
             int32_t const dets = numDetections == nullptr ? d : clampInt(numDetections[img], 0, d);
             counts[static_cast<size_t>(img)] = panopticFusionHost(semLabels + img * h * w, h, w,
                 maskProbs + img * d * m * m, m, boxes + img * d * 4, scores + img * d, classes + img * d, dets,
-                *params, panoptic + img * h * w, table + img * maxSegments * kSegColumns, maxSegments);
+                *params, panoptic + img * h * w, table + img * maxSegments * kSegColumns, maxSegments,
+                validHW == nullptr ? h : validHW[img * 2], validHW == nullptr ? w : validHW[img * 2 + 1]);
         }
     });
     for (int32_t img = 0; img < n; ++img)
@@ -493,6 +497,19 @@ int32_t tp_panoptic_fusion_f32(int32_t const* semLabels, int32_t n, int32_t h, i
         numSegments[img] = counts[static_cast<size_t>(img)];
     }
     return 0;
+}
+
+//! Parses plugin fields exactly as the PanopticFusion creator does.
+int32_t tp_panoptic_fusion_parse_fields(FieldView const* fields, int32_t nbFields, PanopticFusionParams* out,
+    char* ignored, int32_t ignoredLen, char* err, int32_t errLen)
+{
+    return parseFields(panopticFusionFields(), fields, nbFields, out, ignored, ignoredLen, err, errLen);
+}
+
+//! The fields the PanopticFusion plugin serializes (pointing into *p); returns their number.
+int32_t tp_panoptic_fusion_serialize_fields(PanopticFusionParams const* p, FieldView* out, int32_t capacity)
+{
+    return serializeFields(panopticFusionFields(), *p, out, capacity);
 }
 
 } // extern "C"

@@ -13,14 +13,17 @@ namespace trt_panoptic
 {
 
 //! The outputs of one image: panoptic [h, w] int32 (0 = void) and table [maxSegments, kSegColumns]
-//! float32 (rows past the returned count are zero). Returns the number of segments, or -1 if there would
-//! be more than maxSegments (nothing meaningful is written then).
+//! float32 (rows past the returned count are zero). Only the valid region [0, validH) x [0, validW) (the
+//! frame inside a padded input) is fused; the rest stays 0. Returns the number of segments, or -1 if there
+//! would be more than maxSegments (nothing meaningful is written then).
 inline int32_t panopticFusionHost(int32_t const* semLabels, int32_t h, int32_t w, float const* maskProbs, int32_t m,
     float const* boxes, float const* scores, int32_t const* classes, int32_t n, PanopticFusionParams const& p,
-    int32_t* panoptic, float* table, int32_t maxSegments)
+    int32_t* panoptic, float* table, int32_t maxSegments, int32_t validH, int32_t validW)
 {
     int64_t const pixels = static_cast<int64_t>(h) * w;
     std::fill(panoptic, panoptic + pixels, 0);
+    int32_t const vh = clampInt(validH, 0, h);
+    int32_t const vw = clampInt(validW, 0, w);
     std::fill(table, table + static_cast<int64_t>(maxSegments) * kSegColumns, 0.f);
     std::vector<int32_t> order(static_cast<size_t>(n));
     std::iota(order.begin(), order.end(), 0);
@@ -46,8 +49,8 @@ inline int32_t panopticFusionHost(int32_t const* semLabels, int32_t h, int32_t w
         row[kSegScore] = score;
         row[kSegInstance] = instance;
         Extent e;
-        e.x0 = w;
-        e.y0 = h;
+        e.x0 = vw;
+        e.y0 = vh;
         extent.push_back(e);
     };
     auto grow = [](Extent& e, int32_t xBegin, int32_t xEnd, int32_t y, int64_t count) {
@@ -73,7 +76,7 @@ inline int32_t panopticFusionHost(int32_t const* semLabels, int32_t h, int32_t w
         {
             continue;  // an empty box holds no mask pixel
         }
-        PasteWindow const win = pasteWindow(b[0], b[1], b[2], b[3], h, w);
+        PasteWindow const win = pasteWindow(b[0], b[1], b[2], b[3], vh, vw);
         int32_t const ww = win.x1 - win.x0;
         int32_t const wh = win.y1 - win.y0;
         if (ww == 0 || wh == 0)
@@ -149,16 +152,20 @@ inline int32_t panopticFusionHost(int32_t const* semLabels, int32_t h, int32_t w
 
     // Stuff: a histogram of the unclaimed labels (grown to the largest label seen), then one painting pass.
     std::vector<int64_t> freeCount(1, 0);
-    for (int64_t i = 0; i < pixels; ++i)
+    for (int32_t y = 0; y < vh; ++y)
     {
-        int32_t const label = semLabels[i];
-        if (panoptic[i] == 0 && label > 0)
+        for (int32_t x = 0; x < vw; ++x)
         {
-            if (static_cast<size_t>(label) >= freeCount.size())
+            int64_t const i = static_cast<int64_t>(y) * w + x;
+            int32_t const label = semLabels[i];
+            if (panoptic[i] == 0 && label > 0)
             {
-                freeCount.resize(static_cast<size_t>(label) + 1, 0);
+                if (static_cast<size_t>(label) >= freeCount.size())
+                {
+                    freeCount.resize(static_cast<size_t>(label) + 1, 0);
+                }
+                ++freeCount[static_cast<size_t>(label)];
             }
-            ++freeCount[static_cast<size_t>(label)];
         }
     }
     int32_t const numLabels = static_cast<int32_t>(freeCount.size());
@@ -182,12 +189,12 @@ inline int32_t panopticFusionHost(int32_t const* semLabels, int32_t h, int32_t w
     std::vector<int32_t> rowFirst(static_cast<size_t>(next + 1));
     std::vector<int32_t> rowLast(static_cast<size_t>(next + 1));
     std::vector<int64_t> rowCount(static_cast<size_t>(next + 1));
-    for (int32_t y = 0; y < h && next > firstStuff; ++y)
+    for (int32_t y = 0; y < vh && next > firstStuff; ++y)
     {
         std::fill(rowCount.begin() + firstStuff + 1, rowCount.end(), 0);
         int32_t* pan = panoptic + static_cast<int64_t>(y) * w;
         int32_t const* lab = semLabels + static_cast<int64_t>(y) * w;
-        for (int32_t x = 0; x < w; ++x)
+        for (int32_t x = 0; x < vw; ++x)
         {
             int32_t const label = lab[x];
             if (pan[x] == 0 && label > 0)

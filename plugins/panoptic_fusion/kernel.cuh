@@ -19,14 +19,20 @@
 namespace trt_panoptic
 {
 
-//! The fusion parameters (detectron2's defaults).
+//! The plugin fields (ONNX attributes of the PanopticFusion node); detectron2's defaults.
 struct PanopticFusionParams
 {
     float instance_score_thresh{0.5f};
     float overlap_thresh{0.5f};
     int32_t stuff_area_limit{4096};
     float mask_threshold{0.5f};
+    int32_t num_stuff{0}; //!< stuff classes S (labels 1..S): the table has D + S rows
 };
+
+//! Limits of the CUDA kernel (one thread block per image keeps these in shared memory).
+constexpr int32_t kFusionMaxDetections = 1024;
+constexpr int32_t kFusionMaxLabels = 256;
+constexpr int32_t kFusionMaxMask = 64;
 
 //! Columns of one row of the segment table (trt_panoptic.postprocess.panoptic_tail.SEGMENT_COLUMNS).
 enum SegmentColumn : int32_t

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.skipif(build.find_nvcc() is None, reason="nvcc not inst
 
 
 def test_kernels_compile_for_orin_ada_hopper(cuda_objects):
-    assert [o.name for o in cuda_objects] == ["roi_align_fpn.o", "semantic_upsample_argmax.o"]
+    assert [o.name for o in cuda_objects] == ["roi_align_fpn.o", "semantic_upsample_argmax.o", "panoptic_fusion.o"]
     for obj in cuda_objects:
         data = obj.read_bytes()
         for arch in ("87", "89", "90"):

@@ -18,7 +18,8 @@ import pytest
 from trt_panoptic.plugins import build
 
 PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
-WRAPPERS = ["common/plugin_registry.cpp", "roi_align_fpn/plugin.cpp", "semantic_upsample_argmax/plugin.cpp"]
+WRAPPERS = ["common/plugin_registry.cpp", "roi_align_fpn/plugin.cpp", "semantic_upsample_argmax/plugin.cpp",
+            "panoptic_fusion/plugin.cpp"]
 
 
 def _include_dirs() -> list[str]:

@@ -31,9 +31,7 @@ DEFAULT_CUDA_ARCHS = ("87", "89", "90")
 #: -ffp-contract=off: no fused multiply-add on hosts that have it (aarch64), so the host library rounds
 #: like PyTorch's CPU kernels and argmax ties fall the same way.
 HOST_CXX_FLAGS = ("-O2", "-std=c++17", "-shared", "-fPIC", "-pthread", "-ffp-contract=off", "-Wall", "-Wextra")
-PLUGIN_FOLDERS = ("roi_align_fpn", "semantic_upsample_argmax")
-#: Plugins whose host build exists but whose CUDA kernel and TensorRT plugin do not yet.
-HOST_ONLY_FOLDERS = ("panoptic_fusion",)
+PLUGIN_FOLDERS = ("roi_align_fpn", "semantic_upsample_argmax", "panoptic_fusion")
 
 
 def source_root() -> Path:
@@ -94,8 +92,7 @@ def host_sources(root: Path) -> list[Path]:
     files = [root / "host" / "host_api.cpp", *sorted((root / "common").glob("*.h")), root / "common" / "hd.cuh"]
     for folder in PLUGIN_FOLDERS:
         files += [root / folder / "kernel.cuh", root / folder / "fields.h"]
-    for folder in HOST_ONLY_FOLDERS:
-        files += sorted((root / folder).glob("*.h")) + [root / folder / "kernel.cuh"]
+    files += [root / "panoptic_fusion" / "fusion_host.h"]  # the host driver of the sequential fusion
     return files
 
 

@@ -19,7 +19,7 @@ import numpy as np
 from trt_panoptic.errors import TrtPanopticError
 from trt_panoptic.plugins.build import build_host_library
 
-_ABI_VERSION = 4
+_ABI_VERSION = 5
 _ERR_LEN = 512
 #: PluginFieldType names the host parser understands, in FieldKind order (plugins/common/fields.h).
 FIELD_KINDS = ("INT8", "INT16", "INT32", "INT64", "FLOAT32", "OTHER")
@@ -38,7 +38,7 @@ class _SemanticUpsampleArgmaxParams(ctypes.Structure):
 
 class _PanopticFusionParams(ctypes.Structure):
     _fields_ = [("instance_score_thresh", ctypes.c_float), ("overlap_thresh", ctypes.c_float),
-                ("stuff_area_limit", ctypes.c_int32), ("mask_threshold", ctypes.c_float)]
+                ("stuff_area_limit", ctypes.c_int32), ("mask_threshold", ctypes.c_float), ("num_stuff", ctypes.c_int32)]
 
 
 class _FieldView(ctypes.Structure):
@@ -85,7 +85,10 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "tp_semantic_upsample_argmax_blocked_f32": (
         _I32, [_P, _I32, _I32, _I32, _I32, _P, _P, _P, ctypes.c_char_p, _I32]),
     "tp_panoptic_fusion_f32": (
-        _I32, [_P, _I32, _I32, _I32, _P, _I32, _I32, _P, _P, _P, _P, _P, _P, _P, _I32, _P, _I32, ctypes.c_char_p, _I32]),
+        _I32, [_P, _I32, _I32, _I32, _P, _I32, _I32, _P, _P, _P, _P, _P, _P, _P, _P, _I32, _P, _I32, ctypes.c_char_p,
+               _I32]),
+    "tp_panoptic_fusion_parse_fields": (_I32, [_P, _I32, _P, ctypes.c_char_p, _I32, ctypes.c_char_p, _I32]),
+    "tp_panoptic_fusion_serialize_fields": (_I32, [_P, _P, _I32]),
     "tp_roi_align_fpn_parse_fields": (_I32, [_P, _I32, _P, ctypes.c_char_p, _I32, ctypes.c_char_p, _I32]),
     "tp_roi_align_fpn_serialize_fields": (_I32, [_P, _P, _I32]),
     "tp_semantic_upsample_argmax_parse_fields": (_I32, [_P, _I32, _P, ctypes.c_char_p, _I32, ctypes.c_char_p, _I32]),
@@ -270,10 +273,21 @@ def semantic_upsample_argmax(
     return _out(labels, as_torch)
 
 
+@dataclass(frozen=True)
+class PanopticFusionFields:
+    """PanopticFusion plugin fields = ONNX node attributes (defaults: detectron2's fusion rules)."""
+
+    instance_score_thresh: float = 0.5
+    overlap_thresh: float = 0.5
+    stuff_area_limit: int = 4096
+    mask_threshold: float = 0.5
+    num_stuff: int = 0
+
+
 def panoptic_fusion(
-    sem_labels: Any, mask_probs: Any, boxes: Any, scores: Any, classes: Any, num_detections: Any = None, *,
-    instance_score_thresh: float = 0.5, overlap_thresh: float = 0.5, stuff_area_limit: int = 4096,
-    mask_threshold: float = 0.5, max_segments: int | None = None, num_threads: int = 0,
+    sem_labels: Any, mask_probs: Any, boxes: Any, scores: Any, classes: Any, num_detections: Any = None,
+    valid_hw: Any = None, *, instance_score_thresh: float = 0.5, overlap_thresh: float = 0.5,
+    stuff_area_limit: int = 4096, mask_threshold: float = 0.5, max_segments: int | None = None, num_threads: int = 0,
 ) -> tuple[Any, Any, Any]:
     """Mask pasting + panoptic fusion as the PanopticFusion plugin computes them (FP32, on the CPU).
 
@@ -281,6 +295,8 @@ def panoptic_fusion(
         sem_labels: [N, H, W] int semantic labels (0 = 'other', 1..S stuff; negative = no stuff).
         mask_probs: [N, D, M, M] probabilities; boxes: [N, D, 4] XYXY pixels; scores: [N, D];
         classes: [N, D] 0-based thing classes; num_detections: [N] valid rows per image (None = all D).
+        valid_hw: [N, 2] height and width of the frame inside a padded input: only that region is fused,
+            the rest stays 0 (None = the whole map).
         max_segments: rows of the table (default D + the largest label).
         num_threads: images fused in parallel (0 = all cores); results do not depend on it.
 
@@ -308,17 +324,19 @@ def panoptic_fusion(
     score = arr(scores, np.float32, "scores").reshape(n, d)
     cls = arr(classes, np.int32, "classes").reshape(n, d)
     counts = None if num_detections is None else arr(num_detections, np.int32, "num_detections").reshape(n)
+    valid = None if valid_hw is None else arr(valid_hw, np.int32, "valid_hw").reshape(n, 2)
     if max_segments is None:
         max_segments = d + max(int(labels.max()) if labels.size else 0, 0)
     panoptic = np.empty((n, h, w), np.int32)
     table = np.zeros((n, max_segments, 10), np.float32)
     num = np.zeros(n, np.int32)
     if n and h and w and m:
-        params = _PanopticFusionParams(instance_score_thresh, overlap_thresh, int(stuff_area_limit), mask_threshold)
+        params = _PanopticFusionParams(instance_score_thresh, overlap_thresh, int(stuff_area_limit), mask_threshold, 0)
         err = ctypes.create_string_buffer(_ERR_LEN)
         rc = load_library().tp_panoptic_fusion_f32(
             labels.ctypes.data, n, h, w, probs.ctypes.data, d, m, box.ctypes.data, score.ctypes.data, cls.ctypes.data,
-            None if counts is None else counts.ctypes.data, ctypes.byref(params), panoptic.ctypes.data,
+            None if counts is None else counts.ctypes.data, None if valid is None else valid.ctypes.data,
+            ctypes.byref(params), panoptic.ctypes.data,
             table.ctypes.data, max_segments, num.ctypes.data, int(num_threads), err, _ERR_LEN)
         _check(rc, err, "panoptic_fusion")
     return _out(panoptic, as_torch), _out(table, as_torch), _out(num, as_torch)
@@ -396,3 +414,17 @@ def serialize_semantic_upsample_argmax_fields(fields: SemanticUpsampleArgmaxFiel
     """The fields the SemanticUpsampleArgmax plugin serializes, as name -> (type name, value)."""
     p = _SemanticUpsampleArgmaxParams(fields.scale_factor, fields.with_score)
     return _serialize("tp_semantic_upsample_argmax_serialize_fields", p)
+
+
+def parse_panoptic_fusion_fields(fields: dict[str, tuple[str, Any]]) -> tuple[PanopticFusionFields, list[str]]:
+    """Parse plugin fields as the PanopticFusion creator does (see parse_roi_align_fpn_fields)."""
+    p, ignored = _parse("tp_panoptic_fusion_parse_fields", _PanopticFusionParams, fields)
+    return PanopticFusionFields(p.instance_score_thresh, p.overlap_thresh, p.stuff_area_limit, p.mask_threshold,
+                                p.num_stuff), ignored
+
+
+def serialize_panoptic_fusion_fields(fields: PanopticFusionFields) -> dict[str, tuple[str, Any]]:
+    """The fields the PanopticFusion plugin serializes, as name -> (type name, value), in its order."""
+    p = _PanopticFusionParams(fields.instance_score_thresh, fields.overlap_thresh, fields.stuff_area_limit,
+                              fields.mask_threshold, fields.num_stuff)
+    return _serialize("tp_panoptic_fusion_serialize_fields", p)

@@ -231,6 +231,70 @@ void checkSemanticUpsampleArgmax()
     delete plugin;
 }
 
+float floatFieldValue(PluginFieldCollection const* fc, char const* name)
+{
+    for (int32_t i = 0; i < fc->nbFields; ++i)
+    {
+        if (std::strcmp(fc->fields[i].name, name) == 0 && fc->fields[i].type == PluginFieldType::kFLOAT32)
+        {
+            return *static_cast<float const*>(fc->fields[i].data);
+        }
+    }
+    return -12345.f;
+}
+
+void checkPanopticFusion(Logger& logger)
+{
+    IPluginCreatorV3One* creator = findCreator("PanopticFusion");
+    CHECK(creator != nullptr);
+    if (creator == nullptr)
+    {
+        return;
+    }
+    CHECK(creator->getFieldNames()->nbFields == 5);
+    int32_t numStuff = 53;
+    float overlap = 0.3f;
+    PluginField fields[2] = {PluginField("num_stuff", &numStuff, PluginFieldType::kINT32, 1),
+        PluginField("overlap_thresh", &overlap, PluginFieldType::kFLOAT32, 1)};
+    PluginFieldCollection fc{2, fields};
+    IPluginV3* plugin = creator->createPlugin("fusion", &fc, TensorRTPhase::kBUILD);
+    CHECK(plugin != nullptr);
+    if (plugin == nullptr)
+    {
+        return;
+    }
+    auto* build = static_cast<IPluginV3OneBuild*>(plugin->getCapabilityInterface(PluginCapabilityType::kBUILD));
+    auto* runtime = static_cast<IPluginV3OneRuntime*>(plugin->getCapabilityInterface(PluginCapabilityType::kRUNTIME));
+    CHECK(build->getNbOutputs() == 3);
+    DataType in[7] = {DataType::kINT32, DataType::kHALF, DataType::kFLOAT, DataType::kFLOAT, DataType::kINT32,
+        DataType::kINT32, DataType::kINT32};
+    DataType out[3] = {DataType::kFLOAT, DataType::kFLOAT, DataType::kFLOAT};
+    CHECK(build->getOutputDataTypes(out, 3, in, 7) == 0 && out[0] == DataType::kINT32 && out[1] == DataType::kFLOAT
+        && out[2] == DataType::kINT32);
+    std::vector<DynamicPluginTensorDesc> io = {desc({1, 800, 1344}, DataType::kINT32),
+        desc({1, 100, 28, 28}, DataType::kHALF), desc({1, 100, 4}, DataType::kFLOAT), desc({1, 100}, DataType::kFLOAT),
+        desc({1, 100}, DataType::kINT32), desc({1}, DataType::kINT32), desc({1, 2}, DataType::kINT32),
+        desc({1, 800, 1344}, DataType::kINT32), desc({1, 153, 10}, DataType::kFLOAT), desc({1}, DataType::kINT32)};
+    for (int32_t pos = 0; pos < 10; ++pos)
+    {
+        CHECK(build->supportsFormatCombination(pos, io.data(), 7, 3));
+    }
+    io[2].desc.type = DataType::kHALF; // box coordinates never in FP16
+    CHECK(!build->supportsFormatCombination(2, io.data(), 7, 3));
+    io[2].desc.type = DataType::kFLOAT;
+    CHECK(build->configurePlugin(io.data(), 7, io.data() + 7, 3) == 0);
+    PluginFieldCollection const* serialized = runtime->getFieldsToSerialize();
+    CHECK(fieldValue(serialized, "num_stuff") == 53 && fieldValue(serialized, "stuff_area_limit") == 4096);
+    CHECK(floatFieldValue(serialized, "overlap_thresh") == 0.3f && floatFieldValue(serialized, "mask_threshold") == 0.5f);
+    // a float threshold given as an integer is refused with a message through the logger
+    int32_t wrong = 1;
+    PluginField bad("overlap_thresh", &wrong, PluginFieldType::kINT32, 1);
+    PluginFieldCollection badFc{1, &bad};
+    CHECK(creator->createPlugin("fusion", &badFc, TensorRTPhase::kBUILD) == nullptr);
+    CHECK(logger.saw("overlap_thresh should be one FLOAT32", true));
+    delete plugin;
+}
+
 } // namespace
 
 int main()
@@ -240,6 +304,7 @@ int main()
     setLoggerFinder(&finder);
     checkRoIAlignFPN(logger);
     checkSemanticUpsampleArgmax();
+    checkPanopticFusion(logger);
     if (gFailures == 0)
     {
         std::printf("OK\n");
