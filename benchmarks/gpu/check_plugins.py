@@ -6,6 +6,9 @@ inputs and edge RoIs, FP32 and FP16:
 - RoIAlignFPN kernel vs ``trt_panoptic.ops.multilevel_roi_align`` (the model's PyTorch pooler);
 - SemanticUpsampleArgmax kernel vs ``F.interpolate(..., bilinear, align_corners=False).argmax(1)``:
   labels equal except float32 near-ties (counted), score = the max upsampled logit;
+- PanopticFusion kernel vs its host build (``trt_panoptic.plugins.host.panoptic_fusion``, itself equal to the
+  per-instance reference bit for bit): map and segment table, batch 2, inside a smaller valid region; pixels
+  may differ only where nvcc's fused multiply-adds round a probability to the other side of the threshold;
 
 then times them against the PyTorch equivalents and prints a Markdown table (``--json`` also writes the
 numbers). On a GPU, ours and interpolate + argmax are replayed from CUDA graphs (Python's launch overhead
@@ -56,6 +59,13 @@ class CudaKernels:
         self.lib = ctypes.CDLL(str(library))
         self.lib.tp_cuda_roi_align_fpn.restype = ctypes.c_int32
         self.lib.tp_cuda_semantic_upsample_argmax.restype = ctypes.c_int32
+        self.lib.tp_cuda_panoptic_fusion.restype = ctypes.c_int32
+
+    def panoptic_fusion(self, labels, masks, boxes, scores, classes, num, valid, num_stuff: int,
+                        stuff_area_limit: int = 4096, out=None):
+        """out: preallocated (panoptic, segments, num_segments), e.g. one triple per input copy when timing."""
+        return _fusion_cuda(self.lib, labels.contiguous(), masks.contiguous(), boxes.contiguous(), scores.contiguous(),
+                            classes.contiguous(), num, valid, num_stuff, stuff_area_limit, out)
 
     def roi_align_fpn(self, rois: torch.Tensor, features: list[torch.Tensor], output_size: int) -> torch.Tensor:
         feats = [f.contiguous() for f in features]
@@ -96,6 +106,29 @@ class CudaKernels:
         return labels, scores
 
 
+class _FusionParams(ctypes.Structure):
+    _fields_ = [("instance_score_thresh", ctypes.c_float), ("overlap_thresh", ctypes.c_float),
+                ("stuff_area_limit", ctypes.c_int32), ("mask_threshold", ctypes.c_float), ("num_stuff", ctypes.c_int32)]
+
+
+def _fusion_cuda(lib, labels, masks, boxes, scores, classes, num, valid, num_stuff: int, stuff_area_limit: int,
+                 out=None):
+    n, h, w = labels.shape
+    d, m = masks.shape[1], masks.shape[3]
+    if out is None:
+        out = (torch.empty_like(labels), torch.empty((n, d + num_stuff, 10), device=labels.device),
+               torch.empty((n,), dtype=torch.int32, device=labels.device))
+    params = _FusionParams(0.5, 0.5, stuff_area_limit, 0.5, num_stuff)
+    ptr = lambda t: ctypes.c_void_p(t.data_ptr())  # noqa: E731
+    rc = lib.tp_cuda_panoptic_fusion(
+        ptr(labels), n, h, w, ptr(masks), int(masks.dtype == torch.float16), d, m, ptr(boxes), ptr(scores),
+        ptr(classes), ptr(num), ptr(valid), ctypes.byref(params), ptr(out[0]), ptr(out[1]), ptr(out[2]),
+        ctypes.c_void_p(torch.cuda.current_stream().cuda_stream))
+    if rc != 0:
+        raise RuntimeError(f"tp_cuda_panoptic_fusion failed with cudaError {rc}")
+    return out
+
+
 class HostKernels:
     """The same math through the host library (CPU), for running this script without a GPU."""
 
@@ -111,6 +144,16 @@ class HostKernels:
             return host.semantic_upsample_argmax(logits.float(), scale), None
         labels, scores = host.semantic_upsample_argmax(logits.float(), scale, with_score=True)
         return labels, scores.to(logits.dtype)
+
+    def panoptic_fusion(self, labels, masks, boxes, scores, classes, num, valid, num_stuff: int,
+                        stuff_area_limit: int = 4096, out=None):
+        return _fusion_host(labels, masks, boxes, scores, classes, num, valid, num_stuff, stuff_area_limit)
+
+
+def _fusion_host(labels, masks, boxes, scores, classes, num, valid, num_stuff: int, stuff_area_limit: int):
+    """The host build on CPU copies of the inputs (FP16 masks as the float32 values they hold)."""
+    cpu = [t.cpu() for t in (labels, masks.float(), boxes, scores, classes, num, valid)]
+    return host.panoptic_fusion(*cpu, stuff_area_limit=stuff_area_limit, max_segments=boxes.shape[1] + num_stuff)
 
 
 @dataclass
@@ -315,6 +358,67 @@ def check_upsample_argmax(kernels, device: torch.device, args: argparse.Namespac
     return rows
 
 
+def _fusion_inputs(n: int, h: int, w: int, d: int, num_stuff: int, seed: int, device: torch.device):
+    """A batch of synthetic detections (benchmarks/frame_cost.py's generator) and blocky labels."""
+    from benchmarks.frame_cost import synthetic_detections, synthetic_labels
+
+    dets = [synthetic_detections(h, w, d, seed=seed + i) for i in range(n)]
+    stack = {k: torch.stack([x[k] for x in dets]).to(device) for k in dets[0]}
+    labels = torch.stack([synthetic_labels(h, w, seed + i, num_stuff + 1) for i in range(n)]).to(device)
+    num = torch.full((n,), d, dtype=torch.int32, device=device)
+    return labels, stack["mask_probs"], stack["boxes"], stack["scores"], stack["classes"].to(torch.int32), num
+
+
+def check_panoptic_fusion(kernels, device: torch.device, args: argparse.Namespace) -> list[Row]:
+    rows = []
+    for dtype in (torch.float32, torch.float16):
+        # batch 2 on an odd-sized map, the second image's frame smaller than the input
+        labels, masks, boxes, scores, classes, num = _fusion_inputs(2, 97, 131, 40, 5, 7, device)
+        valid = torch.tensor([[97, 131], [80, 101]], dtype=torch.int32, device=device)
+        masks = masks.to(dtype)
+        got = kernels.panoptic_fusion(labels, masks, boxes, scores, classes, num, valid, 5, stuff_area_limit=64)
+        want = _fusion_host(labels, masks, boxes, scores, classes, num, valid, 5, 64)
+        differing = int((got[0].cpu() != want[0]).sum())
+        same_count = torch.equal(got[2].cpu(), want[2])
+        # with every pixel equal, the table (ids, classes, scores, areas, boxes) must be equal too
+        same_table = differing > 0 or torch.equal(got[1].cpu(), want[1])
+        rows.append(Row("PanopticFusion 2x97x131, 40 detections, valid region", str(dtype).split(".")[-1],
+                        same_count and same_table and differing <= 20,
+                        f"{differing} of {labels.numel()} pixels differ from the host build; segments "
+                        f"{'equal in number' if same_count else 'DIFFER in number'}"))
+    h, w = args.roi_image
+    for dtype in (torch.float32, torch.float16):
+        labels, masks, boxes, scores, classes, num = _fusion_inputs(1, h, w, 100, 53, 11, device)
+        masks = masks.to(dtype)
+        valid = torch.tensor([[h, w]], dtype=torch.int32, device=device)
+        got = kernels.panoptic_fusion(labels, masks, boxes, scores, classes, num, valid, 53)
+        want = _fusion_host(labels, masks, boxes, scores, classes, num, valid, 53, 4096)
+        differing = int((got[0].cpu() != want[0]).sum())
+        ok = torch.equal(got[2].cpu(), want[2]) and differing <= 50
+        ours_ms = torch_ms = None
+        timing = ""
+        if device.type == "cuda":
+            copies = _copies_beyond_l2(labels.numel() * 8, device)
+            inputs = [(labels.clone(),) for _ in range(copies)]
+            outs = [kernels.panoptic_fusion(x[0], masks, boxes, scores, classes, num, valid, 53) for x in inputs]
+            ours_ms, timing = _time_graph(
+                [lambda x=x, o=o: kernels.panoptic_fusion(x[0], masks, boxes, scores, classes, num, valid, 53, out=o)
+                 for x, o in zip(inputs, outs)], device, args.iters)
+            from trt_panoptic.postprocess import panoptic_table
+
+            # the tensor version on the GPU (host syncs: eager), the batched PyTorch alternative
+            torch_ms = _timeit(lambda: panoptic_table(labels[0], masks[0].float(), boxes[0], scores[0], classes[0],
+                                                      implementation="torch"), device, max(3, args.iters // 10))
+        floor = ""
+        if args.bandwidth_gbs:
+            floor_ms = 2 * labels.numel() * 4 / (args.bandwidth_gbs * 1e9) * 1e3  # labels read, map written
+            floor = f"; traffic floor {floor_ms * 1e3:.1f} us" + (f" ({ours_ms / floor_ms:.0f}x)" if ours_ms else "")
+        rows.append(Row(f"PanopticFusion {h}x{w}, 100 detections, 53 stuff", str(dtype).split(".")[-1], ok,
+                        f"{differing} pixels differ from the host build{floor}; target <= 0.5 ms", ours_ms, torch_ms,
+                        timing))
+    return rows
+
+
 def measure_copy_bandwidth(device: torch.device) -> float:
     """Achievable DRAM bandwidth (GB/s) from a 1 GiB device-to-device copy (read + write)."""
     src = torch.empty(1 << 28, dtype=torch.float32, device=device)
@@ -366,7 +470,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"device: CPU (host library), torch {torch.__version__}")
 
     torch.manual_seed(0)
-    rows = check_roi_align(kernels, device, args) + check_upsample_argmax(kernels, device, args)
+    rows = (check_roi_align(kernels, device, args) + check_upsample_argmax(kernels, device, args)
+            + check_panoptic_fusion(kernels, device, args))
     print(format_table(rows))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

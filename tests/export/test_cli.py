@@ -37,7 +37,8 @@ def test_export_tensorrt_flavor_then_inspect(tmp_path, checkpoint, capsys, caplo
     assert "image: uint8 [1, 3, 64, 96]" in text and "sem_labels: int32 [1, 64, 96]" in text
     assert "RoIAlignFPN" in text and "plugin_namespace=trt_panoptic" in text and "trt_panoptic.flavor: tensorrt" in text
     data = json.loads(report.read_text())
-    assert sorted(p["op_type"] for p in data["plugins"]) == ["RoIAlignFPN", "RoIAlignFPN", "SemanticUpsampleArgmax"]
+    assert sorted(p["op_type"] for p in data["plugins"]) == ["PanopticFusion", "RoIAlignFPN", "RoIAlignFPN",
+                                                             "SemanticUpsampleArgmax"]
     assert not any("unknown plugin" in w for w in data["warnings"])
 
 

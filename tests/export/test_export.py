@@ -17,9 +17,12 @@ from trt_panoptic.export.surgery import PLUGIN_DOMAIN, PLUGIN_FIELDS, plugin_nod
 from .tiny_model import SIZE, box_iou_np, scene
 
 
-def _ort_raw(proto, image_hwc):
-    out = ort_session(proto).run(None, {"image": np.ascontiguousarray(image_hwc.transpose(2, 0, 1))[None]})
-    return dict(zip(OUTPUT_NAMES, out))
+def _ort_raw(proto, image_hwc, valid_hw=(SIZE, SIZE)):
+    session = ort_session(proto)
+    feed = {"image": np.ascontiguousarray(image_hwc.transpose(2, 0, 1))[None]}
+    if any(i.name == "valid_hw" for i in session.get_inputs()):
+        feed["valid_hw"] = np.asarray([valid_hw], np.int32)
+    return dict(zip([o.name for o in session.get_outputs()], session.run(None, feed)))
 
 
 def _torch_reference(model, image_hwc):
@@ -71,7 +74,7 @@ def test_tensorrt_flavor_has_plugin_nodes_the_plugins_parse(tensorrt_onnx):
     from trt_panoptic.plugins import host
 
     nodes = plugin_nodes(tensorrt_onnx)
-    assert sorted(n.op_type for n in nodes) == ["RoIAlignFPN", "RoIAlignFPN", "SemanticUpsampleArgmax"]
+    assert sorted(n.op_type for n in nodes) == ["PanopticFusion", "RoIAlignFPN", "RoIAlignFPN", "SemanticUpsampleArgmax"]
     ops = {n.op_type for n in tensorrt_onnx.graph.node}
     assert "RoiAlign" not in ops and "ArgMax" not in ops  # the replaced subgraphs are gone
     sizes = []
@@ -79,12 +82,16 @@ def test_tensorrt_flavor_has_plugin_nodes_the_plugins_parse(tensorrt_onnx):
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}
         assert n.domain == PLUGIN_DOMAIN
         assert attrs["plugin_version"] == b"1" and attrs["plugin_namespace"] == b"trt_panoptic"
-        fields = {k: ("INT32", int(attrs[k])) for k in PLUGIN_FIELDS[n.op_type]}
+        fields = {k: ("FLOAT32", attrs[k]) if isinstance(attrs[k], float) else ("INT32", int(attrs[k]))
+                  for k in PLUGIN_FIELDS[n.op_type]}
         # the plugins' own field parser (plugins/*/fields.h) accepts every field and ignores none
-        parse = host.parse_roi_align_fpn_fields if n.op_type == "RoIAlignFPN" else host.parse_semantic_upsample_argmax_fields
-        _, ignored = parse(fields)
+        parse = {"RoIAlignFPN": host.parse_roi_align_fpn_fields, "PanopticFusion": host.parse_panoptic_fusion_fields,
+                 "SemanticUpsampleArgmax": host.parse_semantic_upsample_argmax_fields}[n.op_type]
+        parsed, ignored = parse(fields)
         assert ignored == []
-        if n.op_type == "RoIAlignFPN":
+        if n.op_type == "PanopticFusion":
+            assert len(n.input) == 7 and parsed.num_stuff == 4 and parsed.stuff_area_limit == 0  # applied on the host
+        elif n.op_type == "RoIAlignFPN":
             sizes.append(attrs["output_size"])
             assert len(n.input) == 5
         else:
@@ -97,12 +104,32 @@ def test_tensorrt_flavor_has_plugin_nodes_the_plugins_parse(tensorrt_onnx):
 def test_tensorrt_flavor_on_ort_equals_portable(portable_onnx, tensorrt_onnx, seed):
     image = scene(seed)
     a, b = _ort_raw(portable_onnx, image), _ort_raw(tensorrt_onnx, image)
+    assert "mask_probs" not in b  # the TensorRT flavour ends in the panoptic map (mask_probs: --raw-outputs)
     for name in OUTPUT_NAMES:
-        if name == "mask_probs":
-            n = int(a["num_detections"][0])
-            np.testing.assert_allclose(a[name][0, :n], b[name][0, :n], atol=1e-5)
-        else:
+        if name != "mask_probs":
             np.testing.assert_allclose(a[name], b[name], atol=1e-4, err_msg=name)
+
+
+@pytest.mark.parametrize("seed, valid", [(1, (SIZE, SIZE)), (4, (SIZE, SIZE)), (2, (96, SIZE)), (3, (SIZE, 72))])
+def test_tensorrt_flavor_panoptic_map_equals_the_host_tail(portable_onnx, tensorrt_onnx, seed, valid):
+    # The PanopticFusion node (run by ONNX Runtime through the plugin's host build) gives the map the host
+    # computes from the portable graph's detections, also when only part of the input is a frame.
+    from trt_panoptic.data.preprocess import Letterbox
+    from trt_panoptic.runtime.decode import decode_outputs
+
+    image = scene(seed)
+    p = onnx_info(tensorrt_onnx).config.model.panoptic
+    fusion = {"instance_score_thresh": p.instance_score_thresh, "overlap_thresh": p.overlap_thresh,
+              "stuff_area_limit": p.stuff_area_limit}
+    box = Letterbox(1.0, valid, valid)
+    want = decode_outputs(_ort_raw(portable_onnx, image), box, **fusion)
+    raw = _ort_raw(tensorrt_onnx, image, valid)
+    assert raw["panoptic"].shape == (1, SIZE, SIZE) and raw["segments"].shape == (1, 50 + 4, 10)
+    assert (raw["panoptic"][0, valid[0]:] == 0).all() and (raw["panoptic"][0, :, valid[1]:] == 0).all()
+    got = decode_outputs(raw, box, **fusion)
+    np.testing.assert_array_equal(got.panoptic, want.panoptic)
+    assert got.segments_info == want.segments_info
+    assert any(s["isthing"] for s in got.segments_info), "the scene should place things"
 
 
 def test_fp16_variant_runs_on_ort_and_stays_close(tiny, portable_onnx):

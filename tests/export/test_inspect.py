@@ -7,9 +7,12 @@ from trt_panoptic.export.inspect import format_report, inspect_onnx
 
 def test_report_of_the_tensorrt_flavor(tensorrt_onnx):
     r = inspect_onnx(tensorrt_onnx)
-    assert r.inputs == [{"name": "image", "type": "uint8", "shape": [1, 3, 128, 128]}]
-    assert [o["name"] for o in r.outputs] == ["sem_labels", "boxes", "scores", "classes", "mask_probs", "num_detections"]
+    assert r.inputs == [{"name": "image", "type": "uint8", "shape": [1, 3, 128, 128]},
+                        {"name": "valid_hw", "type": "int32", "shape": [1, 2]}]
+    assert [o["name"] for o in r.outputs] == ["sem_labels", "boxes", "scores", "classes", "num_detections",
+                                              "panoptic", "segments", "num_segments"]
     assert r.ops["RoIAlignFPN"] == 2 and r.ops["SemanticUpsampleArgmax"] == 1 and "RoiAlign" not in r.ops
+    assert r.ops["PanopticFusion"] == 1
     assert r.metadata["trt_panoptic.flavor"] == "tensorrt"
     assert not [w for w in r.warnings if "not in TensorRT" in w or "plugin" in w]
     assert "RoIAlignFPN [RoIAlignFPN_0] domain=trt_panoptic: plugin_version=1" in format_report(r)

@@ -56,13 +56,9 @@ def box_iou_np(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def cached_export(flavor: str = "portable", fp16: bool = False):
     """The tiny model exported at SIZE×SIZE, once per test process (export and runtime tests share it)."""
     from trt_panoptic.export import export_onnx
-    from trt_panoptic.export.surgery import to_tensorrt_flavor
 
     model, cfg = cached_model()
-    if flavor == "tensorrt" and not fp16:  # surgery on the cached portable graph: no second trace
-        h = cfg.model.roi_heads
-        return to_tensorrt_flavor(cached_export("portable"), canonical_box_size=h.canonical_box_size,
-                                  canonical_level=h.canonical_level)
+    # the TensorRT flavour is traced itself: it ends in the PanopticFusion node, which the portable graph lacks
     return export_onnx(model, cfg, height=SIZE, width=SIZE, flavor=flavor, fp16=fp16)
 
 

@@ -67,6 +67,7 @@ def _readme_parameters(folder: str) -> dict[str, str]:
 @pytest.mark.parametrize("folder, serialize, defaults", [
     ("roi_align_fpn", "serialize_roi_align_fpn_fields", "RoIAlignFPNFields"),
     ("semantic_upsample_argmax", "serialize_semantic_upsample_argmax_fields", "SemanticUpsampleArgmaxFields"),
+    ("panoptic_fusion", "serialize_panoptic_fusion_fields", "PanopticFusionFields"),
 ])
 def test_readme_documents_exactly_the_serialized_fields(host, folder, serialize, defaults):
     serialized = getattr(host, serialize)(getattr(host, defaults)())
@@ -83,3 +84,20 @@ def test_export_surgery_emits_exactly_the_plugin_fields(host):
         host.serialize_roi_align_fpn_fields(host.RoIAlignFPNFields()))
     assert list(surgery.PLUGIN_FIELDS["SemanticUpsampleArgmax"]) == list(
         host.serialize_semantic_upsample_argmax_fields(host.SemanticUpsampleArgmaxFields()))
+    assert list(surgery.PLUGIN_FIELDS["PanopticFusion"]) == list(
+        host.serialize_panoptic_fusion_fields(host.PanopticFusionFields()))
+
+
+def test_panoptic_fusion_fields_mix_integers_and_floats(host):
+    fields, ignored = host.parse_panoptic_fusion_fields(
+        {"overlap_thresh": ("FLOAT32", 0.25), "num_stuff": ("INT32", 53), "extra": ("INT32", 1)})
+    assert (fields.overlap_thresh, fields.num_stuff, fields.stuff_area_limit, ignored) == (0.25, 53, 4096, ["extra"])
+    serialized = host.serialize_panoptic_fusion_fields(fields)
+    assert serialized["overlap_thresh"] == ("FLOAT32", 0.25) and serialized["num_stuff"] == ("INT32", 53)
+    assert host.parse_panoptic_fusion_fields(serialized)[0] == fields  # round trip
+    with pytest.raises(TrtPanopticError, match="overlap_thresh should be one FLOAT32"):
+        host.parse_panoptic_fusion_fields({"overlap_thresh": ("INT32", 1)})
+    with pytest.raises(TrtPanopticError, match=r"instance_score_thresh should be in \[0"):
+        host.parse_panoptic_fusion_fields({"instance_score_thresh": ("FLOAT32", float("nan"))})
+    with pytest.raises(TrtPanopticError, match="num_stuff should be in"):
+        host.parse_panoptic_fusion_fields({"num_stuff": ("INT32", 256)})

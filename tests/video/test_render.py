@@ -108,3 +108,43 @@ def test_stuff_label_lands_on_the_segment_even_when_split() -> None:
                             np.zeros_like(pan))
     out = PanopticRenderer(THINGS, STUFF).render(np.zeros((48, 64, 3), np.uint8), result)
     assert out.shape == (48, 64, 3)
+
+
+def test_segment_boxes_only_speed_up_rendering():
+    # With the segment table's boxes, each segment is outlined inside its box instead of over the frame: the
+    # picture must not change. Detections decoded through the host tail at 120x160, letterboxed from 60x80.
+    import torch
+
+    from trt_panoptic.data.preprocess import Letterbox
+    from trt_panoptic.postprocess.result import result_from_outputs
+
+    g = torch.Generator().manual_seed(3)
+    n = 6
+    xy = torch.rand(n, 2, generator=g) * torch.tensor([60.0, 40.0])
+    boxes = torch.cat([xy, xy + 10 + torch.rand(n, 2, generator=g) * 20], 1)
+    sem = torch.randint(0, 5, (1, 60, 80), generator=g, dtype=torch.int32)
+    sem[:, 30:] = 2
+    raw = {"sem_labels": sem, "boxes": boxes[None], "scores": torch.linspace(0.95, 0.6, n)[None],
+           "classes": torch.randint(0, 3, (1, n), generator=g, dtype=torch.int32),
+           "mask_probs": torch.rand(1, n, 28, 28, generator=g), "num_detections": torch.tensor([n], dtype=torch.int32)}
+    fusion = {"instance_score_thresh": 0.5, "overlap_thresh": 0.5, "stuff_area_limit": 50}
+    result = result_from_outputs(raw, Letterbox(0.5, (60, 80), (120, 160)), **fusion)
+    assert result.segment_boxes is not None and len(result.segment_boxes) == len(result.segments_info)
+    assert any(s["isthing"] for s in result.segments_info)
+    image = np.full((120, 160, 3), 90, np.uint8)
+    renderer = PanopticRenderer(THINGS, STUFF, track=False)
+    fast = renderer.render(image, result)
+    result.segment_boxes = None
+    np.testing.assert_array_equal(fast, renderer.render(image, result))
+    # The same for a graph that ends in the panoptic map: its table's boxes are at model resolution and are
+    # mapped to the frame (the id map is resized by nearest neighbour).
+    from trt_panoptic.postprocess import panoptic_table
+
+    pan, table = panoptic_table(sem[0], raw["mask_probs"][0], boxes, raw["scores"][0], raw["classes"][0], **fusion)
+    segments = torch.zeros(1, n + 4, 10)
+    segments[0, : len(table)] = table
+    graph = {**raw, "panoptic": pan[None], "segments": segments, "num_segments": torch.tensor([len(table)])}
+    result = result_from_outputs(graph, Letterbox(0.5, (60, 80), (120, 160)), **fusion)
+    fast = renderer.render(image, result)
+    result.segment_boxes = None
+    np.testing.assert_array_equal(fast, renderer.render(image, result))

@@ -35,6 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--flavor", default="portable", help="portable (standard ops) | tensorrt (plugin nodes); default portable")
     p.add_argument("--fp16", action="store_true", help="FP16-typed graph (box decoding and NMS scores stay FP32)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset, 17..20 (default 17)")
+    p.add_argument("--raw-outputs", action="store_true",
+                   help="tensorrt flavour: also output mask_probs (it ends in the panoptic map and drops them otherwise)")
     p.add_argument("--no-check", action="store_true", help="skip the ONNX Runtime check run of the written file")
     p.set_defaults(func=run)
 
@@ -53,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from trt_panoptic.export.exporter import export_onnx, load_onnx, onnx_info, save_onnx
-    from trt_panoptic.export.graph_model import check_export_size
+    from trt_panoptic.export.graph_model import VALID_HW_NAME, check_export_size
     from trt_panoptic.export.ort_ops import ort_session
     from trt_panoptic.modeling.checkpoint import load_model
 
@@ -69,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
         log.info("export: --weights not given → the bundled model")
     model, cfg = load_model(args.weights, args.config)
     start = time.perf_counter()
-    proto = export_onnx(model, cfg, height=args.height, width=args.width, flavor=flavor, fp16=args.fp16, opset=args.opset)
+    proto = export_onnx(model, cfg, height=args.height, width=args.width, flavor=flavor, fp16=args.fp16, opset=args.opset,
+                        raw_outputs=args.raw_outputs)
     save_onnx(proto, out)
     elapsed = time.perf_counter() - start
     size_mb = out.stat().st_size / 2**20
@@ -79,7 +82,11 @@ def run(args: argparse.Namespace) -> int:
         checked = load_onnx(out)
         onnx_info(checked, str(out))
         start = time.perf_counter()
-        outputs = ort_session(checked).run(None, {"image": np.zeros((1, 3, args.height, args.width), np.uint8)})
+        session = ort_session(checked)
+        feed = {"image": np.zeros((1, 3, args.height, args.width), np.uint8)}
+        if any(i.name == VALID_HW_NAME for i in session.get_inputs()):
+            feed[VALID_HW_NAME] = np.asarray([[args.height, args.width]], np.int32)
+        outputs = session.run(None, feed)
         log.info("export: check passed (onnx checker + one ONNX Runtime run, %.2f s, %d outputs)",
                  time.perf_counter() - start, len(outputs))
     print(out)

@@ -22,7 +22,7 @@ import torch
 from trt_panoptic.config import Config, config_from_dict
 from trt_panoptic.atomic_io import atomic_write_bytes
 from trt_panoptic.errors import TrtPanopticError
-from trt_panoptic.export.graph_model import INPUT_NAME, OUTPUT_NAMES, PanopticGraphModel
+from trt_panoptic.export.graph_model import PanopticGraphModel
 from trt_panoptic.export.surgery import to_tensorrt_flavor
 from trt_panoptic.modeling import PanopticFPN
 
@@ -69,28 +69,36 @@ def _cleanup(model: onnx.ModelProto) -> onnx.ModelProto:
 
 def export_onnx(
     model: PanopticFPN, cfg: Config, *, height: int, width: int, flavor: str = "portable", fp16: bool = False,
-    opset: int = DEFAULT_OPSET,
+    opset: int = DEFAULT_OPSET, raw_outputs: bool = False,
 ) -> onnx.ModelProto:
     """Export ``model`` for a fixed ``height`` × ``width`` (pixels, multiples of 32), batch 1.
 
     Input ``image`` uint8 [1, 3, H, W] BGR; outputs as :mod:`trt_panoptic.export.graph_model` documents.
+    The TensorRT flavour ends in the panoptic map (PanopticFusion plugin; second input ``valid_hw``);
+    the portable flavour stops at the detections, and the host runs the panoptic tail.
 
     Args:
         flavor: "portable" (standard ops) or "tensorrt" (plugin nodes after surgery).
         fp16: FP16-typed graph (backbone and heads in FP16, box decoding/NMS/softmax in FP32).
         opset: ONNX opset, 17..20.
+        raw_outputs: TensorRT flavour: keep ``mask_probs`` among the outputs (for per-instance masks).
     """
     if flavor not in FLAVORS:
         raise TrtPanopticError(f"flavor should be one of {', '.join(FLAVORS)}, got {flavor!r} — pick one of them")
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise TrtPanopticError(f"opset should be in {MIN_OPSET}..{MAX_OPSET}, got {opset} — use --opset {DEFAULT_OPSET}")
-    graph_model = PanopticGraphModel(model.eval(), height, width, half=fp16).eval()
-    dummy = torch.zeros((1, 3, height, width), dtype=torch.uint8)
+    tail = flavor == "tensorrt"
+    graph_model = PanopticGraphModel(model.eval(), height, width, half=fp16, panoptic_tail=tail,
+                                     raw_outputs=raw_outputs).eval()
+    dummy = (torch.zeros((1, 3, height, width), dtype=torch.uint8),)
+    if tail:
+        dummy += (torch.tensor([[height, width]], dtype=torch.int32),)
     buf = io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about Python ints: the graph is fixed-size by design
-        torch.onnx.export(graph_model, (dummy,), buf, dynamo=False, opset_version=opset, input_names=[INPUT_NAME],
-                          output_names=list(OUTPUT_NAMES), do_constant_folding=True)
+        torch.onnx.export(graph_model, dummy, buf, dynamo=False, opset_version=opset,
+                          input_names=graph_model.input_names, output_names=graph_model.output_names,
+                          do_constant_folding=True, custom_opsets={"trt_panoptic": 1})
     proto = _cleanup(onnx.load_from_string(buf.getvalue()))
     meta = {
         "config": json.dumps(cfg.to_dict()), "height": str(height), "width": str(width), "flavor": "portable",

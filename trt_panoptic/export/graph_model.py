@@ -19,6 +19,14 @@ Outputs (batch 1): ``sem_labels`` int32 [1, H, W] (argmax of the ×4-upsampled s
 ``boxes`` float32 [1, D, 4] XYXY input pixels, ``scores`` float32 [1, D], ``classes`` int32 [1, D] (0-based
 thing class), ``mask_probs`` float32 [1, D, 28, 28] (sigmoid of the detected class's mask),
 ``num_detections`` int32 [1]. Rows ≥ ``num_detections`` are zero (mask_probs: undefined).
+
+With ``panoptic_tail`` (the TensorRT flavour) the graph takes a second input ``valid_hw`` int32 [1, 2] (the
+height and width of the frame inside the padded input) and ends in the panoptic map: one ``PanopticFusion``
+plugin node (``plugins/panoptic_fusion``) pastes and fuses inside that region and adds the outputs
+``panoptic`` int32 [1, H, W] (0 = void), ``segments`` float32 [1, D + S, 10] (the table of
+:data:`trt_panoptic.postprocess.SEGMENT_COLUMNS`, S = stuff classes; rows past ``num_segments`` zero) and
+``num_segments`` int32 [1]; ``mask_probs`` is then an output only with ``raw_outputs``. The node keeps every
+stuff segment (``stuff_area_limit`` 0): the host drops those below the limit at the frame's resolution.
 """
 from __future__ import annotations
 
@@ -35,7 +43,9 @@ from trt_panoptic.modeling.semantic_head import upsample_logits
 from trt_panoptic.ops import clip_boxes
 
 INPUT_NAME = "image"
+VALID_HW_NAME = "valid_hw"
 OUTPUT_NAMES = ("sem_labels", "boxes", "scores", "classes", "mask_probs", "num_detections")
+TAIL_OUTPUT_NAMES = ("panoptic", "segments", "num_segments")
 #: Score of a box that must never be selected (empty RPN box, padding proposal).
 _NEG = -1e4
 #: Coordinate of the empty box a RoI gets on the pyramid levels it does not belong to (input pixels).
@@ -57,6 +67,47 @@ class _OnnxSum(torch.autograd.Function):
         return g.op("Sum", *xs)
 
 
+class _PanopticFusion(torch.autograd.Function):
+    """The panoptic tail as one ``PanopticFusion`` plugin node; traced, it computes what the plugin computes
+    (the plugin's host build where it loads, else the tensor version: the same results)."""
+
+    @staticmethod
+    def forward(ctx, labels, masks, boxes, scores, classes, num, valid_hw, score_thresh: float,  # noqa: D102
+                overlap_thresh: float, stuff_area_limit: int, mask_threshold: float, num_stuff: int):
+        from trt_panoptic.postprocess.panoptic_tail import panoptic_table
+
+        h, w = labels.shape[1:]
+        d = boxes.shape[1]
+        vh, vw = int(valid_hw[0, 0]), int(valid_hw[0, 1])
+        n = int(num[0])
+        pan, table = panoptic_table(
+            labels[0, :vh, :vw], masks[0, :n].float(), boxes[0, :n], scores[0, :n], classes[0, :n],
+            instance_score_thresh=score_thresh, overlap_thresh=overlap_thresh, stuff_area_limit=stuff_area_limit,
+            mask_threshold=mask_threshold)
+        panoptic = labels.new_zeros((1, h, w))
+        panoptic[0, :vh, :vw] = pan
+        segments = boxes.new_zeros((1, d + num_stuff, 10))
+        segments[0, : table.shape[0]] = table
+        return panoptic, segments, torch.tensor([table.shape[0]], dtype=torch.int32)
+
+    @staticmethod
+    def symbolic(g, labels, masks, boxes, scores, classes, num, valid_hw, score_thresh, overlap_thresh,  # noqa: D102
+                 stuff_area_limit, mask_threshold, num_stuff):
+        from trt_panoptic.export.surgery import PLUGIN_NAMESPACE, PLUGIN_VERSION
+
+        panoptic, segments, count = g.op(
+            "trt_panoptic::PanopticFusion", labels, masks, boxes, scores, classes, num, valid_hw,
+            plugin_version_s=PLUGIN_VERSION, plugin_namespace_s=PLUGIN_NAMESPACE,
+            instance_score_thresh_f=score_thresh, overlap_thresh_f=overlap_thresh, stuff_area_limit_i=stuff_area_limit,
+            mask_threshold_f=mask_threshold, num_stuff_i=num_stuff, outputs=3)
+        # the plugin's output shapes (getOutputShapes), so the graph's outputs carry them
+        rows = boxes.type().sizes()[1] + num_stuff
+        panoptic.setType(labels.type())
+        segments.setType(boxes.type().with_sizes([1, rows, 10]))
+        count.setType(num.type())
+        return panoptic, segments, count
+
+
 def check_export_size(height: int, width: int, divisibility: int = 32) -> None:
     """Raise a one-line error unless H and W are positive multiples of ``divisibility`` pixels."""
     for name, v in (("height", height), ("width", width)):
@@ -75,9 +126,12 @@ class PanopticGraphModel(nn.Module):
         height, width: input size in pixels, multiples of 32.
         half: compute backbone and heads in FP16; box decoding, NMS scores, RoIAlign sampling, softmax and
             mask sigmoid stay FP32 (box coordinates in FP16 would be off by up to 0.5 px at 1000 px).
+        panoptic_tail: end in the panoptic map (a ``PanopticFusion`` plugin node; input ``valid_hw``).
+        raw_outputs: with ``panoptic_tail``, keep ``mask_probs`` among the outputs.
     """
 
-    def __init__(self, model: PanopticFPN, height: int, width: int, *, half: bool = False) -> None:
+    def __init__(self, model: PanopticFPN, height: int, width: int, *, half: bool = False,
+                 panoptic_tail: bool = False, raw_outputs: bool = False) -> None:
         super().__init__()
         check_export_size(height, width, model.size_divisibility)
         # Normalization stays FP32 (103.53 is 103.5 in FP16); the rest of the model may be an FP16 copy.
@@ -86,6 +140,10 @@ class PanopticGraphModel(nn.Module):
         self.model = copy.deepcopy(model).half() if half else model
         self.height, self.width = height, width
         self.half = half
+        self.panoptic_tail = panoptic_tail
+        self.raw_outputs = raw_outputs
+        self.fusion = dict(model.fusion)
+        self.num_stuff = model.semantic_head.predictor.out_channels - 1
         rpn = model.rpn
         strides = rpn.anchor_generator.strides
         self.rpn_levels = len(strides)
@@ -124,8 +182,20 @@ class PanopticGraphModel(nn.Module):
         return self._compute(_OnnxSum.apply(*pooled))
 
     # ---- forward ---------------------------------------------------------------------------------------
-    def forward(self, image: Tensor) -> tuple[Tensor, ...]:
-        """``image``: uint8 Tensor[1, 3, H, W] in the model's channel order (``cfg.model.input.format``, BGR by default) → the outputs above."""
+    @property
+    def input_names(self) -> list[str]:
+        return [INPUT_NAME, VALID_HW_NAME] if self.panoptic_tail else [INPUT_NAME]
+
+    @property
+    def output_names(self) -> list[str]:
+        if not self.panoptic_tail:
+            return list(OUTPUT_NAMES)
+        kept = [n for n in OUTPUT_NAMES if n != "mask_probs" or self.raw_outputs]
+        return kept + list(TAIL_OUTPUT_NAMES)
+
+    def forward(self, image: Tensor, valid_hw: Tensor | None = None) -> tuple[Tensor, ...]:
+        """``image``: uint8 Tensor[1, 3, H, W] in the model's channel order (``cfg.model.input.format``, BGR by
+        default); ``valid_hw`` (with ``panoptic_tail``): int32 [1, 2] → the outputs above, in :attr:`output_names` order."""
         m = self.model
         x = (image.float() - self.pixel_mean) / self.pixel_std
         features = m.backbone(self._compute(x))
@@ -135,7 +205,23 @@ class PanopticGraphModel(nn.Module):
         roi_feats = [features[f] for f in m.roi_heads.in_features]
         boxes, scores, classes, num = self.detect(roi_feats, proposals, valid)
         mask_probs = self.masks(roi_feats, boxes, classes)
-        return sem_labels, boxes[None], scores[None], classes.to(torch.int32)[None], mask_probs[None], num
+        outputs = {"sem_labels": sem_labels, "boxes": boxes[None], "scores": scores[None],
+                   "classes": classes.to(torch.int32)[None], "mask_probs": mask_probs[None], "num_detections": num}
+        if self.panoptic_tail:
+            if valid_hw is None:
+                valid_hw = torch.tensor([[self.height, self.width]], dtype=torch.int32)
+            # Boxes end inside the frame, as the host clips them before pasting (the mask is resampled over
+            # the clipped box), so the graph's map equals the host tail's at any letterbox.
+            limit = valid_hw.flip(-1).repeat(1, 2).to(outputs["boxes"].dtype)[:, None, :]
+            outputs["boxes"] = torch.minimum(outputs["boxes"], limit)
+            f = self.fusion
+            # stuff_area_limit 0: the graph keeps every stuff segment and the host applies the limit at the
+            # frame's resolution, so the limit means frame pixels whatever the letterbox (as in PyTorch)
+            tail = _PanopticFusion.apply(sem_labels, outputs["mask_probs"], outputs["boxes"], outputs["scores"],
+                                         outputs["classes"], num, valid_hw, float(f["instance_score_thresh"]),
+                                         float(f["overlap_thresh"]), 0, 0.5, self.num_stuff)
+            outputs.update(zip(TAIL_OUTPUT_NAMES, tail))
+        return tuple(outputs[name] for name in self.output_names)
 
     def proposals(self, features: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
         """RPN inference → (proposals Tensor[P, 4], valid Tensor[P] bool), sorted by objectness."""

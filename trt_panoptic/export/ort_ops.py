@@ -61,8 +61,32 @@ def _semantic_upsample_argmax_torch(logits, scale_factor):
     return up.argmax(dim=1).to(torch.int32).numpy()
 
 
+def _panoptic_fusion_torch(labels, masks, boxes, scores, classes, num, valid_hw, fields):
+    """PanopticFusion image by image with the tensor version of the tail (same results as the plugin)."""
+    import torch
+
+    from trt_panoptic.postprocess.panoptic_tail import panoptic_table
+
+    n, h, w = labels.shape
+    d = boxes.shape[1]
+    panoptic = np.zeros((n, h, w), np.int32)
+    table = np.zeros((n, d + fields["num_stuff"], 10), np.float32)
+    count = np.zeros(n, np.int32)
+    rules = {k: fields[k] for k in ("instance_score_thresh", "overlap_thresh", "stuff_area_limit", "mask_threshold")}
+    for i in range(n):
+        vh, vw = (int(v) for v in valid_hw[i])
+        k = int(num[i])
+        pan, tab = panoptic_table(torch.from_numpy(labels[i, :vh, :vw]), torch.from_numpy(masks[i, :k]),
+                                  torch.from_numpy(boxes[i, :k]), torch.from_numpy(scores[i, :k]),
+                                  torch.from_numpy(classes[i, :k]), **rules, implementation="torch")
+        panoptic[i, :vh, :vw] = pan.numpy()
+        table[i, : len(tab)] = tab.numpy()
+        count[i] = len(tab)
+    return panoptic, table, count
+
+
 def register_plugin_ops(implementation: str = "auto") -> str:
-    """Register RoIAlignFPN and SemanticUpsampleArgmax with onnxruntime-extensions (once per process).
+    """Register RoIAlignFPN, SemanticUpsampleArgmax and PanopticFusion with onnxruntime-extensions (once per process).
 
     Args:
         implementation: "host" (plugin kernels' host build), "torch" (PyTorch reference) or "auto" (host if it
@@ -100,6 +124,22 @@ def register_plugin_ops(implementation: str = "auto") -> str:
             if host is not None:
                 return host.semantic_upsample_argmax(np.asarray(logits, np.float32), scale_factor=s)
             return _semantic_upsample_argmax_torch(logits, s)
+
+        fusion_attrs = {"plugin_version": string, "plugin_namespace": string,
+                        "instance_score_thresh": f32, "overlap_thresh": f32, "mask_threshold": f32,
+                        "stuff_area_limit": int64, "num_stuff": int64}
+        i32 = PyCustomOpDef.dt_int32
+
+        @onnx_op(op_type="PanopticFusion", inputs=[i32, f32, f32, f32, i32, i32, i32], outputs=[i32, f32, i32],
+                 attrs=fusion_attrs)
+        def panoptic_fusion(labels, masks, boxes, scores, classes, num, valid_hw, **attrs):  # noqa: ANN001
+            fields = {k: float(attrs[k]) for k in ("instance_score_thresh", "overlap_thresh", "mask_threshold")}
+            fields |= {k: int(attrs[k]) for k in ("stuff_area_limit", "num_stuff")}
+            args = [np.asarray(a) for a in (labels, masks, boxes, scores, classes, num, valid_hw)]
+            if host is not None:
+                num_stuff = fields.pop("num_stuff")
+                return host.panoptic_fusion(*args, **fields, max_segments=args[2].shape[1] + num_stuff, num_threads=1)
+            return _panoptic_fusion_torch(*args, fields)
 
         _registered["impl"] = impl
         log.info("plugin ops registered with ONNX Runtime (%s implementation)", impl)

@@ -31,6 +31,8 @@ PLUGIN_VERSION = "1"
 PLUGIN_FIELDS = {
     "RoIAlignFPN": ("output_size", "sampling_ratio", "aligned", "canonical_box_size", "canonical_level"),
     "SemanticUpsampleArgmax": ("scale_factor", "with_score"),
+    # emitted by the export twin itself (graph_model._PanopticFusion), not by a rewrite
+    "PanopticFusion": ("stuff_area_limit", "num_stuff", "instance_score_thresh", "overlap_thresh", "mask_threshold"),
 }
 
 

@@ -38,6 +38,9 @@ class PanopticResult:
         masks: bool [N, H, W], pasted from ``mask_probs`` the first time it is read (nothing on the hot
             path needs them: the panoptic map already holds every placed pixel).
         mask_probs: float32 [N, M, M] mask probabilities of the instances, when the model gave them.
+        segment_boxes: float32 [K, 4] per ``segments_info`` entry, a box X0, Y0, X1, Y1 (ends exclusive)
+            holding all the segment's pixels (from the segment table), when known; the renderer then works
+            per segment in its box instead of over the frame.
     """
 
     panoptic: np.ndarray
@@ -48,6 +51,7 @@ class PanopticResult:
     classes: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
     masks: np.ndarray | None = field(default=None, repr=False, compare=False)
     mask_probs: np.ndarray | None = field(default=None, repr=False, compare=False)
+    segment_boxes: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def num_instances(self) -> int:
@@ -109,14 +113,16 @@ def result_from_outputs(
     frame's own resolution.
 
     A graph that ends in the panoptic map (:data:`PANOPTIC_OUTPUTS`) only has its id map cropped to the
-    letterboxed region and resized (nearest) to the frame, and its segment table read. A graph that stops at
+    letterboxed region and resized (nearest) to the frame, and its segment table read; stuff segments
+    smaller than ``stuff_area_limit`` frame pixels then become void (the graph keeps them all, since only
+    the host knows the frame's resolution). A graph that stops at
     the detections (:data:`DETECTION_OUTPUTS`) gets the panoptic tail here, on the outputs' device, at the
     frame's resolution: semantic labels cropped and resized (nearest), boxes divided by the scale and
     clipped, masks pasted from the 28×28 probabilities at the frame's resolution (sharper than pasting at
     the model's and resizing), then fused (:func:`~trt_panoptic.postprocess.panoptic_table`).
     """
     if all(k in raw for k in PANOPTIC_OUTPUTS):
-        return _from_panoptic(raw, box)
+        return _from_panoptic(raw, box, stuff_area_limit)
     missing = [k for k in DETECTION_OUTPUTS if k not in raw]
     if missing:
         raise TrtPanopticError(f"model outputs should include {', '.join(DETECTION_OUTPUTS)}, got no "
@@ -131,11 +137,28 @@ def result_from_outputs(
         sem, probs, boxes, scores, classes, instance_score_thresh=instance_score_thresh,
         overlap_thresh=overlap_thresh, stuff_area_limit=stuff_area_limit, implementation=implementation,
     )
+    table = table.cpu()
     return PanopticResult(
         panoptic=panoptic.cpu().numpy(), segments_info=segments_info_from_table(table),
         sem_labels=sem.cpu().numpy(), boxes=boxes.cpu().numpy(), scores=scores.cpu().numpy(),
-        classes=classes.cpu().numpy(), mask_probs=probs.cpu().numpy(),
+        classes=classes.cpu().numpy(), mask_probs=probs.cpu().numpy(), segment_boxes=_extents(table),
     )
+
+
+def _extents(table: Tensor, scale: tuple[float, float] = (1.0, 1.0), size: tuple[int, int] | None = None) -> np.ndarray:
+    """The segment table's pixel boxes [K, 4]; with ``scale`` (frame px per table px, y and x) mapped to the
+    frame, grown by a pixel each side (nearest resizing may move an edge by one) and clipped to ``size``."""
+    first = SEGMENT_COLUMNS.index("x0")
+    boxes = table[:, first:first + 4].double().numpy()
+    if scale == (1.0, 1.0):
+        return boxes.astype(np.float32)
+    sy, sx = scale
+    out = np.stack([np.floor(boxes[:, 0] * sx) - 1, np.floor(boxes[:, 1] * sy) - 1,
+                    np.ceil(boxes[:, 2] * sx) + 1, np.ceil(boxes[:, 3] * sy) + 1], axis=1)
+    if size is not None:
+        h, w = size
+        out = np.clip(out, 0, [w, h, w, h])
+    return out.astype(np.float32)
 
 
 def _detections(raw: Mapping[str, Any], n: int, box: Letterbox) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -150,8 +173,8 @@ def _detections(raw: Mapping[str, Any], n: int, box: Letterbox) -> tuple[Tensor,
     return boxes[keep], scores, classes, keep
 
 
-def _from_panoptic(raw: Mapping[str, Any], box: Letterbox) -> PanopticResult:
-    """A graph's own id map and table → the result at the frame's resolution (one O(H·W) pass)."""
+def _from_panoptic(raw: Mapping[str, Any], box: Letterbox, stuff_area_limit: int) -> PanopticResult:
+    """A graph's own id map and table → the result at the frame's resolution (O(H·W) twice)."""
     h0, w0 = box.original
     rh, rw = box.resized
     pan = _resize_nearest(_tensor(raw["panoptic"])[0, :rh, :rw].to(torch.int32), (h0, w0)).cpu().numpy()
@@ -164,13 +187,21 @@ def _from_panoptic(raw: Mapping[str, Any], box: Letterbox) -> PanopticResult:
     col = SEGMENT_COLUMNS.index("instance")
     things = table[:, SEGMENT_COLUMNS.index("isthing")] > 0
     table[things, col] = new_index[table[things, col].long()].float()
-    # areas at the frame's resolution: the resize changes them
-    area = np.bincount(pan.reshape(-1), minlength=num + 1)[1 : num + 1] if num else np.zeros(0, np.int64)
-    table[:, SEGMENT_COLUMNS.index("area")] = torch.from_numpy(area.astype(np.float32))
+    # areas at the frame's resolution; stuff below the limit there becomes void, ids stay 1..K in order
+    area = torch.from_numpy(np.bincount(pan.reshape(-1), minlength=num + 1)[1 : num + 1].astype(np.float32))
+    kept = things | ((area >= stuff_area_limit) & (area > 0))
+    table[:, SEGMENT_COLUMNS.index("area")] = area
+    if not bool(kept.all()):
+        new_id = torch.zeros(num + 1, dtype=torch.int32)
+        new_id[1:][kept] = torch.arange(1, int(kept.sum()) + 1, dtype=torch.int32)
+        pan = np.take(new_id.numpy(), pan)
+        table = table[kept]
+        table[:, SEGMENT_COLUMNS.index("id")] = torch.arange(1, table.shape[0] + 1, dtype=torch.float32)
     probs = _tensor(raw["mask_probs"])[0, :n].float()[keep].cpu().numpy() if "mask_probs" in raw else None
     sem = (_resize_nearest(_tensor(raw["sem_labels"])[0, :rh, :rw].to(torch.int32), (h0, w0)).cpu().numpy()
            if "sem_labels" in raw else np.zeros_like(pan))
     return PanopticResult(
         panoptic=pan, segments_info=segments_info_from_table(table), sem_labels=sem,
         boxes=boxes.cpu().numpy(), scores=scores.cpu().numpy(), classes=classes.cpu().numpy(), mask_probs=probs,
+        segment_boxes=_extents(table, (h0 / rh, w0 / rw), (h0, w0)),
     )

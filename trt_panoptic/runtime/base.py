@@ -30,8 +30,12 @@ class RawOutputPredictor:
         self.pad_value = tuple(float(v) for v in m.input.pixel_mean)
         self.rgb = m.input.format == "RGB"
 
-    def forward(self, image: np.ndarray) -> dict[str, np.ndarray]:
-        """uint8 [1, 3, H, W] (model channel order) → raw outputs (see :mod:`trt_panoptic.runtime.decode`)."""
+    def forward(self, image: np.ndarray, valid_hw: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """uint8 [1, 3, H, W] (model channel order) → raw outputs (see :mod:`trt_panoptic.runtime.decode`).
+
+        ``valid_hw`` int32 [1, 2]: the frame's height and width inside the padded input, for graphs that
+        take it (those that end in the panoptic map fuse only there); None = all of it.
+        """
         raise NotImplementedError
 
     def prepare(self, image: np.ndarray) -> tuple[np.ndarray, Letterbox]:
@@ -41,4 +45,4 @@ class RawOutputPredictor:
     def predict(self, image: np.ndarray) -> PanopticResult:
         """BGR uint8 [h, w, 3] → :class:`PanopticResult` at [h, w]."""
         x, box = self.prepare(image)
-        return decode_outputs(self.forward(x), box, **self.fusion)
+        return decode_outputs(self.forward(x, np.asarray([box.resized], np.int32)), box, **self.fusion)

@@ -8,6 +8,7 @@ import onnx
 
 from trt_panoptic.errors import TrtPanopticError, import_optional
 from trt_panoptic.export.exporter import load_onnx, onnx_info
+from trt_panoptic.export.graph_model import VALID_HW_NAME
 from trt_panoptic.export.ort_ops import ort_session
 from trt_panoptic.runtime.base import RawOutputPredictor
 
@@ -43,8 +44,12 @@ class OnnxRuntimePredictor(RawOutputPredictor):
         self.providers = self.session.get_providers()
         self.output_names = [o.name for o in self.session.get_outputs()]
         self.input_name = self.session.get_inputs()[0].name
+        self.takes_valid_hw = any(i.name == VALID_HW_NAME for i in self.session.get_inputs())
 
-    def forward(self, image: np.ndarray) -> dict[str, np.ndarray]:
+    def forward(self, image: np.ndarray, valid_hw: np.ndarray | None = None) -> dict[str, np.ndarray]:
         if image.shape != (1, 3, self.height, self.width):
             raise TrtPanopticError(f"input should be [1, 3, {self.height}, {self.width}], got {list(image.shape)} — letterbox frames with predict()")
-        return dict(zip(self.output_names, self.session.run(None, {self.input_name: image})))
+        feed = {self.input_name: image}
+        if self.takes_valid_hw:
+            feed[VALID_HW_NAME] = valid_hw if valid_hw is not None else np.asarray([[self.height, self.width]], np.int32)
+        return dict(zip(self.output_names, self.session.run(None, feed)))

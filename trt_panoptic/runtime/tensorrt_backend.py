@@ -54,8 +54,12 @@ class TensorRTPredictor(RawOutputPredictor):
                 f"the engine {engine} should have its ONNX beside it (sidecar onnx_path), got none — pass config, height and width")
         super().__init__(cfg, h, w)
 
-    def forward(self, image: np.ndarray) -> dict[str, np.ndarray]:
-        return self.runner.run({"image": image})
+    def forward(self, image: np.ndarray, valid_hw: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        feed = {"image": image}
+        if any(getattr(s, "name", None) == "valid_hw" for s in getattr(self.runner, "inputs", ())):
+            # engines of TensorRT-flavour ONNX fuse the panoptic map inside the frame only
+            feed["valid_hw"] = valid_hw if valid_hw is not None else np.asarray([[self.height, self.width]], np.int32)
+        return self.runner.run(feed)
 
     def close(self) -> None:
         """Free the engine's CUDA buffers and stream."""

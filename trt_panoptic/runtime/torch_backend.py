@@ -45,7 +45,7 @@ class TorchPredictor(RawOutputPredictor):
         self.model = model.eval().to(self.device)
 
     @torch.no_grad()
-    def forward(self, image: np.ndarray) -> dict[str, torch.Tensor]:
+    def forward(self, image: np.ndarray, valid_hw: np.ndarray | None = None) -> dict[str, torch.Tensor]:
         out = self.model(torch.from_numpy(image).to(self.device), do_postprocess=False)[0]
         return detection_outputs(out)
 

@@ -165,10 +165,12 @@ class PanopticRenderer:
             out = cv2.copyTo(blended, masks.covered(), out)
         scale = max(0.3, min(image.shape[:2]) / 900.0)
         thickness = max(1, int(round(scale * 2)))
+        index = {int(s["id"]): i for i, s in enumerate(result.segments_info)}
         for k, seg in enumerate(segments, start=1):
             seg_id = int(seg["id"])
-            mask = masks.mask(k)
-            contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+            x, y, w, h = _segment_window(result, index[seg_id])
+            mask = masks.mask(k, (x, y, w, h))
+            contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE, offset=(x, y))
             if not contours:
                 continue
             color = colors[seg_id]
@@ -182,7 +184,8 @@ class PanopticRenderer:
                 anchor = (int(x0), int(y0))
             else:
                 text = self._stuff_name(int(seg["category_id"]))
-                anchor = _inside_point(mask)
+                px, py = _inside_point(mask)
+                anchor = (px + x, py + y)
             _label(cv2, out, text, anchor, color, scale)
         if hud:
             draw_hud(out, hud)
@@ -222,11 +225,27 @@ class _SegmentMasks:
             return self._compact
         return np.isin(self._panoptic, self._ids).astype(np.uint8)
 
-    def mask(self, k: int) -> np.ndarray:
-        """uint8 [H, W] mask (0/255) of the k-th listed segment (1-based)."""
+    def mask(self, k: int, window: tuple[int, int, int, int] | None = None) -> np.ndarray:
+        """uint8 mask (0/255) of the k-th listed segment (1-based), of the whole map or of ``window``
+        (x, y, w, h) holding all its pixels: a segment then costs its box, not the frame."""
+        x, y, w, h = window or (0, 0, self._panoptic.shape[1], self._panoptic.shape[0])
         if self._compact is not None:
-            return self._cv2.compare(self._compact, k, self._cv2.CMP_EQ)
-        return (self._panoptic == self._ids[k - 1]).astype(np.uint8) * 255
+            return self._cv2.compare(np.ascontiguousarray(self._compact[y:y + h, x:x + w]), k, self._cv2.CMP_EQ)
+        return (self._panoptic[y:y + h, x:x + w] == self._ids[k - 1]).astype(np.uint8) * 255
+
+
+def _segment_window(result: PanopticResult, index: int) -> tuple[int, int, int, int]:
+    """(x, y, w, h) holding all pixels of ``result.segments_info[index]``: its box from the segment table
+    when the result has one (``segment_boxes``), else the whole map."""
+    height, width = result.panoptic.shape
+    boxes = result.segment_boxes
+    if boxes is not None and index < len(boxes):
+        x0, y0, x1, y1 = (float(v) for v in boxes[index])
+        xs, ys = max(int(np.floor(x0)), 0), max(int(np.floor(y0)), 0)
+        xe, ye = min(int(np.ceil(x1)), width), min(int(np.ceil(y1)), height)
+        if xe > xs and ye > ys:
+            return xs, ys, xe - xs, ye - ys
+    return 0, 0, width, height
 
 
 def _segment_box(result: PanopticResult, seg: dict) -> np.ndarray:
