@@ -94,15 +94,32 @@ def _tensor(x: Any) -> Tensor:
     return x if isinstance(x, Tensor) else torch.from_numpy(np.ascontiguousarray(x))
 
 
+def _nearest_source(size_in: int, size_out: int) -> np.ndarray:
+    """For each output index, the input index nearest-neighbour resizing takes (by pixel centres)."""
+    return np.minimum(((np.arange(size_out) + 0.5) * size_in / size_out).astype(np.int64), size_in - 1)
+
+
 def _resize_nearest(labels: Tensor, size: tuple[int, int]) -> Tensor:
     """Nearest-neighbour resize of an [h, w] label map by pixel centres (on its device)."""
     h, w = labels.shape
     oh, ow = size
     if (h, w) == (oh, ow):
         return labels
-    rows = ((torch.arange(oh, device=labels.device, dtype=torch.float64) + 0.5) * h / oh).long().clamp(max=h - 1)
-    cols = ((torch.arange(ow, device=labels.device, dtype=torch.float64) + 0.5) * w / ow).long().clamp(max=w - 1)
+    if labels.device.type == "cpu":
+        return torch.from_numpy(_repeat_nearest(labels.numpy(), size))
+    rows = torch.from_numpy(_nearest_source(h, oh)).to(labels.device)
+    cols = torch.from_numpy(_nearest_source(w, ow)).to(labels.device)
     return labels.index_select(0, rows).index_select(1, cols)
+
+
+def _repeat_nearest(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The same on the host: the source indices are monotonic, so it is each source row and column repeated
+    as often as the output takes it (two ``np.repeat`` calls, several times faster than fancy indexing)."""
+    h, w = labels.shape
+    oh, ow = size
+    rows = np.bincount(_nearest_source(h, oh), minlength=h)
+    cols = np.bincount(_nearest_source(w, ow), minlength=w)
+    return np.repeat(np.repeat(labels, cols, axis=1), rows, axis=0)
 
 
 def result_from_outputs(
@@ -145,20 +162,10 @@ def result_from_outputs(
     )
 
 
-def _extents(table: Tensor, scale: tuple[float, float] = (1.0, 1.0), size: tuple[int, int] | None = None) -> np.ndarray:
-    """The segment table's pixel boxes [K, 4]; with ``scale`` (frame px per table px, y and x) mapped to the
-    frame, grown by a pixel each side (nearest resizing may move an edge by one) and clipped to ``size``."""
+def _extents(table: Tensor) -> np.ndarray:
+    """The segment table's pixel boxes [K, 4] (X0, Y0, X1, Y1, ends exclusive)."""
     first = SEGMENT_COLUMNS.index("x0")
-    boxes = table[:, first:first + 4].double().numpy()
-    if scale == (1.0, 1.0):
-        return boxes.astype(np.float32)
-    sy, sx = scale
-    out = np.stack([np.floor(boxes[:, 0] * sx) - 1, np.floor(boxes[:, 1] * sy) - 1,
-                    np.ceil(boxes[:, 2] * sx) + 1, np.ceil(boxes[:, 3] * sy) + 1], axis=1)
-    if size is not None:
-        h, w = size
-        out = np.clip(out, 0, [w, h, w, h])
-    return out.astype(np.float32)
+    return table[:, first:first + 4].numpy().astype(np.float32)
 
 
 def _detections(raw: Mapping[str, Any], n: int, box: Letterbox) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -174,12 +181,17 @@ def _detections(raw: Mapping[str, Any], n: int, box: Letterbox) -> tuple[Tensor,
 
 
 def _from_panoptic(raw: Mapping[str, Any], box: Letterbox, stuff_area_limit: int) -> PanopticResult:
-    """A graph's own id map and table → the result at the frame's resolution (O(H·W) twice)."""
+    """A graph's own id map and table → the result at the frame's resolution.
+
+    Everything but the two resizes (id map, semantic labels) happens at model resolution: nearest resizing
+    repeats source row i r_i times and column j c_j times, so a segment's frame area is the sum of r_i·c_j
+    over its model pixels, and dropping or renumbering segments is a lookup on the small map.
+    """
     h0, w0 = box.original
     rh, rw = box.resized
-    pan = _resize_nearest(_tensor(raw["panoptic"])[0, :rh, :rw].to(torch.int32), (h0, w0)).cpu().numpy()
+    pan = np.ascontiguousarray(_tensor(raw["panoptic"])[0, :rh, :rw].to(torch.int32).cpu().numpy())
     num = int(_tensor(raw["num_segments"]).reshape(-1)[0])
-    table = _tensor(raw["segments"])[0, :num].float().cpu()
+    table = _tensor(raw["segments"])[0, :num].float().cpu().clone()
     n = int(_tensor(raw["num_detections"]).reshape(-1)[0])
     boxes, scores, classes, keep = _detections(raw, n, box)
     # instance indices in the table count every detection; the result's arrays hold the kept ones
@@ -187,21 +199,34 @@ def _from_panoptic(raw: Mapping[str, Any], box: Letterbox, stuff_area_limit: int
     col = SEGMENT_COLUMNS.index("instance")
     things = table[:, SEGMENT_COLUMNS.index("isthing")] > 0
     table[things, col] = new_index[table[things, col].long()].float()
-    # areas at the frame's resolution; stuff below the limit there becomes void, ids stay 1..K in order
-    area = torch.from_numpy(np.bincount(pan.reshape(-1), minlength=num + 1)[1 : num + 1].astype(np.float32))
+    src_rows, src_cols = _nearest_source(rh, h0), _nearest_source(rw, w0)
+    weight = np.outer(np.bincount(src_rows, minlength=rh), np.bincount(src_cols, minlength=rw)).reshape(-1)
+    area = torch.from_numpy(np.bincount(pan.reshape(-1), weights=weight, minlength=num + 1)[1 : num + 1].astype(np.float32))
+    # stuff below the limit in frame pixels becomes void; ids stay 1..K in order
     kept = things | ((area >= stuff_area_limit) & (area > 0))
     table[:, SEGMENT_COLUMNS.index("area")] = area
     if not bool(kept.all()):
-        new_id = torch.zeros(num + 1, dtype=torch.int32)
-        new_id[1:][kept] = torch.arange(1, int(kept.sum()) + 1, dtype=torch.int32)
-        pan = np.take(new_id.numpy(), pan)
+        new_id = np.zeros(num + 1, np.int32)
+        new_id[1:][kept.numpy()] = np.arange(1, int(kept.sum()) + 1, dtype=np.int32)
+        pan = np.take(new_id, pan)
         table = table[kept]
         table[:, SEGMENT_COLUMNS.index("id")] = torch.arange(1, table.shape[0] + 1, dtype=torch.float32)
     probs = _tensor(raw["mask_probs"])[0, :n].float()[keep].cpu().numpy() if "mask_probs" in raw else None
-    sem = (_resize_nearest(_tensor(raw["sem_labels"])[0, :rh, :rw].to(torch.int32), (h0, w0)).cpu().numpy()
-           if "sem_labels" in raw else np.zeros_like(pan))
+    frame_pan = _repeat_nearest(pan, (h0, w0))
+    sem = (_repeat_nearest(np.ascontiguousarray(_tensor(raw["sem_labels"])[0, :rh, :rw].to(torch.int32).cpu().numpy()),
+                           (h0, w0)) if "sem_labels" in raw else np.zeros_like(frame_pan))
     return PanopticResult(
-        panoptic=pan, segments_info=segments_info_from_table(table), sem_labels=sem,
+        panoptic=frame_pan, segments_info=segments_info_from_table(table), sem_labels=sem,
         boxes=boxes.cpu().numpy(), scores=scores.cpu().numpy(), classes=classes.cpu().numpy(), mask_probs=probs,
-        segment_boxes=_extents(table, (h0 / rh, w0 / rw), (h0, w0)),
+        segment_boxes=_frame_extents(table, src_rows, src_cols),
     )
+
+
+def _frame_extents(table: Tensor, src_rows: np.ndarray, src_cols: np.ndarray) -> np.ndarray:
+    """The table's model-resolution boxes as frame boxes: the frame rows/columns whose source lies in them
+    (the source indices are sorted, so two binary searches per side)."""
+    first = SEGMENT_COLUMNS.index("x0")
+    x0, y0, x1, y1 = table[:, first:first + 4].double().numpy().T
+    out = np.stack([np.searchsorted(src_cols, x0), np.searchsorted(src_rows, y0),
+                    np.searchsorted(src_cols, x1), np.searchsorted(src_rows, y1)], axis=1)
+    return out.astype(np.float32)
