@@ -60,6 +60,25 @@ def test_eval_outputs_are_consistent_at_input_resolution():
     assert set(torch.unique(panoptic).tolist()) - {0} == {s["id"] for s in segments}
 
 
+def test_do_postprocess_false_stops_at_the_raw_outputs_that_give_the_same_panoptic_map():
+    # detectron2's switch: without postprocessing no masks are pasted and nothing is fused; the one result
+    # builder every predictor uses turns the raw outputs into the map the postprocessed call returns.
+    from trt_panoptic.data.preprocess import Letterbox
+    from trt_panoptic.postprocess.result import detection_outputs, result_from_outputs
+
+    model = build_model(config_from_dict(TINY)).eval()
+    img = torch.randint(0, 255, (3, 70, 90), dtype=torch.uint8, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        (full,) = model([img])
+        (raw,) = model([img], do_postprocess=False)
+    assert "panoptic" not in raw and "masks" not in raw["instances"]
+    assert torch.equal(raw["instances"]["boxes"], full["instances"]["boxes"])
+    result = result_from_outputs(detection_outputs(raw), Letterbox.identity(70, 90), **model.fusion)
+    panoptic, segments = full["panoptic"]
+    assert (result.panoptic == panoptic.numpy()).all() and result.segments_info == segments
+    assert (result.masks == full["instances"]["masks"].numpy()).all()  # pasted when asked for
+
+
 def test_train_mode_needs_targets():
     model = build_model(config_from_dict(TINY)).train()
     with pytest.raises(ValueError, match="needs targets"):
