@@ -173,3 +173,18 @@ def test_unknown_plugin_without_registration_is_one_line_error(portable_onnx):
     with pytest.raises(TrtPanopticError, match="MysteryNMS") as e:
         ort_session(bad)
     assert "\n" not in str(e.value)
+
+
+def test_raw_outputs_keep_mask_probs_for_per_instance_masks(tiny):
+    # --raw-outputs: the TensorRT flavour still ends in the map, and also hands out the mask probabilities,
+    # so a result can paste per-instance masks when asked.
+    from trt_panoptic.runtime.onnx_backend import OnnxRuntimePredictor
+
+    model, cfg = tiny
+    proto = export_onnx(model, cfg, height=SIZE, width=SIZE, flavor="tensorrt", raw_outputs=True)
+    names = [o.name for o in proto.graph.output]
+    assert names == ["sem_labels", "boxes", "scores", "classes", "mask_probs", "num_detections", "panoptic",
+                     "segments", "num_segments"]
+    result = OnnxRuntimePredictor(proto).predict(scene(1))
+    assert result.mask_probs is not None and result.masks.shape == (result.num_instances, SIZE, SIZE)
+    assert result.masks.any()
