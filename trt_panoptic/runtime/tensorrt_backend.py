@@ -13,6 +13,7 @@ import numpy as np
 
 from trt_panoptic.config import Config, load_config
 from trt_panoptic.errors import TrtPanopticError
+from trt_panoptic.export.graph_model import INPUT_NAME, VALID_HW_NAME
 from trt_panoptic.runtime.base import RawOutputPredictor
 
 
@@ -55,10 +56,10 @@ class TensorRTPredictor(RawOutputPredictor):
         super().__init__(cfg, h, w)
 
     def forward(self, image: np.ndarray, valid_hw: np.ndarray | None = None) -> dict[str, np.ndarray]:
-        feed = {"image": image}
-        if any(getattr(s, "name", None) == "valid_hw" for s in getattr(self.runner, "inputs", ())):
+        feed = {INPUT_NAME: image}
+        if any(getattr(s, "name", None) == VALID_HW_NAME for s in getattr(self.runner, "inputs", ())):
             # engines of TensorRT-flavour ONNX fuse the panoptic map inside the frame only
-            feed["valid_hw"] = valid_hw if valid_hw is not None else np.asarray([[self.height, self.width]], np.int32)
+            feed[VALID_HW_NAME] = valid_hw if valid_hw is not None else np.asarray([[self.height, self.width]], np.int32)
         return self.runner.run(feed)
 
     def close(self) -> None:
