@@ -188,3 +188,27 @@ def test_raw_outputs_keep_mask_probs_for_per_instance_masks(tiny):
     result = OnnxRuntimePredictor(proto).predict(scene(1))
     assert result.mask_probs is not None and result.masks.shape == (result.num_instances, SIZE, SIZE)
     assert result.masks.any()
+
+
+@pytest.mark.parametrize("tail", [False, True], ids=["portable twin", "with the panoptic tail"])
+def test_graph_model_creates_every_tensor_on_its_input_device(tiny, tail):
+    # With the default device set to "meta", any constant the forward makes without naming its input's
+    # device lands on meta and the first op mixing it with the CPU input raises: a forward that completes
+    # (and returns CPU tensors) runs on any device its module and input are moved to.
+    from trt_panoptic.export.graph_model import PanopticGraphModel
+    from trt_panoptic.postprocess import panoptic_table
+
+    model, _ = tiny
+    graph = PanopticGraphModel(model.eval(), SIZE, SIZE, panoptic_tail=tail).eval()
+    image = torch.from_numpy(np.ascontiguousarray(scene(1).transpose(2, 0, 1)))[None]
+    case = (torch.zeros(8, 8, dtype=torch.int32), torch.ones(1, 28, 28), torch.tensor([[1.0, 1.0, 5.0, 5.0]]),
+            torch.tensor([0.9]), torch.tensor([0]))
+    torch.set_default_device("meta")
+    try:
+        with torch.no_grad():
+            outputs = graph(image)
+        tail_outputs = panoptic_table(*case, stuff_area_limit=1, implementation="torch")
+    finally:
+        torch.set_default_device("cpu")
+    assert all(t.device.type == "cpu" for t in (*outputs, *tail_outputs))
+    assert int(outputs[graph.output_names.index("num_detections")][0]) > 0

@@ -88,7 +88,7 @@ class _PanopticFusion(torch.autograd.Function):
         panoptic[0, :vh, :vw] = pan
         segments = boxes.new_zeros((1, d + num_stuff, 10))
         segments[0, : table.shape[0]] = table
-        return panoptic, segments, torch.tensor([table.shape[0]], dtype=torch.int32)
+        return panoptic, segments, torch.tensor([table.shape[0]], dtype=torch.int32, device=labels.device)
 
     @staticmethod
     def symbolic(g, labels, masks, boxes, scores, classes, num, valid_hw, score_thresh, overlap_thresh,  # noqa: D102
@@ -209,7 +209,7 @@ class PanopticGraphModel(nn.Module):
                    "classes": classes.to(torch.int32)[None], "mask_probs": mask_probs[None], "num_detections": num}
         if self.panoptic_tail:
             if valid_hw is None:
-                valid_hw = torch.tensor([[self.height, self.width]], dtype=torch.int32)
+                valid_hw = torch.tensor([[self.height, self.width]], dtype=torch.int32, device=image.device)
             # Boxes end inside the frame, as the host clips them before pasting (the mask is resampled over
             # the clipped box), so the graph's map equals the host tail's at any letterbox.
             limit = valid_hw.flip(-1).repeat(1, 2).to(outputs["boxes"].dtype)[:, None, :]
@@ -234,7 +234,7 @@ class PanopticGraphModel(nn.Module):
             anchors = getattr(self, f"anchors_{lvl}")[idx]
             boxes_all.append(rpn.box_coder.decode(dl[0, idx].float(), anchors))
             scores_all.append(top)
-            levels_all.append(torch.full((self.pre_k[lvl],), lvl, dtype=torch.int64))
+            levels_all.append(torch.full((self.pre_k[lvl],), lvl, dtype=torch.int64, device=top.device))
         boxes = clip_boxes(torch.cat(boxes_all), (self.height, self.width))
         scores = torch.cat(scores_all)
         levels = torch.cat(levels_all)
@@ -242,7 +242,7 @@ class PanopticGraphModel(nn.Module):
         keep = keep & torch.isfinite(scores) & torch.isfinite(boxes).all(dim=1)
         scores = torch.where(keep, scores, torch.full_like(scores, _NEG))
         # Per-level NMS: the level is the NMS "class"; a box scores _NEG (not a candidate) on other levels.
-        onehot = levels[None, :] == torch.arange(self.rpn_levels)[:, None]
+        onehot = levels[None, :] == torch.arange(self.rpn_levels, device=levels.device)[:, None]
         per_level = torch.where(onehot, scores[None, :], torch.full_like(onehot, _NEG, dtype=scores.dtype))
         selected = onnx_nms(boxes[None], per_level[None], self.post_k, rpn.nms_thresh, _NEG / 2)
         kept = torch.zeros_like(scores).scatter(0, selected[:, 2], torch.ones_like(selected[:, 2], dtype=scores.dtype))
@@ -261,8 +261,8 @@ class PanopticGraphModel(nn.Module):
         boxes = boxes.reshape(-1, 4)
         flat = scores.reshape(-1)
         # Per-class NMS over (proposal, class) boxes: the class is the NMS "class" axis.
-        cls_of = torch.arange(k).repeat(proposals.shape[0])
-        onehot = cls_of[None, :] == torch.arange(k)[:, None]
+        cls_of = torch.arange(k, device=flat.device).repeat(proposals.shape[0])
+        onehot = cls_of[None, :] == torch.arange(k, device=flat.device)[:, None]
         per_class = torch.where(onehot, flat[None, :], torch.full_like(onehot, -1.0, dtype=flat.dtype))
         selected = onnx_nms(boxes[None], per_class[None], self.detections, heads.nms_thresh, heads.score_thresh)
         kept = torch.zeros_like(flat).scatter(0, selected[:, 2], torch.ones_like(selected[:, 2], dtype=flat.dtype))

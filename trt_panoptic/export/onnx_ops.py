@@ -50,7 +50,7 @@ class OnnxNonMaxSuppression(torch.autograd.Function):
                 keep = cand[nms(boxes[b, cand].float(), scores[b, c, cand].float(), iou_threshold)][:max_output_boxes_per_class]
                 rows = torch.stack([torch.full_like(keep, b), torch.full_like(keep, c), keep], dim=1)
                 selected.append(rows)
-        return torch.cat(selected) if selected else torch.zeros((0, 3), dtype=torch.int64)
+        return torch.cat(selected) if selected else torch.zeros((0, 3), dtype=torch.int64, device=boxes.device)
 
     @staticmethod
     def symbolic(g, boxes, scores, max_output_boxes_per_class, iou_threshold, score_threshold):  # noqa: D102
