@@ -26,3 +26,13 @@ def test_absmax_and_histogram_match_a_direct_run(model):
 def test_absmax_only_pass(model):
     stats = collect_stats(model, ["r2"], random_images(2), histograms=False, progress=False)
     assert stats["r2"].hist is None and stats["r2"].absmax > 0
+
+
+def test_the_tensorrt_flavour_calibrates_too(tensorrt_onnx):
+    # It takes valid_hw besides the image (its panoptic tail fuses inside the frame); calibration fills it.
+    from export.tiny_model import SIZE
+
+    conv = next(n.output[0] for n in tensorrt_onnx.graph.node if n.op_type == "Conv")
+    image = np.full((1, 3, SIZE, SIZE), 120, np.uint8)
+    stats = collect_stats(tensorrt_onnx, [conv], [image], histograms=False, progress=False)
+    assert stats[conv].absmax > 0

@@ -49,8 +49,15 @@ def make_session(model, threads: int | None = None):
 def _run_all(session, input_name: str, tensors: Sequence[str], images: Iterable[np.ndarray], desc: str, progress: bool):
     from tqdm import tqdm
 
+    from trt_panoptic.export.graph_model import VALID_HW_NAME
+
+    # the TensorRT flavour also takes the frame's size inside the input; calibration images fill it
+    takes_valid_hw = any(i.name == VALID_HW_NAME for i in session.get_inputs())
     for image in tqdm(images, desc=desc, unit="img", disable=not progress):
-        yield session.run(list(tensors), {input_name: image})
+        feed = {input_name: image}
+        if takes_valid_hw:
+            feed[VALID_HW_NAME] = np.asarray([image.shape[2:]], np.int32)
+        yield session.run(list(tensors), feed)
 
 
 def collect_stats(
