@@ -50,4 +50,48 @@ TP_HD __half fromFloat<__half>(float v)
 }
 #endif
 
+//! a * b, a + b, a - b, a / b, each rounded once (round to nearest) and never fused into an FMA by nvcc,
+//! so device code that uses them rounds exactly as the host build (compiled with -ffp-contract=off).
+TP_HD float mulRn(float a, float b)
+{
+#if defined(__CUDA_ARCH__)
+    return __fmul_rn(a, b);
+#else
+    return a * b;
+#endif
+}
+
+TP_HD float addRn(float a, float b)
+{
+#if defined(__CUDA_ARCH__)
+    return __fadd_rn(a, b);
+#else
+    return a + b;
+#endif
+}
+
+TP_HD float subRn(float a, float b)
+{
+#if defined(__CUDA_ARCH__)
+    return __fsub_rn(a, b);
+#else
+    return a - b;
+#endif
+}
+
+TP_HD float divRn(float a, float b)
+{
+#if defined(__CUDA_ARCH__)
+    return __fdiv_rn(a, b);
+#else
+    return a / b;
+#endif
+}
+
+//! True for a finite value (not ±inf, not NaN): v - v is 0 exactly then, NaN otherwise.
+TP_HD bool isFiniteValue(float v)
+{
+    return subRn(v, v) == 0.f;
+}
+
 } // namespace trt_panoptic

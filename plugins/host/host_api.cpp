@@ -22,7 +22,7 @@ namespace
 {
 
 //! Bumped whenever a signature below changes; host.py refuses a library of another version.
-constexpr int32_t kAbiVersion = 5;
+constexpr int32_t kAbiVersion = 6;
 
 int32_t fail(char* err, int32_t errLen, std::string const& msg)
 {
@@ -469,10 +469,10 @@ int32_t tp_semantic_upsample_argmax_serialize_fields(
 //! numSegments [N] int32.
 int32_t tp_panoptic_fusion_f32(int32_t const* semLabels, int32_t n, int32_t h, int32_t w, float const* maskProbs,
     int32_t d, int32_t m, float const* boxes, float const* scores, int32_t const* classes,
-    int32_t const* numDetections, int32_t const* validHW, PanopticFusionParams const* params, int32_t* panoptic,
+    int32_t const* numDetections, int32_t const* validHW, FusionRules const* params, int32_t* panoptic,
     float* table, int32_t maxSegments, int32_t* numSegments, int32_t numThreads, char* err, int32_t errLen)
 {
-    if (n < 0 || h <= 0 || w <= 0 || d < 0 || m <= 0 || maxSegments < 0)
+    if (n < 0 || h <= 0 || w <= 0 || d < 0 || (d > 0 && m <= 0) || maxSegments < 0)
     {
         return fail(err, errLen, "panoptic_fusion: shapes should be positive (labels [N, h, w], masks [N, D, m, m])");
     }

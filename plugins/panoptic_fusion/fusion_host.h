@@ -12,12 +12,22 @@
 namespace trt_panoptic
 {
 
+//! The fusion rules as the host build applies them: thresholds in double, so that a threshold the caller
+//! gives as a Python float (e.g. 0.7) compares exactly as the reference compares it.
+struct FusionRules
+{
+    double instance_score_thresh{0.5};
+    double overlap_thresh{0.5};
+    int64_t stuff_area_limit{4096};
+    float mask_threshold{0.5f}; //!< compared with float32 probabilities, as the reference compares them
+};
+
 //! The outputs of one image: panoptic [h, w] int32 (0 = void) and table [maxSegments, kSegColumns]
 //! float32 (rows past the returned count are zero). Only the valid region [0, validH) x [0, validW) (the
 //! frame inside a padded input) is fused; the rest stays 0. Returns the number of segments, or -1 if there
 //! would be more than maxSegments (nothing meaningful is written then).
 inline int32_t panopticFusionHost(int32_t const* semLabels, int32_t h, int32_t w, float const* maskProbs, int32_t m,
-    float const* boxes, float const* scores, int32_t const* classes, int32_t n, PanopticFusionParams const& p,
+    float const* boxes, float const* scores, int32_t const* classes, int32_t n, FusionRules const& p,
     int32_t* panoptic, float* table, int32_t maxSegments, int32_t validH, int32_t validW)
 {
     int64_t const pixels = static_cast<int64_t>(h) * w;
@@ -27,7 +37,8 @@ inline int32_t panopticFusionHost(int32_t const* semLabels, int32_t h, int32_t w
     std::fill(table, table + static_cast<int64_t>(maxSegments) * kSegColumns, 0.f);
     std::vector<int32_t> order(static_cast<size_t>(n));
     std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [scores](int32_t a, int32_t b) { return scores[a] > scores[b]; });
+    std::stable_sort(order.begin(), order.end(),
+        [scores](int32_t a, int32_t b) { return rankKey(scores[a]) > rankKey(scores[b]); });
 
     int32_t next = 0;
     // per segment: placed pixels and their extent, in integers until the table is written
@@ -67,14 +78,14 @@ inline int32_t panopticFusionHost(int32_t const* semLabels, int32_t h, int32_t w
     std::vector<float> padded(static_cast<size_t>(m + 3) * (m + 3), 0.f);
     for (int32_t inst : order)
     {
-        if (!(scores[inst] >= p.instance_score_thresh))
+        if (!(static_cast<double>(scores[inst]) >= p.instance_score_thresh))
         {
-            break;  // sorted: every later one scores lower
+            break;  // sorted: every later one scores lower (a NaN score ranks last and ends the pass)
         }
         float const* b = boxes + static_cast<int64_t>(inst) * 4;
-        if (!(b[2] > b[0]) || !(b[3] > b[1]))
+        if (!pastableBox(b))
         {
-            continue;  // an empty box holds no mask pixel
+            continue;  // an empty or non-finite box holds no mask pixel
         }
         PasteWindow const win = pasteWindow(b[0], b[1], b[2], b[3], vh, vw);
         int32_t const ww = win.x1 - win.x0;

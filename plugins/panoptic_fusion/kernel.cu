@@ -86,14 +86,14 @@ __global__ void __launch_bounds__(kThreads) panopticFusionKernel(int32_t const* 
     {
         tab[i] = 0.f;
     }
-    // Rank of each detection by decreasing score, ties by index (a stable sort).
+    // Rank of each detection by decreasing score, ties by index (a stable sort; NaN ranks last).
     for (int32_t i = tid; i < dets; i += kThreads)
     {
-        float const si = scores[i];
+        float const si = rankKey(scores[i]);
         int32_t rank = 0;
         for (int32_t j = 0; j < dets; ++j)
         {
-            float const sj = scores[j];
+            float const sj = rankKey(scores[j]);
             rank += (sj > si) || (sj == si && j < i);
         }
         s.order[rank] = i;
@@ -112,12 +112,12 @@ __global__ void __launch_bounds__(kThreads) panopticFusionKernel(int32_t const* 
     for (int32_t k = 0; k < dets; ++k)
     {
         int32_t const inst = s.order[k];
-        if (!(scores[inst] >= p.instance_score_thresh))
+        if (!(static_cast<double>(scores[inst]) >= static_cast<double>(p.instance_score_thresh)))
         {
-            break; // sorted: every later one scores lower (the same for all threads)
+            break; // sorted: every later one scores lower (the same for all threads; NaN ranks last)
         }
         float const* b = boxes + inst * 4;
-        if (!(b[2] > b[0]) || !(b[3] > b[1]))
+        if (!pastableBox(b))
         {
             continue;
         }
@@ -154,7 +154,8 @@ __global__ void __launch_bounds__(kThreads) panopticFusionKernel(int32_t const* 
         atomicAdd(&s.area, area);
         atomicAdd(&s.taken, taken);
         __syncthreads();
-        bool const accepted = s.area > 0 && !rejectsOverlap(static_cast<int64_t>(s.taken), static_cast<int64_t>(s.area), p.overlap_thresh);
+        bool const accepted = s.area > 0
+            && !rejectsOverlap(static_cast<int64_t>(s.taken), static_cast<int64_t>(s.area), p.overlap_thresh);
         int32_t const id = s.next + 1;
         if (accepted)
         {

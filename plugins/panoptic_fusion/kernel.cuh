@@ -64,7 +64,22 @@ TP_HD int32_t clampInt(int32_t v, int32_t lo, int32_t hi)
     return v < lo ? lo : (v > hi ? hi : v);
 }
 
+//! True when box (x0, y0, x1, y1) can hold mask pixels: finite coordinates, x1 > x0 and y1 > y0. (The
+//! reference would paste a mirrored mask into a box inverted by less than two pixels; detections never are.)
+TP_HD bool pastableBox(float const* b)
+{
+    return isFiniteValue(b[0]) && isFiniteValue(b[1]) && isFiniteValue(b[2]) && isFiniteValue(b[3]) && b[2] > b[0]
+        && b[3] > b[1];
+}
+
+//! A score as the placement order sees it: NaN ranks below every score (and is never placed).
+TP_HD float rankKey(float score)
+{
+    return score == score ? score : -INFINITY;
+}
+
 //! The paste window of box (bx0, by0, bx1, by1) in an h x w image; empty (x1 <= x0) if it falls outside.
+//! The box must be pastable (finite).
 TP_HD PasteWindow pasteWindow(float bx0, float by0, float bx1, float by1, int32_t h, int32_t w)
 {
     PasteWindow win;
@@ -72,7 +87,7 @@ TP_HD PasteWindow pasteWindow(float bx0, float by0, float bx1, float by1, int32_
     float const lo = -2.f;
     float const hiX = static_cast<float>(w) + 2.f;
     float const hiY = static_cast<float>(h) + 2.f;
-    auto fl = [](float v, float a, float b) { return v < a ? a : (v > b ? b : v); };
+    auto fl = [](float v, float a, float b) { return v >= a ? (v <= b ? v : b) : a; };
     win.x0 = clampInt(static_cast<int32_t>(floorf(fl(bx0, lo, hiX))) - 1, 0, w);
     win.y0 = clampInt(static_cast<int32_t>(floorf(fl(by0, lo, hiY))) - 1, 0, h);
     win.x1 = clampInt(static_cast<int32_t>(ceilf(fl(bx1, lo, hiX))) + 1, 0, w);
@@ -96,16 +111,18 @@ struct PasteTap
 //! unnormalization (g + 1) * m / 2 - 0.5.
 TP_HD PasteTap pasteTap(int32_t coord, float lo, float hi, int32_t m)
 {
-    float const g = (static_cast<float>(coord) + 0.5f - lo) / (hi - lo) * 2.f - 1.f;
-    float pos = (g + 1.f) * (static_cast<float>(m) * 0.5f) - 0.5f;
-    // beyond [-1, m] both neighbours are padding: clamping keeps the value exactly 0
+    // each operation rounded on its own (no FMA on the device), as PyTorch's CPU kernels round them
+    float const q = divRn(subRn(addRn(static_cast<float>(coord), 0.5f), lo), subRn(hi, lo));
+    float const g = subRn(mulRn(q, 2.f), 1.f);
+    float pos = subRn(mulRn(addRn(g, 1.f), static_cast<float>(m) * 0.5f), 0.5f);
+    // beyond [-1, m] both neighbours are padding: clamping keeps the value exactly 0 (NaN goes to -1 too)
     float const top = static_cast<float>(m);
-    pos = pos < -1.f ? -1.f : (pos > top ? top : pos);
+    pos = pos >= -1.f ? (pos <= top ? pos : top) : -1.f;
     PasteTap t;
     float const f = floorf(pos);
     t.i0 = static_cast<int32_t>(f);
-    t.w1 = pos - f;
-    t.w0 = 1.f - t.w1;
+    t.w1 = subRn(pos, f);
+    t.w0 = subRn(1.f, t.w1);
     return t;
 }
 
@@ -120,11 +137,11 @@ TP_HD float maskAt(float const* mask, int32_t m, int32_t r, int32_t c)
 //! reference's does.
 TP_HD float bilinearPaste(float vnw, float vne, float vsw, float vse, PasteTap const& ty, PasteTap const& tx)
 {
-    float const nw = ty.w0 * tx.w0;
-    float const ne = ty.w0 * tx.w1;
-    float const sw = ty.w1 * tx.w0;
-    float const se = ty.w1 * tx.w1;
-    return vnw * nw + vne * ne + vsw * sw + vse * se;
+    float const nw = mulRn(ty.w0, tx.w0);
+    float const ne = mulRn(ty.w0, tx.w1);
+    float const sw = mulRn(ty.w1, tx.w0);
+    float const se = mulRn(ty.w1, tx.w1);
+    return addRn(addRn(addRn(mulRn(vnw, nw), mulRn(vne, ne)), mulRn(vsw, sw)), mulRn(vse, se));
 }
 
 //! The pasted probability of one pixel from the m x m mask (zero outside it).
@@ -145,10 +162,10 @@ TP_HD float pasteValuePadded(float const* padded, int32_t m, PasteTap const& ty,
 }
 
 //! detectron2's overlap rule: skip an instance whose already-taken pixels are more than `thresh` of its
-//! area (the ratio in double, as the reference's Python computes taken / area).
-TP_HD bool rejectsOverlap(int64_t taken, int64_t area, float thresh)
+//! area (in double, as the reference's Python computes taken / area and compares).
+TP_HD bool rejectsOverlap(int64_t taken, int64_t area, double thresh)
 {
-    return static_cast<double>(taken) / static_cast<double>(area) > static_cast<double>(thresh);
+    return static_cast<double>(taken) / static_cast<double>(area) > thresh;
 }
 
 } // namespace trt_panoptic

@@ -22,11 +22,33 @@ constexpr int32_t kClasses = 4;
 constexpr int32_t kNumDetections = 5;
 constexpr int32_t kValidHW = 6;
 
+//! a == b, where -1 (a dimension not known yet, at build time) agrees with anything.
+bool sameDim(int64_t a, int64_t b)
+{
+    return a < 0 || b < 0 || a == b;
+}
+
+//! Ranks, and the dimensions the kernel relies on: one N everywhere, one D for masks, boxes, scores and
+//! classes (the table is sized from the boxes, the loop from the masks), square masks, 4 box coordinates.
 bool shapesOk(nvinfer1::Dims const* d, int32_t nbInputs)
 {
-    return nbInputs == PanopticFusionPlugin::kNbInputs && d[kLabels].nbDims == 3 && d[kMasks].nbDims == 4
-        && d[kBoxes].nbDims == 3 && d[kScores].nbDims == 2 && d[kClasses].nbDims == 2 && d[kNumDetections].nbDims == 1
-        && d[kValidHW].nbDims == 2;
+    if (nbInputs != PanopticFusionPlugin::kNbInputs || d[kLabels].nbDims != 3 || d[kMasks].nbDims != 4
+        || d[kBoxes].nbDims != 3 || d[kScores].nbDims != 2 || d[kClasses].nbDims != 2 || d[kNumDetections].nbDims != 1
+        || d[kValidHW].nbDims != 2)
+    {
+        return false;
+    }
+    int64_t const n = d[kLabels].d[0];
+    int64_t const dets = d[kBoxes].d[1];
+    for (int32_t i : {kMasks, kBoxes, kScores, kClasses, kNumDetections, kValidHW})
+    {
+        if (!sameDim(d[i].d[0], n))
+        {
+            return false;
+        }
+    }
+    return sameDim(d[kMasks].d[1], dets) && sameDim(d[kScores].d[1], dets) && sameDim(d[kClasses].d[1], dets)
+        && sameDim(d[kMasks].d[2], d[kMasks].d[3]) && sameDim(d[kBoxes].d[2], 4) && sameDim(d[kValidHW].d[1], 2);
 }
 
 } // namespace
@@ -42,7 +64,8 @@ int32_t PanopticFusionPlugin::configurePlugin(nvinfer1::DynamicPluginTensorDesc 
     if (nbOutputs != kNbOutputs || !shapesOk(dims, nbInputs))
     {
         logError(std::string(kName) + ": should have 7 inputs (sem_labels [N,H,W], mask_probs [N,D,M,M], boxes "
-            "[N,D,4], scores [N,D], classes [N,D], num_detections [N], valid_hw [N,2]) and 3 outputs");
+            "[N,D,4], scores [N,D], classes [N,D], num_detections [N], valid_hw [N,2]; one N, one D, square masks) "
+            "and 3 outputs");
         return 1;
     }
     return 0;
@@ -118,7 +141,8 @@ int32_t PanopticFusionPlugin::onShapeChange(nvinfer1::PluginTensorDesc const* in
     }
     if (nbOutputs != kNbOutputs || !shapesOk(dims, nbInputs))
     {
-        logError(std::string(kName) + ": unexpected input shapes");
+        logError(std::string(kName) + ": input shapes should be sem_labels [N,H,W], mask_probs [N,D,M,M], boxes [N,D,4], "
+            "scores [N,D], classes [N,D], num_detections [N], valid_hw [N,2]");
         return 1;
     }
     if (in[kBoxes].dims.d[1] > kFusionMaxDetections || in[kMasks].dims.d[3] > kFusionMaxMask)

@@ -153,3 +153,56 @@ def test_unknown_implementation_is_a_one_line_error():
     with pytest.raises(TrtPanopticError, match="implementation should be one of"):
         panoptic_table(torch.zeros(2, 2, dtype=torch.long), torch.zeros(0, 28, 28), torch.zeros(0, 4), torch.zeros(0),
                        torch.zeros(0, dtype=torch.long), implementation="cuda")
+
+
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_nan_scores_and_non_finite_boxes_are_never_placed(implementation):
+    # NaN ranks below every score and a box with an infinite or NaN coordinate holds no pixel: the result is
+    # the reference's on the other detections (the host build used to read out of bounds on such a box).
+    case = random_case(11, 64, 64, n=8)
+    sem, probs, boxes, scores, classes = case
+    boxes, scores = boxes.clone(), scores.clone()
+    boxes[0, 0] = -float("inf")
+    boxes[1, 2] = float("nan")
+    scores[2] = float("nan")
+    scores[0] = scores[1] = 0.99
+    got = panoptic_from_detections(sem, probs, boxes, scores, classes, stuff_area_limit=5, implementation=implementation)
+    ok = torch.tensor([False, False, False] + [True] * 5)
+    want = reference(sem, probs[ok], boxes[ok], scores[ok], classes[ok], stuff_area_limit=5)
+    for s in want[1]:
+        if s["isthing"]:
+            s["instance_id"] += 3
+    assert torch.equal(got[0], want[0]) and got[1] == want[1]
+
+
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_thresholds_compare_as_the_reference_compares_them(implementation):
+    # Python floats: 7 of 10 pixels taken is not "more than 0.7" (float32(0.7) is below 0.7, so a float32
+    # comparison would skip the instance); a float32 score of 0.7 is below the threshold 0.7.
+    boxes = torch.tensor([[0.0, 0.0, 7.0, 1.0], [0.0, 0.0, 10.0, 1.0], [0.0, 1.0, 4.0, 2.0]])
+    scores = torch.tensor([0.9, 0.8, 0.7])
+    args = (torch.zeros(2, 12, dtype=torch.long), _full(3), boxes, scores, torch.tensor([0, 1, 2]))
+    got = panoptic_from_detections(*args, overlap_thresh=0.7, instance_score_thresh=0.7, implementation=implementation)
+    want = reference(*args, overlap_thresh=0.7, instance_score_thresh=0.7)
+    assert [s["instance_id"] for s in want[1]] == [0, 1]  # the 0.7-scored third one stays out
+    assert torch.equal(got[0], want[0]) and got[1] == want[1]
+
+
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_negative_labels_are_never_stuff(implementation):
+    sem = torch.tensor([[-1, -1, 2], [-1, 2, 2]])
+    pan, segments = panoptic_from_detections(sem, torch.zeros(0, 28, 28), torch.zeros(0, 4), torch.zeros(0),
+                                             torch.zeros(0, dtype=torch.long), stuff_area_limit=1,
+                                             implementation=implementation)
+    assert segments == [{"id": 1, "isthing": False, "category_id": 2, "area": 3}]
+    assert pan.tolist() == [[0, 0, 1], [0, 1, 1]]
+
+
+def test_host_build_without_detections_or_masks_gives_a_clean_map():
+    if build.find_cxx() is None:
+        pytest.skip("no C++ compiler for the host library")
+    from trt_panoptic.plugins import host
+
+    pan, table, num = host.panoptic_fusion(torch.ones(1, 4, 5, dtype=torch.int32), torch.zeros(1, 0, 0, 0),
+                                           torch.zeros(1, 0, 4), torch.zeros(1, 0), torch.zeros(1, 0), stuff_area_limit=1)
+    assert pan.tolist() == [[[1] * 5] * 4] and int(num[0]) == 1 and table[0, 0, 4] == 20

@@ -102,3 +102,22 @@ def test_a_graph_that_ends_in_the_panoptic_map_is_only_cropped_and_resized():
     for s in res.segments_info:
         if not s["isthing"]:
             assert s["area"] == int((res.panoptic == s["id"]).sum())
+
+
+def test_a_placed_detection_keeps_its_row_even_if_its_frame_box_rounds_to_empty():
+    # Model width 334 is frame width 667 at scale 0.5: a box in the last model column, [333.5, 334], maps to
+    # [667, 668] and is clipped to an empty frame box. The graph placed it, so the result keeps it and the
+    # segment's instance_id names it (not the detection before it).
+    sem = np.zeros((40, 334), np.int32)
+    raw = _raw(2, [[10, 10, 30, 30], [333.5, 10, 334, 30]], [0.9, 0.8], [3, 7], sem, d=4)
+    raw["sem_labels"] = sem[None]
+    table = np.zeros((1, 8, 10), np.float32)
+    table[0, 0] = [1, 1, 3, 0.9, 400, 0, 10, 10, 30, 30]
+    table[0, 1] = [2, 1, 7, 0.8, 20, 1, 333, 10, 334, 30]
+    pan = np.zeros((1, 40, 334), np.int32)
+    pan[0, 10:30, 10:30] = 1
+    pan[0, 10:30, 333] = 2
+    raw.update(panoptic=pan, segments=table, num_segments=np.array([2], np.int32))
+    res = decode_outputs(raw, Letterbox(0.5, (40, 334), (80, 667)), **FUSION)
+    segs = [s for s in res.segments_info if s["isthing"]]
+    assert [res.classes[s["instance_id"]] for s in segs] == [3, 7]

@@ -19,7 +19,7 @@ import numpy as np
 from trt_panoptic.errors import TrtPanopticError
 from trt_panoptic.plugins.build import build_host_library
 
-_ABI_VERSION = 5
+_ABI_VERSION = 6
 _ERR_LEN = 512
 #: PluginFieldType names the host parser understands, in FieldKind order (plugins/common/fields.h).
 FIELD_KINDS = ("INT8", "INT16", "INT32", "INT64", "FLOAT32", "OTHER")
@@ -39,6 +39,13 @@ class _SemanticUpsampleArgmaxParams(ctypes.Structure):
 class _PanopticFusionParams(ctypes.Structure):
     _fields_ = [("instance_score_thresh", ctypes.c_float), ("overlap_thresh", ctypes.c_float),
                 ("stuff_area_limit", ctypes.c_int32), ("mask_threshold", ctypes.c_float), ("num_stuff", ctypes.c_int32)]
+
+
+class _FusionRules(ctypes.Structure):
+    """plugins/panoptic_fusion/fusion_host.h FusionRules: thresholds in double, as the reference compares them."""
+
+    _fields_ = [("instance_score_thresh", ctypes.c_double), ("overlap_thresh", ctypes.c_double),
+                ("stuff_area_limit", ctypes.c_int64), ("mask_threshold", ctypes.c_float)]
 
 
 class _FieldView(ctypes.Structure):
@@ -327,11 +334,12 @@ def panoptic_fusion(
     valid = None if valid_hw is None else arr(valid_hw, np.int32, "valid_hw").reshape(n, 2)
     if max_segments is None:
         max_segments = d + max(int(labels.max()) if labels.size else 0, 0)
-    panoptic = np.empty((n, h, w), np.int32)
+    panoptic = np.zeros((n, h, w), np.int32)
     table = np.zeros((n, max_segments, 10), np.float32)
     num = np.zeros(n, np.int32)
-    if n and h and w and m:
-        params = _PanopticFusionParams(instance_score_thresh, overlap_thresh, int(stuff_area_limit), mask_threshold, 0)
+    if n and h and w:
+        params = _FusionRules(float(instance_score_thresh), float(overlap_thresh), int(stuff_area_limit),
+                              float(mask_threshold))
         err = ctypes.create_string_buffer(_ERR_LEN)
         rc = load_library().tp_panoptic_fusion_f32(
             labels.ctypes.data, n, h, w, probs.ctypes.data, d, m, box.ctypes.data, score.ctypes.data, cls.ctypes.data,

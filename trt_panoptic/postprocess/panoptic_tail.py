@@ -140,7 +140,7 @@ def _table_torch(sem_labels: Tensor, mask_probs: Tensor, boxes: Tensor, scores: 
                                          mask_threshold)
     num_things = int(accepted.sum())
     # Stuff takes what things left: label histogram of the frame minus that of the placed thing pixels.
-    labels = sem_labels.reshape(-1).to(torch.int64)
+    labels = sem_labels.reshape(-1).to(torch.int64).clamp(min=0)  # a negative label is 'other': never stuff
     num_labels = int(labels.max()) + 1 if labels.numel() else 1
     free = torch.bincount(labels, minlength=num_labels) - torch.bincount(labels.index_select(0, pix), minlength=num_labels)
     free[0] = 0  # 'other' never becomes stuff
@@ -184,11 +184,16 @@ def segments_info_from_table(table: Tensor) -> list[dict]:
 
 
 def _candidates(boxes: Tensor, scores: Tensor, instance_score_thresh: float) -> Tensor:
-    """Indices of the instances that may be placed, best score first (ties keep input order)."""
+    """Indices of the instances that may be placed, best score first (ties keep input order).
+
+    The threshold compares in float64, as the reference's Python does; a NaN score is never placed; an
+    empty or non-finite box holds no mask pixel (the reference would paste a mirrored mask into a box
+    inverted by under two pixels — detections never are).
+    """
     order = torch.argsort(-scores.float(), stable=True)
-    ok = (scores[order] >= instance_score_thresh)
+    ok = scores[order].double() >= instance_score_thresh
     b = boxes[order]
-    ok = ok & (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])  # an empty box holds no mask pixel
+    ok = ok & torch.isfinite(b).all(dim=1) & (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
     return order[ok]
 
 

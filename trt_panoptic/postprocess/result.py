@@ -168,13 +168,17 @@ def _extents(table: Tensor) -> np.ndarray:
     return table[:, first:first + 4].numpy().astype(np.float32)
 
 
-def _detections(raw: Mapping[str, Any], n: int, box: Letterbox) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """The first n detections in frame pixels, without empty boxes: (boxes, scores, classes int64, kept rows)."""
+def _detections(raw: Mapping[str, Any], n: int, box: Letterbox,
+                keep_rows: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The first n detections in frame pixels, without empty boxes (except ``keep_rows``, which stay):
+    (boxes, scores, classes int64, kept rows)."""
     h0, w0 = box.original
     boxes = _tensor(raw["boxes"])[0, :n].float() / box.scale
     boxes = torch.stack([boxes[:, 0].clamp(0, w0), boxes[:, 1].clamp(0, h0), boxes[:, 2].clamp(0, w0),
                          boxes[:, 3].clamp(0, h0)], dim=1)
     keep = ((boxes[:, 2] - boxes[:, 0]) > 0) & ((boxes[:, 3] - boxes[:, 1]) > 0)  # no mask fits an empty box
+    if keep_rows is not None:
+        keep[keep_rows.to(keep.device)] = True
     scores = _tensor(raw["scores"])[0, :n].float()[keep]
     classes = _tensor(raw["classes"])[0, :n].to(torch.int64)[keep]
     return boxes[keep], scores, classes, keep
@@ -193,12 +197,14 @@ def _from_panoptic(raw: Mapping[str, Any], box: Letterbox, stuff_area_limit: int
     num = int(_tensor(raw["num_segments"]).reshape(-1)[0])
     table = _tensor(raw["segments"])[0, :num].float().cpu().clone()
     n = int(_tensor(raw["num_detections"]).reshape(-1)[0])
-    boxes, scores, classes, keep = _detections(raw, n, box)
-    # instance indices in the table count every detection; the result's arrays hold the kept ones
-    new_index = torch.cumsum(keep.long(), 0) - 1
     col = SEGMENT_COLUMNS.index("instance")
     things = table[:, SEGMENT_COLUMNS.index("isthing")] > 0
-    table[things, col] = new_index[table[things, col].long()].float()
+    placed = table[things, col].long()
+    # a detection the graph placed stays even if its box, mapped to the frame, rounds to empty
+    boxes, scores, classes, keep = _detections(raw, n, box, keep_rows=placed)
+    # instance indices in the table count every detection; the result's arrays hold the kept ones
+    new_index = torch.cumsum(keep.long(), 0) - 1
+    table[things, col] = new_index[placed].float()
     src_rows, src_cols = _nearest_source(rh, h0), _nearest_source(rw, w0)
     weight = np.outer(np.bincount(src_rows, minlength=rh), np.bincount(src_cols, minlength=rw)).reshape(-1)
     area = torch.from_numpy(np.bincount(pan.reshape(-1), weights=weight, minlength=num + 1)[1 : num + 1].astype(np.float32))

@@ -283,6 +283,11 @@ void checkPanopticFusion(Logger& logger)
     CHECK(!build->supportsFormatCombination(2, io.data(), 7, 3));
     io[2].desc.type = DataType::kFLOAT;
     CHECK(build->configurePlugin(io.data(), 7, io.data() + 7, 3) == 0);
+    // the kernel loops over the masks' D and the table is sized from the boxes' D: they must agree
+    io[1] = desc({1, 120, 28, 28}, DataType::kHALF);
+    CHECK(build->configurePlugin(io.data(), 7, io.data() + 7, 3) != 0);
+    CHECK(logger.saw("one N, one D, square masks", true));
+    io[1] = desc({1, 100, 28, 28}, DataType::kHALF);
     PluginFieldCollection const* serialized = runtime->getFieldsToSerialize();
     CHECK(fieldValue(serialized, "num_stuff") == 53 && fieldValue(serialized, "stuff_area_limit") == 4096);
     CHECK(floatFieldValue(serialized, "overlap_thresh") == 0.3f && floatFieldValue(serialized, "mask_threshold") == 0.5f);
