@@ -24,7 +24,8 @@ How the sequential overlap rule becomes vectorized work:
 
 On the CPU the same rules run, by default, in the PanopticFusion plugin's host build
 (:func:`trt_panoptic.plugins.host.panoptic_fusion`: sequential C++ over detections, O(box area) each),
-which is several times faster there than these tensor ops; both give the same map and table.
+which is several times faster there than these tensor ops and equals the reference bit for bit; the two
+give the same map and table up to the threshold rounding above.
 
 The segment table has the exported graph's layout (:data:`SEGMENT_COLUMNS`), so the graph, the
 PanopticFusion plugin and this function all hand the host the same thing.

@@ -32,7 +32,9 @@ class PanopticResult:
             "score" (things), "instance_id" (things, index into the instance arrays), "area" (stuff)}``.
             ``category_id`` is the 0-based thing class for things and the semantic channel (1..S) for stuff.
         sem_labels: int32 [H, W] semantic-head label per pixel (0 = 'other', 1..S stuff).
-        boxes: float32 [N, 4] XYXY in image pixels.
+        boxes: float32 [N, 4] XYXY in image pixels — every detection the model returned (above its test
+            score threshold, 0.05 for detectron2's models), not only those placed in ``panoptic``; the
+            segments' ``instance_id`` say which were.
         scores: float32 [N].
         classes: int64 [N], 0-based thing class.
         masks: bool [N, H, W], pasted from ``mask_probs`` the first time it is read (nothing on the hot
