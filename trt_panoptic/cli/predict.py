@@ -80,9 +80,6 @@ def run(args: argparse.Namespace) -> int:
     model, cfg = load_model(args.weights, args.config)
     model.to(device)
     categories = PanopticCategories.from_model_config(cfg.model)
-    p = cfg.model.panoptic
-    fusion = {"instance_score_thresh": p.instance_score_thresh, "overlap_thresh": p.overlap_thresh,
-              "stuff_area_limit": p.stuff_area_limit}
     renderer = PanopticRenderer(cfg.model.thing_classes, cfg.model.stuff_classes, track=False)
     stems: set[str] = set()
     for path in tqdm(images, desc="predict", unit="img", disable=len(images) < 2):
@@ -92,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         with torch.no_grad():
             (out,) = model([torch.from_numpy(np.ascontiguousarray(chw.transpose(2, 0, 1))).to(device)],
                            do_postprocess=False)
-        result = result_from_outputs(detection_outputs(out), Letterbox.identity(*bgr.shape[:2]), **fusion)
+        result = result_from_outputs(detection_outputs(out), Letterbox.identity(*bgr.shape[:2]), **model.fusion)
         pan_ids, coco_segments = result_to_coco(result, categories)
         atomic_write_bytes(out_dir / f"{stem}.png", encode_panoptic_png(pan_ids))
         atomic_write_bytes(out_dir / f"{stem}.json", json.dumps({"file_name": path.name, "segments_info": coco_segments}, indent=1).encode())

@@ -22,12 +22,23 @@ class Transform(Protocol):
         """uint8 [H, W, 3] image and int [H, W] ids → transformed pair (new H', W' allowed)."""
 
 
+def nearest_source(size_in: int, size_out: int) -> np.ndarray:
+    """For each output index of a nearest-neighbour resize, the input index it takes (pixel centres)."""
+    return np.minimum(((np.arange(size_out) + 0.5) * size_in / size_out).astype(np.int64), size_in - 1)
+
+
 def resize_nearest(pan: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Nearest-neighbour resize of an [H, W] map to [height, width], sampling at pixel centres."""
+    """Nearest-neighbour resize of an [H, W] map to [height, width], sampling at pixel centres.
+
+    The source indices are monotonic, so this is each source row and column repeated as often as the
+    output takes it: two ``np.repeat`` calls, several times faster than fancy indexing at video sizes.
+    """
     h, w = pan.shape[:2]
-    ys = np.minimum(((np.arange(height) + 0.5) * h / height).astype(np.int64), h - 1)
-    xs = np.minimum(((np.arange(width) + 0.5) * w / width).astype(np.int64), w - 1)
-    return pan[ys[:, None], xs[None, :]]
+    if (h, w) == (height, width):
+        return pan
+    rows = np.bincount(nearest_source(h, height), minlength=h)
+    cols = np.bincount(nearest_source(w, width), minlength=w)
+    return np.repeat(np.repeat(pan, cols, axis=1), rows, axis=0)
 
 
 def shortest_edge_size(h: int, w: int, short: int, max_size: int) -> tuple[int, int]:

@@ -211,8 +211,9 @@ def _paste_windows(boxes: Tensor, size: tuple[int, int]) -> tuple[Tensor, Tensor
 def _axis_samples(lo: Tensor, hi: Tensor, start: Tensor, length: Tensor, m: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Sampling positions along one axis for every window line, concatenated over instances.
 
-    For window coordinate c of instance i: the source index ``i0`` of the lower neighbour in the mask (padded
-    by one zero on each side, so indices run 0..m+1) and the two bilinear weights, computed exactly as
+    For window coordinate c of instance i: the source index ``i0`` of the lower neighbour in the mask padded
+    with one zero row/column before and two after (so ``i0`` runs 0..m+1 and ``i0 + 1`` stays inside) and the
+    two bilinear weights, computed exactly as
     ``grid_sample(align_corners=False)`` computes them for the reference's normalized grid. Returns
     (owner instance, i0, weight of i0, weight of i0 + 1), each Tensor[Σ length].
     """
@@ -238,7 +239,7 @@ def _placed_pixels(mask_probs: Tensor, boxes: Tensor, size: tuple[int, int], ove
     accepted instance places: its flat index Tensor[P] int64 and the instance's rank Tensor[P] int64).
     """
     h, w = size
-    n, m = mask_probs.shape[0], (mask_probs.shape[-1] if mask_probs.dim() == 3 else 1)
+    n, m = mask_probs.shape[0], mask_probs.shape[-1]
     device = boxes.device
     if n == 0:
         none = torch.zeros(0, dtype=torch.int64, device=device)

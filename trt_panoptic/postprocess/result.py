@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from trt_panoptic.data.preprocess import Letterbox
+from trt_panoptic.data.transforms import nearest_source, resize_nearest
 from trt_panoptic.errors import TrtPanopticError
 from trt_panoptic.postprocess.masks import paste_masks_in_image
 from trt_panoptic.postprocess.panoptic_tail import SEGMENT_COLUMNS, panoptic_table, segments_info_from_table
@@ -96,32 +97,17 @@ def _tensor(x: Any) -> Tensor:
     return x if isinstance(x, Tensor) else torch.from_numpy(np.ascontiguousarray(x))
 
 
-def _nearest_source(size_in: int, size_out: int) -> np.ndarray:
-    """For each output index, the input index nearest-neighbour resizing takes (by pixel centres)."""
-    return np.minimum(((np.arange(size_out) + 0.5) * size_in / size_out).astype(np.int64), size_in - 1)
-
-
 def _resize_nearest(labels: Tensor, size: tuple[int, int]) -> Tensor:
-    """Nearest-neighbour resize of an [h, w] label map by pixel centres (on its device)."""
+    """:func:`~trt_panoptic.data.transforms.resize_nearest` of an [h, w] label map, on its device."""
     h, w = labels.shape
     oh, ow = size
     if (h, w) == (oh, ow):
         return labels
     if labels.device.type == "cpu":
-        return torch.from_numpy(_repeat_nearest(labels.numpy(), size))
-    rows = torch.from_numpy(_nearest_source(h, oh)).to(labels.device)
-    cols = torch.from_numpy(_nearest_source(w, ow)).to(labels.device)
+        return torch.from_numpy(resize_nearest(labels.numpy(), oh, ow))
+    rows = torch.from_numpy(nearest_source(h, oh)).to(labels.device)
+    cols = torch.from_numpy(nearest_source(w, ow)).to(labels.device)
     return labels.index_select(0, rows).index_select(1, cols)
-
-
-def _repeat_nearest(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """The same on the host: the source indices are monotonic, so it is each source row and column repeated
-    as often as the output takes it (two ``np.repeat`` calls, several times faster than fancy indexing)."""
-    h, w = labels.shape
-    oh, ow = size
-    rows = np.bincount(_nearest_source(h, oh), minlength=h)
-    cols = np.bincount(_nearest_source(w, ow), minlength=w)
-    return np.repeat(np.repeat(labels, cols, axis=1), rows, axis=0)
 
 
 def result_from_outputs(
@@ -207,7 +193,7 @@ def _from_panoptic(raw: Mapping[str, Any], box: Letterbox, stuff_area_limit: int
     # instance indices in the table count every detection; the result's arrays hold the kept ones
     new_index = torch.cumsum(keep.long(), 0) - 1
     table[things, col] = new_index[placed].float()
-    src_rows, src_cols = _nearest_source(rh, h0), _nearest_source(rw, w0)
+    src_rows, src_cols = nearest_source(rh, h0), nearest_source(rw, w0)
     weight = np.outer(np.bincount(src_rows, minlength=rh), np.bincount(src_cols, minlength=rw)).reshape(-1)
     area = torch.from_numpy(np.bincount(pan.reshape(-1), weights=weight, minlength=num + 1)[1 : num + 1].astype(np.float32))
     # stuff below the limit in frame pixels becomes void; ids stay 1..K in order
@@ -220,9 +206,9 @@ def _from_panoptic(raw: Mapping[str, Any], box: Letterbox, stuff_area_limit: int
         table = table[kept]
         table[:, SEGMENT_COLUMNS.index("id")] = torch.arange(1, table.shape[0] + 1, dtype=torch.float32)
     probs = _tensor(raw["mask_probs"])[0, :n].float()[keep].cpu().numpy() if "mask_probs" in raw else None
-    frame_pan = _repeat_nearest(pan, (h0, w0))
-    sem = (_repeat_nearest(np.ascontiguousarray(_tensor(raw["sem_labels"])[0, :rh, :rw].to(torch.int32).cpu().numpy()),
-                           (h0, w0)) if "sem_labels" in raw else np.zeros_like(frame_pan))
+    frame_pan = resize_nearest(pan, h0, w0)
+    sem = (resize_nearest(np.ascontiguousarray(_tensor(raw["sem_labels"])[0, :rh, :rw].to(torch.int32).cpu().numpy()),
+                          h0, w0) if "sem_labels" in raw else np.zeros_like(frame_pan))
     return PanopticResult(
         panoptic=frame_pan, segments_info=segments_info_from_table(table), sem_labels=sem,
         boxes=boxes.cpu().numpy(), scores=scores.cpu().numpy(), classes=classes.cpu().numpy(), mask_probs=probs,

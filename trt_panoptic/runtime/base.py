@@ -38,6 +38,10 @@ class RawOutputPredictor:
         """
         raise NotImplementedError
 
+    def full_input(self, valid_hw: np.ndarray | None) -> np.ndarray:
+        """``valid_hw``, or the whole input when it is None (int32 [1, 2])."""
+        return valid_hw if valid_hw is not None else np.asarray([[self.height, self.width]], np.int32)
+
     def prepare(self, image: np.ndarray) -> tuple[np.ndarray, Letterbox]:
         """BGR uint8 [h, w, 3] → (model input [1, 3, H, W] in the model's channel order, how it was placed)."""
         return prepare_input(image, self.height, self.width, self.pad_value, self.rgb)

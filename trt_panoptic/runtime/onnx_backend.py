@@ -51,5 +51,5 @@ class OnnxRuntimePredictor(RawOutputPredictor):
             raise TrtPanopticError(f"input should be [1, 3, {self.height}, {self.width}], got {list(image.shape)} — letterbox frames with predict()")
         feed = {self.input_name: image}
         if self.takes_valid_hw:
-            feed[VALID_HW_NAME] = valid_hw if valid_hw is not None else np.asarray([[self.height, self.width]], np.int32)
+            feed[VALID_HW_NAME] = self.full_input(valid_hw)
         return dict(zip(self.output_names, self.session.run(None, feed)))

@@ -59,7 +59,7 @@ class TensorRTPredictor(RawOutputPredictor):
         feed = {INPUT_NAME: image}
         if any(getattr(s, "name", None) == VALID_HW_NAME for s in getattr(self.runner, "inputs", ())):
             # engines of TensorRT-flavour ONNX fuse the panoptic map inside the frame only
-            feed[VALID_HW_NAME] = valid_hw if valid_hw is not None else np.asarray([[self.height, self.width]], np.int32)
+            feed[VALID_HW_NAME] = self.full_input(valid_hw)
         return self.runner.run(feed)
 
     def close(self) -> None:
