@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import statistics
 import time
 from pathlib import Path
@@ -273,7 +274,10 @@ def plot(tail_rows: list[dict], path: Path) -> None:
 
 def markdown(out: dict) -> str:
     lines = [f"# Frame cost: the panoptic tail before and after fusion ({out['device']})", "",
-             machine_line(out["machine"]), "", "## 1. The tail alone (median ms; speed-up over the reference)", "",
+             machine_line(out["machine"]), "",
+             f"Load average (1 min) {out['load_avg_1min_start']:.2f} at the start, {out['load_avg_1min_end']:.2f} at the "
+             "end, on 2 cores; the two tails are always timed side by side in the same loop, so load hits both.", "",
+             "## 1. The tail alone (median ms; speed-up over the reference)", "",
              "| H×W | detections | Σ box area (Mpx) | before | fused, host build | × | fused, tensor ops | × | identical |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in out["tail"]:
@@ -318,11 +322,12 @@ def main() -> int:
     counts = [int(v) for v in args.instances.split(",")]
     gpu = torch.cuda.is_available()
     out: dict[str, Any] = {"device": torch.cuda.get_device_name() if gpu else "CPU", "machine": machine_info(),
-                           "torch_threads": torch.get_num_threads()}
+                           "torch_threads": torch.get_num_threads(), "load_avg_1min_start": os.getloadavg()[0]}
     out["tail"] = tail_alone(sizes, counts, args.reps, "cuda" if gpu else "cpu")
     if not gpu:
         out["frame"] = frame_split(sizes, counts, args.frames, args.reps)
         out["eval"] = evaluation(args.eval_images) if args.eval_images else []
+    out["load_avg_1min_end"] = os.getloadavg()[0]
     stem = args.out / ("frame_cost_cuda" if gpu else "frame_cost")
     write_json(stem.with_suffix(".json"), out)
     write_text(stem.with_suffix(".md"), markdown(out))
