@@ -8,6 +8,8 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -34,6 +36,26 @@ struct FieldView
     void const* data;
     int32_t length;
 };
+
+//! The decimal a FLOAT32 field stands for: the shortest decimal that rounds to it, as a double (0.7f → 0.7,
+//! not 0.699999988). ONNX attributes and plugin fields carry thresholds in float32, while the reference
+//! compares with the Python float the user wrote: 7 taken pixels of 10 are not "more than 0.7", but they are
+//! more than 0.7f. (std::to_chars would do this in one call, but not with GCC 9, JetPack 5's compiler.)
+inline double decimalValue(float v)
+{
+    char buf[32];
+    // the fewest significant digits that round-trip; 9 always do
+    for (int digits = 1; digits <= 9; ++digits)
+    {
+        std::snprintf(buf, sizeof(buf), "%.*g", digits, static_cast<double>(v));
+        double const d = std::strtod(buf, nullptr);
+        if (static_cast<float>(d) == v)
+        {
+            return d;
+        }
+    }
+    return static_cast<double>(v);
+}
 
 //! Reads one integer scalar; returns false and fills err on a wrong type or length.
 inline bool readIntField(FieldView const& f, int64_t& out, std::string& err)

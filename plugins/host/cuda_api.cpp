@@ -1,6 +1,7 @@
 // C entry points to the CUDA launchers without TensorRT, for the GPU check (benchmarks/gpu_check.sh):
 // Python passes device pointers (torch CUDA tensors' data_ptr()) and a stream through ctypes.
 // Every function returns the cudaError_t of the launch (0 = success).
+#include "../panoptic_fusion/fields.h"
 #include "../panoptic_fusion/kernel.h"
 #include "../roi_align_fpn/kernel.h"
 #include "../semantic_upsample_argmax/kernel.h"
@@ -38,7 +39,7 @@ int32_t tp_cuda_panoptic_fusion(int32_t const* semLabels, int32_t n, int32_t h, 
 {
     return static_cast<int32_t>(launchPanopticFusion(semLabels, n, h, w, maskProbs,
         maskHalf ? TensorType::kFLOAT16 : TensorType::kFLOAT32, d, m, boxes, scores, classes, numDetections, validHW,
-        *params, panoptic, table, numSegments, static_cast<cudaStream_t>(stream)));
+        fusionRules(*params), params->num_stuff, panoptic, table, numSegments, static_cast<cudaStream_t>(stream)));
 }
 
 } // extern "C"

@@ -22,7 +22,7 @@ namespace
 {
 
 //! Bumped whenever a signature below changes; host.py refuses a library of another version.
-constexpr int32_t kAbiVersion = 6;
+constexpr int32_t kAbiVersion = 7;
 
 int32_t fail(char* err, int32_t errLen, std::string const& msg)
 {
@@ -133,6 +133,12 @@ extern "C"
 int32_t tp_abi_version()
 {
     return kAbiVersion;
+}
+
+//! The decimal a FLOAT32 plugin field stands for (common/fields.h decimalValue), for the Python twin's tests.
+double tp_decimal_value(float v)
+{
+    return decimalValue(v);
 }
 
 //! RoIAlignFPN on the host. rois: [R, roiCols] FP32 (roiCols 4: x1,y1,x2,y2 of image 0; 5: batch

@@ -27,4 +27,11 @@ inline FieldTable<PanopticFusionParams, 2, 3> const& panopticFusionFields()
     return fields;
 }
 
+//! The rules the kernels apply for these fields: thresholds as the decimals they stand for.
+inline FusionRules fusionRules(PanopticFusionParams const& p)
+{
+    return FusionRules{decimalValue(p.instance_score_thresh), decimalValue(p.overlap_thresh), p.stuff_area_limit,
+        p.mask_threshold};
+}
+
 } // namespace trt_panoptic

@@ -12,16 +12,6 @@
 namespace trt_panoptic
 {
 
-//! The fusion rules as the host build applies them: thresholds in double, so that a threshold the caller
-//! gives as a Python float (e.g. 0.7) compares exactly as the reference compares it.
-struct FusionRules
-{
-    double instance_score_thresh{0.5};
-    double overlap_thresh{0.5};
-    int64_t stuff_area_limit{4096};
-    float mask_threshold{0.5f}; //!< compared with float32 probabilities, as the reference compares them
-};
-
 //! The outputs of one image: panoptic [h, w] int32 (0 = void) and table [maxSegments, kSegColumns]
 //! float32 (rows past the returned count are zero). Only the valid region [0, validH) x [0, validW) (the
 //! frame inside a padded input) is fused; the rest stays 0. Returns the number of segments, or -1 if there

@@ -63,7 +63,7 @@ template <typename T>
 __global__ void __launch_bounds__(kThreads) panopticFusionKernel(int32_t const* __restrict__ semLabels, int32_t h,
     int32_t w, T const* __restrict__ maskProbs, int32_t d, int32_t m, float const* __restrict__ boxes,
     float const* __restrict__ scores, int32_t const* __restrict__ classes, int32_t const* __restrict__ numDetections,
-    int32_t const* __restrict__ validHW, PanopticFusionParams p, int32_t* __restrict__ panoptic,
+    int32_t const* __restrict__ validHW, FusionRules p, int32_t numStuff, int32_t* __restrict__ panoptic,
     float* __restrict__ table, int32_t* __restrict__ numSegments)
 {
     __shared__ FusionShared s;
@@ -72,7 +72,7 @@ __global__ void __launch_bounds__(kThreads) panopticFusionKernel(int32_t const* 
     int32_t const vh = clampInt(validHW[img * 2], 0, h);
     int32_t const vw = clampInt(validHW[img * 2 + 1], 0, w);
     int32_t const dets = clampInt(numDetections[img], 0, d);
-    int32_t const rows = d + p.num_stuff;
+    int32_t const rows = d + numStuff;
     int32_t const* lab = semLabels + img * h * w;
     int32_t* pan = panoptic + img * h * w;
     float* tab = table + img * rows * kSegColumns;
@@ -112,7 +112,7 @@ __global__ void __launch_bounds__(kThreads) panopticFusionKernel(int32_t const* 
     for (int32_t k = 0; k < dets; ++k)
     {
         int32_t const inst = s.order[k];
-        if (!(static_cast<double>(scores[inst]) >= static_cast<double>(p.instance_score_thresh)))
+        if (!(static_cast<double>(scores[inst]) >= p.instance_score_thresh))
         {
             break; // sorted: every later one scores lower (the same for all threads; NaN ranks last)
         }
@@ -194,7 +194,7 @@ __global__ void __launch_bounds__(kThreads) panopticFusionKernel(int32_t const* 
     }
 
     // Stuff: histogram of the unclaimed labels inside the frame (labels beyond num_stuff are ignored).
-    int32_t const numLabels = p.num_stuff + 1;
+    int32_t const numLabels = numStuff + 1;
     for (int32_t l = tid; l < numLabels; l += kThreads)
     {
         s.stuffCount[l] = 0;
@@ -263,11 +263,11 @@ __global__ void __launch_bounds__(kThreads) panopticFusionKernel(int32_t const* 
 
 cudaError_t launchPanopticFusion(int32_t const* semLabels, int32_t n, int32_t h, int32_t w, void const* maskProbs,
     TensorType maskType, int32_t d, int32_t m, float const* boxes, float const* scores, int32_t const* classes,
-    int32_t const* numDetections, int32_t const* validHW, PanopticFusionParams const& params, int32_t* panoptic,
+    int32_t const* numDetections, int32_t const* validHW, FusionRules const& rules, int32_t numStuff, int32_t* panoptic,
     float* table, int32_t* numSegments, cudaStream_t stream)
 {
     if (n < 0 || h <= 0 || w <= 0 || d < 0 || d > kFusionMaxDetections || m <= 0 || m > kFusionMaxMask
-        || params.num_stuff < 0 || params.num_stuff >= kFusionMaxLabels)
+        || numStuff < 0 || numStuff >= kFusionMaxLabels)
     {
         return cudaErrorInvalidValue;
     }
@@ -278,12 +278,12 @@ cudaError_t launchPanopticFusion(int32_t const* semLabels, int32_t n, int32_t h,
     if (maskType == TensorType::kFLOAT16)
     {
         panopticFusionKernel<__half><<<n, kThreads, 0, stream>>>(semLabels, h, w, static_cast<__half const*>(maskProbs),
-            d, m, boxes, scores, classes, numDetections, validHW, params, panoptic, table, numSegments);
+            d, m, boxes, scores, classes, numDetections, validHW, rules, numStuff, panoptic, table, numSegments);
     }
     else
     {
         panopticFusionKernel<float><<<n, kThreads, 0, stream>>>(semLabels, h, w, static_cast<float const*>(maskProbs),
-            d, m, boxes, scores, classes, numDetections, validHW, params, panoptic, table, numSegments);
+            d, m, boxes, scores, classes, numDetections, validHW, rules, numStuff, panoptic, table, numSegments);
     }
     return cudaGetLastError();
 }

@@ -29,6 +29,17 @@ struct PanopticFusionParams
     int32_t num_stuff{0}; //!< stuff classes S (labels 1..S): the table has D + S rows
 };
 
+//! The fusion rules as the kernels apply them: thresholds in double, so that a threshold the caller
+//! gives as a Python float (e.g. 0.7) compares exactly as the reference compares it (fields.h has the
+//! conversion from the float32 fields).
+struct FusionRules
+{
+    double instance_score_thresh{0.5};
+    double overlap_thresh{0.5};
+    int64_t stuff_area_limit{4096};
+    float mask_threshold{0.5f}; //!< compared with float32 probabilities, as the reference compares them
+};
+
 //! Limits of the CUDA kernel (one thread block per image keeps these in shared memory).
 constexpr int32_t kFusionMaxDetections = 1024;
 constexpr int32_t kFusionMaxLabels = 256;

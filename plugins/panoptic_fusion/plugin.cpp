@@ -167,7 +167,8 @@ int32_t PanopticFusionPlugin::enqueue(nvinfer1::PluginTensorDesc const* inputDes
             inputs[kMasks], toTensorType(inputDesc[kMasks].type), static_cast<int32_t>(masks.d[1]),
             static_cast<int32_t>(masks.d[3]), static_cast<float const*>(inputs[kBoxes]),
             static_cast<float const*>(inputs[kScores]), static_cast<int32_t const*>(inputs[kClasses]),
-            static_cast<int32_t const*>(inputs[kNumDetections]), static_cast<int32_t const*>(inputs[kValidHW]), mParams,
+            static_cast<int32_t const*>(inputs[kNumDetections]), static_cast<int32_t const*>(inputs[kValidHW]),
+            fusionRules(mParams), mParams.num_stuff,
             static_cast<int32_t*>(outputs[0]), static_cast<float*>(outputs[1]), static_cast<int32_t*>(outputs[2]),
             stream);
         if (status != cudaSuccess)

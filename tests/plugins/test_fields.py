@@ -101,3 +101,17 @@ def test_panoptic_fusion_fields_mix_integers_and_floats(host):
         host.parse_panoptic_fusion_fields({"instance_score_thresh": ("FLOAT32", float("nan"))})
     with pytest.raises(TrtPanopticError, match="num_stuff should be in"):
         host.parse_panoptic_fusion_fields({"num_stuff": ("INT32", 256)})
+
+
+def test_float_fields_stand_for_their_shortest_decimal(host):
+    # The plugin (C++, decimalValue) and the Python side (field_decimal: ONNX Runtime op, portable tail) read a
+    # float32 threshold as the same double: the shortest decimal that rounds to it.
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    values = np.concatenate([[0.7, 0.5, 0.3, 0.1, 1e-5, 1 / 3, 0.0, 1.0], rng.random(2000), rng.random(500) * 1e-3])
+    lib = host.load_library()
+    for v in values.astype(np.float32):
+        got = lib.tp_decimal_value(float(v))
+        assert got == host.field_decimal(v) and np.float32(got) == v, v
+    assert host.field_decimal(np.float32(0.7)) == 0.7 and float(np.float32(0.7)) < 0.7

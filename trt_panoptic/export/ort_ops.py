@@ -98,6 +98,8 @@ def register_plugin_ops(implementation: str = "auto") -> str:
     import_optional("onnxruntime_extensions", "pip install onnxruntime-extensions")
     from onnxruntime_extensions import PyCustomOpDef, onnx_op
 
+    from trt_panoptic.plugins.host import field_decimal
+
     with _lock:
         if "impl" in _registered:
             return _registered["impl"]
@@ -133,7 +135,9 @@ def register_plugin_ops(implementation: str = "auto") -> str:
         @onnx_op(op_type="PanopticFusion", inputs=[i32, f32, f32, f32, i32, i32, i32], outputs=[i32, f32, i32],
                  attrs=fusion_attrs)
         def panoptic_fusion(labels, masks, boxes, scores, classes, num, valid_hw, **attrs):  # noqa: ANN001
-            fields = {k: float(attrs[k]) for k in ("instance_score_thresh", "overlap_thresh", "mask_threshold")}
+            # thresholds as the decimals their float32 attributes stand for, as the plugin reads them
+            fields = {k: field_decimal(attrs[k]) for k in ("instance_score_thresh", "overlap_thresh")}
+            fields["mask_threshold"] = float(attrs["mask_threshold"])
             fields |= {k: int(attrs[k]) for k in ("stuff_area_limit", "num_stuff")}
             args = [np.asarray(a) for a in (labels, masks, boxes, scores, classes, num, valid_hw)]
             if host is not None:

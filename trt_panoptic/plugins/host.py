@@ -19,7 +19,7 @@ import numpy as np
 from trt_panoptic.errors import TrtPanopticError
 from trt_panoptic.plugins.build import build_host_library
 
-_ABI_VERSION = 6
+_ABI_VERSION = 7
 _ERR_LEN = 512
 #: PluginFieldType names the host parser understands, in FieldKind order (plugins/common/fields.h).
 FIELD_KINDS = ("INT8", "INT16", "INT32", "INT64", "FLOAT32", "OTHER")
@@ -79,6 +79,7 @@ _P = ctypes.c_void_p
 _I32 = ctypes.c_int32
 _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "tp_abi_version": (_I32, []),
+    "tp_decimal_value": (ctypes.c_double, [ctypes.c_float]),
     "tp_roi_align_fpn_f32": (
         _I32, [_P, ctypes.c_int64, _I32, _P, _P, _P, _I32, _I32, _P, _P, _I32, ctypes.c_char_p, _I32]),
     "tp_roi_align_fpn_elementwise_f32": (
@@ -348,6 +349,13 @@ def panoptic_fusion(
             table.ctypes.data, max_segments, num.ctypes.data, int(num_threads), err, _ERR_LEN)
         _check(rc, err, "panoptic_fusion")
     return _out(panoptic, as_torch), _out(table, as_torch), _out(num, as_torch)
+
+
+def field_decimal(value: float) -> float:
+    """The decimal a FLOAT32 plugin field (an ONNX float attribute) stands for: the shortest decimal that rounds
+    to it (0.7f → 0.7). Thresholds travel as float32 but compare as the Python float the user wrote, in the
+    plugins (``plugins/common/fields.h`` decimalValue), their ONNX Runtime ops and the portable tail alike."""
+    return float(np.format_float_positional(np.float32(value), unique=True, trim="0"))
 
 
 def _field_views(fields: dict[str, tuple[str, Any]]) -> tuple[ctypes.Array, list[Any]]:
