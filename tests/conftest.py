@@ -43,6 +43,14 @@ def portable_onnx():
 
 
 @pytest.fixture(scope="session")
+def detections_onnx():
+    """The portable graph that stops at the detections (the host pastes and fuses)."""
+    from export.tiny_model import cached_export
+
+    return cached_export("portable", panoptic_tail=False)
+
+
+@pytest.fixture(scope="session")
 def tensorrt_onnx():
     from export.tiny_model import cached_export
 

@@ -31,10 +31,10 @@ def _torch_reference(model, image_hwc):
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-def test_portable_onnx_on_ort_matches_pytorch(tiny, portable_onnx, seed):
+def test_portable_onnx_on_ort_matches_pytorch(tiny, detections_onnx, seed):
     model, _ = tiny
     image = scene(seed)
-    raw = _ort_raw(portable_onnx, image)
+    raw = _ort_raw(detections_onnx, image)
     ref = _torch_reference(model, image)
     same = (raw["sem_labels"][0] == ref["sem_labels"].numpy()).mean()
     assert same >= 0.999
@@ -48,23 +48,30 @@ def test_portable_onnx_on_ort_matches_pytorch(tiny, portable_onnx, seed):
     assert np.all(raw["scores"][0, n:] == 0) and np.all(raw["boxes"][0, n:] == 0)  # padding rows are zero
 
 
-def test_portable_graph_is_standard_ops_with_the_documented_io(portable_onnx):
+def test_portable_graph_is_standard_ops_with_the_documented_io(portable_onnx, detections_onnx):
     onnx.checker.check_model(portable_onnx, full_check=True)
     assert all(n.domain in ("", "ai.onnx") for n in portable_onnx.graph.node)
+    assert [o.domain for o in portable_onnx.opset_import] == [""]  # no custom domain left behind
     assert {o.domain: o.version for o in portable_onnx.opset_import}[""] >= 17
     ops = {n.op_type for n in portable_onnx.graph.node}
-    assert {"RoiAlign", "NonMaxSuppression", "TopK", "Resize", "ArgMax"} <= ops
+    assert {"RoiAlign", "NonMaxSuppression", "TopK", "Resize", "ArgMax", "Loop", "ScatterElements"} <= ops
     for n in portable_onnx.graph.node:
         if n.op_type == "RoiAlign":
             attrs = {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}
             assert attrs["coordinate_transformation_mode"] == b"half_pixel" and attrs["sampling_ratio"] == 0
-    (inp,) = portable_onnx.graph.input
-    assert inp.name == "image" and inp.type.tensor_type.elem_type == onnx.TensorProto.UINT8
-    shapes = {o.name: ([d.dim_value for d in o.type.tensor_type.shape.dim], o.type.tensor_type.elem_type)
-              for o in portable_onnx.graph.output}
-    i32, f32 = onnx.TensorProto.INT32, onnx.TensorProto.FLOAT
-    assert shapes == {"sem_labels": ([1, SIZE, SIZE], i32), "boxes": ([1, 50, 4], f32), "scores": ([1, 50], f32),
-                      "classes": ([1, 50], i32), "mask_probs": ([1, 50, 28, 28], f32), "num_detections": ([1], i32)}
+    def io(values):
+        return {v.name: ([d.dim_value for d in v.type.tensor_type.shape.dim], v.type.tensor_type.elem_type)
+                for v in values}
+
+    u8, i32, f32 = onnx.TensorProto.UINT8, onnx.TensorProto.INT32, onnx.TensorProto.FLOAT
+    detections = {"sem_labels": ([1, SIZE, SIZE], i32), "boxes": ([1, 50, 4], f32), "scores": ([1, 50], f32),
+                  "classes": ([1, 50], i32), "num_detections": ([1], i32)}
+    assert io(portable_onnx.graph.input) == {"image": ([1, 3, SIZE, SIZE], u8), "valid_hw": ([1, 2], i32)}
+    assert io(portable_onnx.graph.output) == detections | {
+        "panoptic": ([1, SIZE, SIZE], i32), "segments": ([1, 50 + 4, 10], f32), "num_segments": ([1], i32)}
+    # --host-tail: the graph stops at the detections and hands out the mask probabilities
+    assert io(detections_onnx.graph.input) == {"image": ([1, 3, SIZE, SIZE], u8)}
+    assert io(detections_onnx.graph.output) == detections | {"mask_probs": ([1, 50, 28, 28], f32)}
     info = onnx_info(portable_onnx)
     assert (info.height, info.width, info.flavor, info.precision) == (SIZE, SIZE, "portable", "fp32")
     assert info.config.model.thing_classes == ["disc", "box", "triangle"]
@@ -104,16 +111,20 @@ def test_tensorrt_flavor_has_plugin_nodes_the_plugins_parse(tensorrt_onnx):
 def test_tensorrt_flavor_on_ort_equals_portable(portable_onnx, tensorrt_onnx, seed):
     image = scene(seed)
     a, b = _ort_raw(portable_onnx, image), _ort_raw(tensorrt_onnx, image)
-    assert "mask_probs" not in b  # the TensorRT flavour ends in the panoptic map (mask_probs: --raw-outputs)
+    assert "mask_probs" not in a and "mask_probs" not in b  # both end in the panoptic map (mask_probs: --raw-outputs)
     for name in OUTPUT_NAMES:
         if name != "mask_probs":
             np.testing.assert_allclose(a[name], b[name], atol=1e-4, err_msg=name)
+    np.testing.assert_array_equal(a["panoptic"], b["panoptic"])
+    np.testing.assert_array_equal(a["segments"], b["segments"])
 
 
 @pytest.mark.parametrize("seed, valid", [(1, (SIZE, SIZE)), (4, (SIZE, SIZE)), (2, (96, SIZE)), (3, (SIZE, 72))])
-def test_tensorrt_flavor_panoptic_map_equals_the_host_tail(portable_onnx, tensorrt_onnx, seed, valid):
-    # The PanopticFusion node (run by ONNX Runtime through the plugin's host build) gives the map the host
-    # computes from the portable graph's detections, also when only part of the input is a frame.
+@pytest.mark.parametrize("flavor", ["portable", "tensorrt"])
+def test_graph_panoptic_map_equals_the_host_tail(detections_onnx, portable_onnx, tensorrt_onnx, seed, valid, flavor):
+    # The graph's tail (standard ops in the portable flavour; the PanopticFusion node, run by ONNX Runtime
+    # through the plugin's host build, in the TensorRT flavour) gives the map the host computes from the
+    # detections, also when only part of the input is a frame.
     from trt_panoptic.data.preprocess import Letterbox
     from trt_panoptic.runtime.decode import decode_outputs
 
@@ -122,8 +133,8 @@ def test_tensorrt_flavor_panoptic_map_equals_the_host_tail(portable_onnx, tensor
     fusion = {"instance_score_thresh": p.instance_score_thresh, "overlap_thresh": p.overlap_thresh,
               "stuff_area_limit": p.stuff_area_limit}
     box = Letterbox(1.0, valid, valid)
-    want = decode_outputs(_ort_raw(portable_onnx, image), box, **fusion)
-    raw = _ort_raw(tensorrt_onnx, image, valid)
+    want = decode_outputs(_ort_raw(detections_onnx, image), box, **fusion)
+    raw = _ort_raw({"portable": portable_onnx, "tensorrt": tensorrt_onnx}[flavor], image, valid)
     assert raw["panoptic"].shape == (1, SIZE, SIZE) and raw["segments"].shape == (1, 50 + 4, 10)
     assert (raw["panoptic"][0, valid[0]:] == 0).all() and (raw["panoptic"][0, :, valid[1]:] == 0).all()
     got = decode_outputs(raw, box, **fusion)
@@ -175,9 +186,9 @@ def test_unknown_plugin_without_registration_is_one_line_error(portable_onnx):
     assert "\n" not in str(e.value)
 
 
-def test_raw_outputs_keep_mask_probs_for_per_instance_masks(tiny, portable_onnx):
-    # --raw-outputs: the TensorRT flavour still ends in the map, and also hands out the mask probabilities,
-    # so a result can paste per-instance masks when asked: those of the portable graph's detections.
+def test_raw_outputs_keep_mask_probs_for_per_instance_masks(tiny, detections_onnx):
+    # --raw-outputs: the graph still ends in the map, and also hands out the mask probabilities, so a result
+    # can paste per-instance masks when asked: those of the graph that stops at the detections.
     from trt_panoptic.runtime.onnx_backend import OnnxRuntimePredictor
 
     model, cfg = tiny
@@ -186,7 +197,7 @@ def test_raw_outputs_keep_mask_probs_for_per_instance_masks(tiny, portable_onnx)
     assert names == ["sem_labels", "boxes", "scores", "classes", "mask_probs", "num_detections", "panoptic",
                      "segments", "num_segments"]
     result = OnnxRuntimePredictor(proto).predict(scene(1))
-    want = OnnxRuntimePredictor(portable_onnx).predict(scene(1))
+    want = OnnxRuntimePredictor(detections_onnx).predict(scene(1))
     assert result.mask_probs is not None and result.num_instances == want.num_instances > 0
     inter = np.logical_and(result.masks, want.masks).sum((1, 2))
     union = np.logical_or(result.masks, want.masks).sum((1, 2))

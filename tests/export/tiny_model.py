@@ -53,13 +53,12 @@ def box_iou_np(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=None)
-def cached_export(flavor: str = "portable", fp16: bool = False):
+def cached_export(flavor: str = "portable", fp16: bool = False, panoptic_tail: bool = True):
     """The tiny model exported at SIZE×SIZE, once per test process (export and runtime tests share it)."""
     from trt_panoptic.export import export_onnx
 
     model, cfg = cached_model()
-    # the TensorRT flavour is traced itself: it ends in the PanopticFusion node, which the portable graph lacks
-    return export_onnx(model, cfg, height=SIZE, width=SIZE, flavor=flavor, fp16=fp16)
+    return export_onnx(model, cfg, height=SIZE, width=SIZE, flavor=flavor, fp16=fp16, panoptic_tail=panoptic_tail)
 
 
 @functools.lru_cache(maxsize=None)

@@ -41,20 +41,21 @@ def frame():
     return cv2.resize(scene(7, 192, 320), (150, 90), interpolation=cv2.INTER_AREA)
 
 
-def test_onnxruntime_and_torch_predictors_agree_on_a_letterboxed_frame(tiny, portable_onnx, tensorrt_onnx, frame):
+def test_onnxruntime_and_torch_predictors_agree_on_a_letterboxed_frame(tiny, detections_onnx, portable_onnx,
+                                                                         tensorrt_onnx, frame):
     model, cfg = tiny
     torch_pred = TorchPredictor(model, cfg, SIZE, SIZE)
-    ort_pred = OnnxRuntimePredictor(portable_onnx)
-    trt_flavor = OnnxRuntimePredictor(tensorrt_onnx)
-    for p in (torch_pred, ort_pred, trt_flavor):
+    ort_pred = OnnxRuntimePredictor(detections_onnx)
+    in_graph = {"portable": OnnxRuntimePredictor(portable_onnx), "tensorrt": OnnxRuntimePredictor(tensorrt_onnx)}
+    for p in (torch_pred, ort_pred, *in_graph.values()):
         assert isinstance(p, Predictor) and p.thing_classes == ["disc", "box", "triangle"]
-    a, b, c = (p.predict(frame) for p in (torch_pred, ort_pred, trt_flavor))
+    a, b = (p.predict(frame) for p in (torch_pred, ort_pred))
     assert a.panoptic.shape == (90, 150) and a.masks.shape[1:] == (90, 150)
     assert a.num_instances >= 2 and any(s["isthing"] for s in a.segments_info)
     _assert_same_result(a, b)
-    # The TensorRT flavour fuses at model resolution inside the letterboxed frame (valid_hw) and its map is
-    # resized to the frame: it equals the portable graph's detections fused that way by the plugin's host
-    # build, with stuff below the limit dropped at the frame's resolution.
+    # Both flavours fuse at model resolution inside the letterboxed frame (valid_hw) and their maps are
+    # resized to the frame: they equal the detections fused that way by the plugin's host build, with stuff
+    # below the limit dropped at the frame's resolution.
     x, box = ort_pred.prepare(frame)
     raw = ort_pred.forward(x)
     valid = np.asarray([box.resized], np.int32)
@@ -65,9 +66,11 @@ def test_onnxruntime_and_torch_predictors_agree_on_a_letterboxed_frame(tiny, por
     fusion = dict(ort_pred.fusion)
     want = decode_outputs({**raw, "boxes": boxes, "panoptic": pan, "segments": table, "num_segments": count}, box,
                           **fusion)
-    np.testing.assert_array_equal(c.panoptic, want.panoptic)
-    assert c.segments_info == want.segments_info and any(s["isthing"] for s in c.segments_info)
-    assert c.mask_probs is None and c.masks.shape == (c.num_instances, 90, 150)  # no raw outputs: no masks
+    for flavor, pred in in_graph.items():
+        c = pred.predict(frame)
+        np.testing.assert_array_equal(c.panoptic, want.panoptic, err_msg=flavor)
+        assert c.segments_info == want.segments_info and any(s["isthing"] for s in c.segments_info)
+        assert c.mask_probs is None and c.masks.shape == (c.num_instances, 90, 150)  # no raw outputs: no masks
 
 
 def test_torch_predictor_without_size_runs_each_frame_at_its_own_size(tiny, frame):

@@ -36,7 +36,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--fp16", action="store_true", help="FP16-typed graph (box decoding and NMS scores stay FP32)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset, 17..20 (default 17)")
     p.add_argument("--raw-outputs", action="store_true",
-                   help="tensorrt flavour: also output mask_probs (it ends in the panoptic map and drops them otherwise)")
+                   help="also output mask_probs (the graph ends in the panoptic map and drops them otherwise)")
+    p.add_argument("--host-tail", action="store_true",
+                   help="stop at the detections (mask_probs out): the host pastes and fuses (faster on a CPU with "
+                        "the plugins' host build; needs no Loop/GridSample/plugin in the runtime)")
     p.add_argument("--no-check", action="store_true", help="skip the ONNX Runtime check run of the written file")
     p.set_defaults(func=run)
 
@@ -72,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     model, cfg = load_model(args.weights, args.config)
     start = time.perf_counter()
     proto = export_onnx(model, cfg, height=args.height, width=args.width, flavor=flavor, fp16=args.fp16, opset=args.opset,
-                        raw_outputs=args.raw_outputs)
+                        raw_outputs=args.raw_outputs, panoptic_tail=not args.host_tail)
     save_onnx(proto, out)
     elapsed = time.perf_counter() - start
     size_mb = out.stat().st_size / 2**20

@@ -24,6 +24,7 @@ from trt_panoptic.atomic_io import atomic_write_bytes
 from trt_panoptic.errors import TrtPanopticError
 from trt_panoptic.export.graph_model import PanopticGraphModel
 from trt_panoptic.export.surgery import to_tensorrt_flavor
+from trt_panoptic.export.tail_ops import expand_panoptic_fusion
 from trt_panoptic.modeling import PanopticFPN
 
 log = logging.getLogger(__name__)
@@ -69,29 +70,32 @@ def _cleanup(model: onnx.ModelProto) -> onnx.ModelProto:
 
 def export_onnx(
     model: PanopticFPN, cfg: Config, *, height: int, width: int, flavor: str = "portable", fp16: bool = False,
-    opset: int = DEFAULT_OPSET, raw_outputs: bool = False,
+    opset: int = DEFAULT_OPSET, raw_outputs: bool = False, panoptic_tail: bool = True,
 ) -> onnx.ModelProto:
     """Export ``model`` for a fixed ``height`` × ``width`` (pixels, multiples of 32), batch 1.
 
-    Input ``image`` uint8 [1, 3, H, W] BGR; outputs as :mod:`trt_panoptic.export.graph_model` documents.
-    The TensorRT flavour ends in the panoptic map (PanopticFusion plugin; second input ``valid_hw``);
-    the portable flavour stops at the detections, and the host runs the panoptic tail.
+    Input ``image`` uint8 [1, 3, H, W] BGR (and ``valid_hw`` with the tail); outputs as
+    :mod:`trt_panoptic.export.graph_model` documents. Both flavours end in the panoptic map: the TensorRT
+    flavour with the PanopticFusion plugin node, the portable one with the same computation in standard ops
+    (:mod:`trt_panoptic.export.tail_ops`).
 
     Args:
         flavor: "portable" (standard ops) or "tensorrt" (plugin nodes after surgery).
         fp16: FP16-typed graph (backbone and heads in FP16, box decoding/NMS/softmax in FP32).
         opset: ONNX opset, 17..20.
-        raw_outputs: TensorRT flavour: keep ``mask_probs`` among the outputs (for per-instance masks).
+        raw_outputs: keep ``mask_probs`` among the outputs (for per-instance masks) when the graph has the tail.
+        panoptic_tail: end in the panoptic map; False stops at the detections (``mask_probs`` out, no
+            ``valid_hw`` in) and leaves pasting and fusion to the host — faster on a CPU that has the plugins'
+            host build, whose C++ fusion beats ONNX Runtime running the standard-op tail.
     """
     if flavor not in FLAVORS:
         raise TrtPanopticError(f"flavor should be one of {', '.join(FLAVORS)}, got {flavor!r} — pick one of them")
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise TrtPanopticError(f"opset should be in {MIN_OPSET}..{MAX_OPSET}, got {opset} — use --opset {DEFAULT_OPSET}")
-    tail = flavor == "tensorrt"
-    graph_model = PanopticGraphModel(model.eval(), height, width, half=fp16, panoptic_tail=tail,
+    graph_model = PanopticGraphModel(model.eval(), height, width, half=fp16, panoptic_tail=panoptic_tail,
                                      raw_outputs=raw_outputs).eval()
     dummy = (torch.zeros((1, 3, height, width), dtype=torch.uint8),)
-    if tail:
+    if panoptic_tail:
         dummy += (torch.tensor([[height, width]], dtype=torch.int32),)
     buf = io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings():
@@ -100,6 +104,8 @@ def export_onnx(
                           input_names=graph_model.input_names, output_names=graph_model.output_names,
                           do_constant_folding=True, custom_opsets={"trt_panoptic": 1})
     proto = _cleanup(onnx.load_from_string(buf.getvalue()))
+    if flavor == "portable" and panoptic_tail:
+        proto = expand_panoptic_fusion(onnx.shape_inference.infer_shapes(proto))
     meta = {
         "config": json.dumps(cfg.to_dict()), "height": str(height), "width": str(width), "flavor": "portable",
         "precision": "fp16" if fp16 else "fp32",

@@ -20,9 +20,10 @@ Outputs (batch 1): ``sem_labels`` int32 [1, H, W] (argmax of the ×4-upsampled s
 thing class), ``mask_probs`` float32 [1, D, 28, 28] (sigmoid of the detected class's mask),
 ``num_detections`` int32 [1]. Rows ≥ ``num_detections`` are zero (mask_probs: undefined).
 
-With ``panoptic_tail`` (the TensorRT flavour) the graph takes a second input ``valid_hw`` int32 [1, 2] (the
+With ``panoptic_tail`` (the export's default) the graph takes a second input ``valid_hw`` int32 [1, 2] (the
 height and width of the frame inside the padded input) and ends in the panoptic map: one ``PanopticFusion``
-plugin node (``plugins/panoptic_fusion``) pastes and fuses inside that region and adds the outputs
+node (``plugins/panoptic_fusion``; the portable flavour expands it into standard ops,
+:mod:`trt_panoptic.export.tail_ops`) pastes and fuses inside that region and adds the outputs
 ``panoptic`` int32 [1, H, W] (0 = void), ``segments`` float32 [1, D + S, 10] (the table of
 :data:`trt_panoptic.postprocess.SEGMENT_COLUMNS`, S = stuff classes; rows past ``num_segments`` zero) and
 ``num_segments`` int32 [1]; ``mask_probs`` is then an output only with ``raw_outputs``. The node keeps every
@@ -126,7 +127,7 @@ class PanopticGraphModel(nn.Module):
         height, width: input size in pixels, multiples of 32.
         half: compute backbone and heads in FP16; box decoding, NMS scores, RoIAlign sampling, softmax and
             mask sigmoid stay FP32 (box coordinates in FP16 would be off by up to 0.5 px at 1000 px).
-        panoptic_tail: end in the panoptic map (a ``PanopticFusion`` plugin node; input ``valid_hw``).
+        panoptic_tail: end in the panoptic map (a ``PanopticFusion`` node; input ``valid_hw``).
         raw_outputs: with ``panoptic_tail``, keep ``mask_probs`` among the outputs.
     """
 

@@ -82,10 +82,17 @@ def create_predictor(
         from trt_panoptic.export.exporter import export_onnx
         from trt_panoptic.modeling.checkpoint import load_model
 
+        from trt_panoptic.postprocess.panoptic_tail import host_fusion_available
+
         torch_model, cfg = load_model(weights, config)
         h, w = height or DEFAULT_EXPORT_SIZE[0], width or DEFAULT_EXPORT_SIZE[1]
-        log.info("exporting the PyTorch model to ONNX in memory at %dx%d", h, w)
-        return OnnxRuntimePredictor(export_onnx(torch_model, cfg, height=h, width=w), **options)
+        # On the CPU the plugins' C++ host build fuses several times faster than ONNX Runtime runs the
+        # standard-op tail (benchmarks/results/frame_cost.md), so the graph stops at the detections then.
+        host_tail = host_fusion_available()
+        log.info("exporting the PyTorch model to ONNX in memory at %dx%d (panoptic tail: %s)", h, w,
+                 "host C++ build" if host_tail else "in the graph")
+        return OnnxRuntimePredictor(export_onnx(torch_model, cfg, height=h, width=w, panoptic_tail=not host_tail),
+                                    **options)
     if model is not None:
         raise TrtPanopticError(f"the torch backend should get --weights (a checkpoint), got --model {model!r} — use --backend onnxruntime/tensorrt for it")
     from trt_panoptic.modeling.checkpoint import load_model
