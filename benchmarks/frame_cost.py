@@ -5,16 +5,20 @@ Three measurements, all on this machine, the two tails always timed side by side
 
 1. **Tail alone** at 576×768, 720×1280 and 1024×2048 (H×W) with 0, 20, 50, 100 synthetic detections:
    the per-instance reference (``paste_masks_in_image`` + ``combine_panoptic``, what ran before) against
-   ``panoptic_from_detections`` (its host build, the CPU default, and its tensor version), with the outputs
-   compared (the host build must equal the reference bit for bit).
+   ``panoptic_from_detections`` (its host build, the CPU default, and its tensor version) and the portable
+   ONNX's standard-op tail run by ONNX Runtime (``export.tail_ops``), with the outputs compared (the host
+   build must equal the reference bit for bit).
 2. **Frame split** for the bundled model on frames of ``trt-panoptic data synth-video`` at those sizes,
    torch and ONNX Runtime on the CPU (input 256×256, the bundled model's size): prepare, forward, decode
    (the host side after the graph: before = the reference tail at frame resolution, after = the fused
    one; and, for a graph that ends in the panoptic map as the TensorRT flavour does, only the crop, the
    nearest resize of the id map and the table), render. Decode and render are timed with the model's own detections and with 0…100 synthetic
    ones injected into its raw outputs (the bundled model stops at 50).
+   The portable ONNX that ends in the panoptic map (the tail in standard ops) is timed on the model's own
+   detections.
 3. **Evaluation**: PQ and seconds per image of both backends over the bundled model's validation scenes
-   (the fixed seeds of ``benchmarks/export_parity.py``), before and after.
+   (the fixed seeds of ``benchmarks/export_parity.py``), before and after, and of both ONNX flavours with
+   the tail in the graph.
 
 With a GPU (``torch.cuda.is_available()``) it also times the tensor tail on the GPU against the reference
 there. Writes ``benchmarks/results/frame_cost.{json,md,png}`` (``frame_cost_cuda.*`` on a GPU).
@@ -104,10 +108,37 @@ def best_ms(fn: Callable[[], Any], reps: int) -> tuple[float, Any]:
     return 1e3 * statistics.median(times), out
 
 
+def onnx_tail(h: int, w: int, detections: int, num_stuff: int) -> Callable[..., tuple[torch.Tensor, list[dict]]]:
+    """The portable ONNX's standard-op tail at h×w as a function of the reference's arguments (ONNX Runtime)."""
+    import onnxruntime as ort
+
+    from trt_panoptic.export.tail_ops import TailShape, tail_model
+    from trt_panoptic.postprocess.panoptic_tail import segments_info_from_table
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    session = ort.InferenceSession(tail_model(TailShape(h, w, detections, 28, num_stuff)).SerializeToString(),
+                                   options, providers=["CPUExecutionProvider"])
+
+    def run(sem, probs, boxes, scores, classes, stuff_area_limit: int, **_) -> tuple[torch.Tensor, list[dict]]:
+        n = boxes.shape[0]
+        pad = lambda x, shape: np.concatenate([x.numpy(), np.zeros((detections - n, *shape), x.numpy().dtype)])[None]  # noqa: E731
+        feed = {"sem_labels": sem.numpy()[None].astype(np.int32), "mask_probs": pad(probs, probs.shape[1:]),
+                "boxes": pad(boxes, (4,)), "scores": pad(scores, ()), "classes": pad(classes.int(), ()),
+                "num_detections": np.array([n], np.int32), "valid_hw": np.array([[h, w]], np.int32)}
+        pan, table, num = session.run(None, feed)
+        segments = segments_info_from_table(torch.from_numpy(table[0, : int(num[0])]))
+        # the graph keeps every stuff segment; the host applies the limit (as result_from_outputs does)
+        return torch.from_numpy(pan[0]), [s for s in segments if s["isthing"] or s["area"] >= stuff_area_limit]
+
+    return run
+
+
 def tail_alone(sizes, counts, reps: int, device: str = "cpu") -> list[dict]:
     rows = []
     fusion = {"instance_score_thresh": 0.5, "overlap_thresh": 0.5, "stuff_area_limit": 4096}
     for h, w in sizes:
+        graph_tail = onnx_tail(h, w, max(counts), num_stuff=4) if device == "cpu" else None
         for n in counts:
             det = {k: v.to(device) for k, v in synthetic_detections(h, w, n, seed=n).items()}
             sem = synthetic_labels(h, w, seed=h).to(device)
@@ -127,6 +158,13 @@ def tail_alone(sizes, counts, reps: int, device: str = "cpu") -> list[dict]:
                 row[f"{impl}_speedup"] = ref_ms / ms
                 row[f"{impl}_pixels_differing"] = int((got[0] != ref[0]).sum())
                 row[f"{impl}_segments_equal"] = got[1] == ref[1]
+            if graph_tail is not None:
+                ms, got = best_ms(lambda: graph_tail(*args, **fusion), reps)
+                row["onnx_ms"] = ms
+                row["onnx_speedup"] = ref_ms / ms
+                row["onnx_pixels_differing"] = int((got[0] != ref[0]).sum())
+                # the reference lists a stuff label whose pixels all went to things when the limit is 0
+                row["onnx_segments_equal"] = got[1] == ref[1]
             rows.append(row)
             logging.info("tail %s", row)
     return rows
@@ -137,12 +175,18 @@ def frame_split(sizes, counts, frames: int, reps: int) -> list[dict]:
     from trt_panoptic.runtime import create_predictor
     from trt_panoptic.video.render import PanopticRenderer
 
+    from trt_panoptic.export import export_onnx
+    from trt_panoptic.modeling.checkpoint import load_model
+    from trt_panoptic.runtime.onnx_backend import OnnxRuntimePredictor
+
     predictors = {b: create_predictor(b, height=256, width=256) for b in ("torch", "onnxruntime")}
     any_pred = predictors["onnxruntime"]
+    in_graph = OnnxRuntimePredictor(export_onnx(*load_model(None), height=256, width=256))
     renderer = PanopticRenderer(any_pred.thing_classes, any_pred.stuff_classes, track=False)
     rows = []
     for h, w in sizes:
         clip = [f for f, _, _ in render_video_frames(frames, (h, w), seed=0)]
+        rows.append(graph_tail_frame(in_graph, clip, renderer, reps, f"{h}x{w}"))
         for backend, pred in predictors.items():
             prep, fwd, raws = [], [], []
             for image in clip:
@@ -177,6 +221,28 @@ def frame_split(sizes, counts, frames: int, reps: int) -> list[dict]:
     return rows
 
 
+def graph_tail_frame(pred, clip, renderer, reps: int, size: str) -> dict:
+    """The frame split of a portable ONNX that ends in the panoptic map (its forward includes the tail)."""
+    stages: dict[str, list[float]] = {"prepare": [], "forward": [], "decode": [], "render": []}
+    for image in clip:
+        ms, (x, box) = best_ms(lambda: pred.prepare(image), reps)
+        stages["prepare"].append(ms)
+        valid = np.asarray([box.resized], np.int32)
+        ms, raw = best_ms(lambda: pred.forward(x, valid), reps)
+        stages["forward"].append(ms)
+        ms, result = best_ms(lambda: result_from_outputs(raw, box, **pred.fusion), reps)
+        stages["decode"].append(ms)
+        ms, _ = best_ms(lambda: renderer.render(image, result), reps)
+        stages["render"].append(ms)
+    med = {k: statistics.median(v) for k, v in stages.items()}
+    row = {"size": size, "backend": "onnxruntime, tail in graph", "instances": f"model ({int(raw['num_detections'][0])})",
+           "prepare_ms": med["prepare"], "forward_ms": med["forward"], "decode_before_ms": None,
+           "decode_after_ms": None, "decode_in_graph_ms": med["decode"], "render_ms": med["render"],
+           "frame_before_ms": None, "frame_after_ms": sum(med.values())}
+    logging.info("frame %s", row)
+    return row
+
+
 def with_panoptic(raw: dict[str, np.ndarray], box: Letterbox, pred) -> dict[str, np.ndarray]:
     """What a graph that ends in the panoptic map returns for these detections (the TensorRT flavour's
     PanopticFusion node, computed here by the plugin's host build at model resolution inside the frame)."""
@@ -202,9 +268,10 @@ def inject(raw: dict[str, np.ndarray], box: Letterbox, n: int, seed: int) -> dic
 
 def evaluation(images: int, seed: int = 1000, size: int = 256, frames: tuple[int, ...] = (256, 512)) -> list[dict]:
     """PQ and time per image of each backend and tail on the validation scenes rendered at each frame size
-    (the model input stays ``size``): the torch model and the portable ONNX with the tail on the host,
-    before and after; the TensorRT-flavour ONNX (PanopticFusion node, run by ONNX Runtime through the
-    plugin's host build), whose id map comes out at model resolution and is resized to the frame."""
+    (the model input stays ``size``): the torch model and the ONNX that stops at the detections with the
+    tail on the host, before and after; the portable ONNX with the tail in standard ops and the TensorRT-flavour
+    ONNX (PanopticFusion node, run by ONNX Runtime through the plugin's host build), whose id maps come out
+    at model resolution and are resized to the frame."""
     from trt_panoptic.data.synthetic import default_categories, render_scene
     from trt_panoptic.evaluation.pq import PanopticEvaluator, pq_percent
     from trt_panoptic.export import export_onnx
@@ -217,10 +284,11 @@ def evaluation(images: int, seed: int = 1000, size: int = 256, frames: tuple[int
     model, cfg = load_model(None)
     predictors = {"torch": create_predictor("torch", height=size, width=size),
                   "onnxruntime": create_predictor("onnxruntime", height=size, width=size),
+                  "onnxruntime, portable": OnnxRuntimePredictor(export_onnx(model, cfg, height=size, width=size)),
                   "onnxruntime, tensorrt flavour": OnnxRuntimePredictor(
                       export_onnx(model, cfg, height=size, width=size, flavor="tensorrt"))}
     runs = [("torch", "before"), ("torch", "after"), ("onnxruntime", "before"), ("onnxruntime", "after"),
-            ("onnxruntime, tensorrt flavour", "in graph")]
+            ("onnxruntime, portable", "in graph"), ("onnxruntime, tensorrt flavour", "in graph")]
     rows = []
     for frame in frames:
         scenes = [render_scene(np.random.default_rng(seed + i), frame, frame, cats) for i in range(images)]
@@ -259,9 +327,10 @@ def plot(tail_rows: list[dict], path: Path) -> None:
         rows = [r for r in tail_rows if r["size"] == size]
         n = [r["instances"] for r in rows]
         ax.plot(n, [r["reference_ms"] for r in rows], "o-", label="before: paste + fusion per instance")
-        for impl, style in (("host", "s-"), ("torch", "^-")):
+        for impl, style, label in (("host", "s-", "fused (host build)"), ("torch", "^-", "fused (tensor ops)"),
+                                   ("onnx", "d-", "portable ONNX tail (ORT)")):
             if f"{impl}_ms" in rows[0]:
-                ax.plot(n, [r[f"{impl}_ms"] for r in rows], style, label=f"fused ({impl})")
+                ax.plot(n, [r[f"{impl}_ms"] for r in rows], style, label=label)
         ax.set_yscale("log")
         ax.set_title(f"{size} (H×W)")
         ax.set_xlabel("detections")
@@ -278,30 +347,42 @@ def markdown(out: dict) -> str:
              f"Load average (1 min) {out['load_avg_1min_start']:.2f} at the start, {out['load_avg_1min_end']:.2f} at the "
              "end, on 2 cores; the two tails are always timed side by side in the same loop, so load hits both.", "",
              "## 1. The tail alone (median ms; speed-up over the reference)", "",
-             "| H×W | detections | Σ box area (Mpx) | before | fused, host build | × | fused, tensor ops | × | identical |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "*portable ONNX*: the standard-op tail of the portable flavour, run by ONNX Runtime (a `Loop` over the "
+             "detections); pixels that differ from the reference are counted.", "",
+             "| H×W | detections | Σ box area (Mpx) | before | fused, host build | × | fused, tensor ops | × | portable ONNX | × | identical |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    nan = float("nan")
     for r in out["tail"]:
         same = "host: bit for bit" if r.get("host_pixels_differing") == 0 and r.get("host_segments_equal") else "host: differs"
         same += f"; torch: {r['torch_pixels_differing']} px" + ("" if r["torch_segments_equal"] else ", segments differ")
+        if "onnx_ms" in r:
+            same += f"; onnx: {r['onnx_pixels_differing']} px" + ("" if r["onnx_segments_equal"] else ", segments differ")
         lines.append(f"| {r['size']} | {r['instances']} | {r['box_area_mpx']:.2f} | {r['reference_ms']:.1f} | "
-                     f"{r.get('host_ms', float('nan')):.2f} | {r.get('host_speedup', float('nan')):.1f} | "
-                     f"{r['torch_ms']:.1f} | {r['torch_speedup']:.1f} | {same} |")
+                     f"{r.get('host_ms', nan):.2f} | {r.get('host_speedup', nan):.1f} | "
+                     f"{r['torch_ms']:.1f} | {r['torch_speedup']:.1f} | {r.get('onnx_ms', nan):.1f} | "
+                     f"{r.get('onnx_speedup', nan):.1f} | {same} |")
     if out.get("frame"):
         lines += ["", "## 2. Per-frame split, bundled model, input 256×256 (median ms)", "",
                   "Decode *before*: the per-instance reference tail on the host; *after*: the fused tail on the host "
-                  "(for graphs that stop at the detections: portable ONNX, torch); *in graph*: what is left on the host "
-                  "when the graph ends in the panoptic map (TensorRT flavour): crop, nearest resize, table. Frame "
-                  "totals add the stage medians (prepare + forward + decode + render).", "",
+                  "(for graphs that stop at the detections: `--host-tail` ONNX, the default of the onnxruntime backend "
+                  "on a CPU, and torch); *in graph*: what is left on the host when the graph ends in the panoptic map: "
+                  "crop, nearest resize, table. *onnxruntime, tail in graph*: the portable ONNX with the standard-op "
+                  "tail (its forward includes the tail), on the model's own detections. Frame totals add the stage "
+                  "medians (prepare + forward + decode + render).", "",
                   "| H×W | backend | detections | prepare | forward | decode before | decode after | decode in graph | render | frame before | frame after |",
                   "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        def ms(v: float | None) -> str:
+            return "–" if v is None else f"{v:.1f}"
+
         for r in out["frame"]:
-            lines.append(f"| {r['size']} | {r['backend']} | {r['instances']} | {r['prepare_ms']:.1f} | {r['forward_ms']:.1f} | "
-                         f"{r['decode_before_ms']:.1f} | {r['decode_after_ms']:.1f} | {r['decode_in_graph_ms']:.1f} | "
-                         f"{r['render_ms']:.1f} | {r['frame_before_ms']:.1f} | {r['frame_after_ms']:.1f} |")
+            lines.append(f"| {r['size']} | {r['backend']} | {r['instances']} | {ms(r['prepare_ms'])} | {ms(r['forward_ms'])} | "
+                         f"{ms(r['decode_before_ms'])} | {ms(r['decode_after_ms'])} | {ms(r['decode_in_graph_ms'])} | "
+                         f"{ms(r['render_ms'])} | {ms(r['frame_before_ms'])} | {ms(r['frame_after_ms'])} |")
     if out.get("eval"):
         lines += ["", f"## 3. Evaluation on {out['eval'][0]['images']} validation scenes (fixed seeds), model input 256×256", "",
                   "*before*/*after*: the tail on the host at the frame's resolution (per-instance reference / fused); "
-                  "*in graph*: the TensorRT flavour's id map at model resolution, resized to the frame (nearest).", "",
+                  "*in graph*: the graph's id map (portable: standard ops; TensorRT flavour: the PanopticFusion node) at "
+                  "model resolution, resized to the frame (nearest).", "",
                   "| frame | backend | tail | PQ | PQ things | PQ stuff | ms per image |", "|---|---|---|---:|---:|---:|---:|"]
         lines += [f"| {r['frame']} | {r['backend']} | {r['tail']} | {r['pq']:.2f} | {r['pq_things']:.2f} | "
                   f"{r['pq_stuff']:.2f} | {r['ms_per_image']:.1f} |" for r in out["eval"]]
