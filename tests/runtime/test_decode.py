@@ -102,6 +102,10 @@ def test_a_graph_that_ends_in_the_panoptic_map_is_only_cropped_and_resized():
     for s in res.segments_info:
         if not s["isthing"]:
             assert s["area"] == int((res.panoptic == s["id"]).sum())
+    # the semantic labels reach the frame only when read (only mIoU needs them)
+    assert callable(res._sem_labels)
+    assert res.sem_labels.shape == (50, 100) and (res.sem_labels[:12] == 2).all() and not callable(res._sem_labels)
+    assert (res.sem_labels == decode_outputs(raw, box, **FUSION).sem_labels).all()
 
 
 def test_a_placed_detection_keeps_its_row_even_if_its_frame_box_rounds_to_empty():

@@ -4,8 +4,9 @@ evaluation and ``predict``.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -32,7 +33,9 @@ class PanopticResult:
         segments_info: one dict per segment, detectron2's format: ``{"id", "isthing", "category_id",
             "score" (things), "instance_id" (things, index into the instance arrays), "area" (stuff)}``.
             ``category_id`` is the 0-based thing class for things and the semantic channel (1..S) for stuff.
-        sem_labels: int32 [H, W] semantic-head label per pixel (0 = 'other', 1..S stuff).
+        sem_labels: int32 [H, W] semantic-head label per pixel (0 = 'other', 1..S stuff); may be given as a
+            function that makes it, called the first time it is read (from a graph's map at model
+            resolution, resizing it to the frame is work only mIoU needs).
         boxes: float32 [N, 4] XYXY in image pixels — every detection the model returned (above its test
             score threshold, 0.05 for detectron2's models), not only those placed in ``panoptic``; the
             segments' ``instance_id`` say which were.
@@ -76,6 +79,19 @@ def _set_masks(self: PanopticResult, value: np.ndarray | None) -> None:
 
 
 PanopticResult.masks = property(_get_masks, _set_masks)  # type: ignore[assignment]  # lazy, set by __init__
+
+
+def _get_sem_labels(self: PanopticResult) -> np.ndarray:
+    if callable(self._sem_labels):
+        self._sem_labels = self._sem_labels()
+    return self._sem_labels
+
+
+def _set_sem_labels(self: PanopticResult, value: np.ndarray | Callable[[], np.ndarray]) -> None:
+    self._sem_labels = value
+
+
+PanopticResult.sem_labels = property(_get_sem_labels, _set_sem_labels)  # type: ignore[assignment]  # lazy too
 
 
 def detection_outputs(out: Mapping[str, Any]) -> dict[str, Tensor]:
@@ -207,8 +223,11 @@ def _from_panoptic(raw: Mapping[str, Any], box: Letterbox, stuff_area_limit: int
         table[:, SEGMENT_COLUMNS.index("id")] = torch.arange(1, table.shape[0] + 1, dtype=torch.float32)
     probs = _tensor(raw["mask_probs"])[0, :n].float()[keep].cpu().numpy() if "mask_probs" in raw else None
     frame_pan = resize_nearest(pan, h0, w0)
-    sem = (resize_nearest(np.ascontiguousarray(_tensor(raw["sem_labels"])[0, :rh, :rw].to(torch.int32).cpu().numpy()),
-                          h0, w0) if "sem_labels" in raw else np.zeros_like(frame_pan))
+    if "sem_labels" in raw:
+        labels = np.ascontiguousarray(_tensor(raw["sem_labels"])[0, :rh, :rw].to(torch.int32).cpu().numpy())
+        sem: np.ndarray | Callable[[], np.ndarray] = functools.partial(resize_nearest, labels, h0, w0)
+    else:
+        sem = np.zeros_like(frame_pan)
     return PanopticResult(
         panoptic=frame_pan, segments_info=segments_info_from_table(table), sem_labels=sem,
         boxes=boxes.cpu().numpy(), scores=scores.cpu().numpy(), classes=classes.cpu().numpy(), mask_probs=probs,
