@@ -181,12 +181,12 @@ def frame_split(sizes, counts, frames: int, reps: int) -> list[dict]:
 
     predictors = {b: create_predictor(b, height=256, width=256) for b in ("torch", "onnxruntime")}
     any_pred = predictors["onnxruntime"]
-    in_graph = OnnxRuntimePredictor(export_onnx(*load_model(None), height=256, width=256))
+    tail_in_graph = OnnxRuntimePredictor(export_onnx(*load_model(None), height=256, width=256))
     renderer = PanopticRenderer(any_pred.thing_classes, any_pred.stuff_classes, track=False)
     rows = []
     for h, w in sizes:
         clip = [f for f, _, _ in render_video_frames(frames, (h, w), seed=0)]
-        rows.append(graph_tail_frame(in_graph, clip, renderer, reps, f"{h}x{w}"))
+        rows.append(graph_tail_frame(tail_in_graph, clip, renderer, reps, f"{h}x{w}"))
         for backend, pred in predictors.items():
             prep, fwd, raws = [], [], []
             for image in clip:
