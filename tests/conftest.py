@@ -1,10 +1,16 @@
-"""Shared test setup: deterministic seeds, few threads, and the paths of the shared fixture data."""
+"""Shared test setup: deterministic seeds, few threads, the fixture data in tests/fixtures, a private export cache."""
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
 import torch
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# Exports the onnxruntime backend makes for itself go to a cache of this test run, never the user's.
+os.environ["TRT_PANOPTIC_CACHE"] = tempfile.mkdtemp(prefix="trt_panoptic_test_cache_")
+
+#: Real data the tests read (provenance and licences: tests/fixtures/README.md).
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 @pytest.fixture(autouse=True)
@@ -14,16 +20,15 @@ def _deterministic():
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"shared fixture data not found at {SHARED_DATA}")
-    return SHARED_DATA
+def fixtures() -> Path:
+    """tests/fixtures: the COCO panoptic sample and the detectron2 parity fixture."""
+    return FIXTURES
 
 
 @pytest.fixture(scope="session")
-def coco_sample(shared_data) -> Path:
+def coco_sample(fixtures) -> Path:
     """COCO panoptic ground truth of two val2017 images (images/, panoptic/, panoptic.json)."""
-    return shared_data / "coco_panoptic_sample"
+    return fixtures / "coco_panoptic_sample"
 
 
 # A tiny trained-shape model and its ONNX exports, built once per test process and shared by the export,

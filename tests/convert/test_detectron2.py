@@ -1,4 +1,4 @@
-"""detectron2 import: numerical parity with detectron2's own outputs on the shared fixture, and the mapping checks."""
+"""detectron2 import: numerical parity with detectron2's own outputs on the parity fixture (tests/fixtures/detectron2_parity), and the mapping checks."""
 import json
 import pickle
 
@@ -16,8 +16,8 @@ NAMES = {"thing_classes": ["disc", "box", "triangle"], "stuff_classes": ["sky", 
 
 
 @pytest.fixture(scope="module")
-def fixture(shared_data):
-    root = shared_data / "detectron2_parity"
+def fixture(fixtures):
+    root = fixtures / "detectron2_parity"
     model, cfg, report = convert_detectron2(root / "model_final.pth", root / "config.yaml", names=NAMES)
     return root, model, cfg, report, np.load(root / "outputs.npz")
 
@@ -45,6 +45,8 @@ def test_config_translation(fixture):
     assert cfg.model.backbone.fpn.out_channels == 64 and cfg.model.semantic_head.conv_dims == 64
     assert (cfg.model.roi_heads.box_fc_dim, cfg.model.roi_heads.mask_conv_dim) == (256, 64)
     assert cfg.model.panoptic.stuff_area_limit == 256 and cfg.model.input.format == "BGR"
+    # exported backends default to detectron2's test resize (INPUT.MIN/MAX_SIZE_TEST 256/256 here)
+    assert cfg.model.input.size == [256, 256]
     assert report.ok and len(report.placed) == 330
 
 
@@ -142,3 +144,11 @@ def test_converted_model_exports_with_detectron2_outputs(fixture, tmp_path, flav
         np.testing.assert_allclose(result.boxes, ref[f"boxes_{i}"], atol=0.05)
         assert np.array_equal(result.classes, ref[f"classes_{i}"])
         assert _panoptic_agreement(result.panoptic, ref[f"panoptic_{i}"]) >= 0.995
+
+
+def test_the_recorded_input_size_follows_detectron2s_test_resize():
+    from trt_panoptic.convert.detectron2 import _test_size
+
+    assert _test_size({}) == [800, 1344]  # detectron2's defaults 800/1333, a landscape frame, rounded up to 32
+    assert _test_size({"INPUT": {"MIN_SIZE_TEST": 600, "MAX_SIZE_TEST": 1000}}) == [608, 1024]
+    assert _test_size({"INPUT": {"MIN_SIZE_TEST": 0}}) == []  # no test-time resize: nothing to record

@@ -1,4 +1,4 @@
-"""Build-plan selection per TensorRT version (DESIGN.md "TensorRT versions and precision")."""
+"""Build-plan selection per TensorRT version (docs/ARCHITECTURE.md, "TensorRT")."""
 import pytest
 
 from trt_panoptic.engine.versions import (

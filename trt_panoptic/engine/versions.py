@@ -1,6 +1,6 @@
 """TensorRT version parsing and the build-plan table (which precision mechanism each version uses).
 
-DESIGN.md "TensorRT versions and precision":
+The table (also in docs/ARCHITECTURE.md, "TensorRT"):
 
 | TensorRT | fp32 | fp16 | int8 |
 |---|---|---|---|

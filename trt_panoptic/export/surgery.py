@@ -9,7 +9,7 @@ Two rewrites, each found by the structure the export twin (:mod:`trt_panoptic.ex
 - **SemanticUpsampleArgmax**: ``Resize(×s, linear) → ArgMax(axis 1) → Cast(int32)`` becomes one node on
   the 1/4-scale logits that writes the int32 label map.
 
-Plugin nodes follow the contract of DESIGN.md: op_type = plugin name, attributes ``plugin_version`` "1",
+Plugin nodes follow the contract of docs/ARCHITECTURE.md ("Plugins"): op_type = plugin name, attributes ``plugin_version`` "1",
 ``plugin_namespace`` "trt_panoptic" and the plugin's fields (``plugins/<name>/fields.h``), domain
 ``trt_panoptic`` (TensorRT's parser looks plugins up by op_type; the domain keeps the ONNX checker happy).
 """

@@ -1,6 +1,6 @@
 """Streaming video: sources → Predictor → panoptic overlay → sinks, with stats.
 
-Only the CLI imports this package (DESIGN.md). OpenCV is imported inside the functions that use it.
+Only the CLI imports this package (docs/ARCHITECTURE.md). OpenCV is imported inside the functions that use it.
 """
 from trt_panoptic.video.pipeline import Channel, Pipeline, PipelineConfig, ReconnectPolicy
 from trt_panoptic.video.render import PanopticRenderer
