@@ -25,12 +25,18 @@ NORMS = ("FrozenBN", "BN", "GN")
 
 @dataclass
 class InputConfig:
-    """How images enter the model: channel order, normalization and padding."""
+    """How images enter the model: channel order, normalization, padding, and the size it is made for.
+
+    ``size`` is the (H, W) input every exported backend (ONNX Runtime, TensorRT) uses unless told otherwise:
+    recorded by ``train`` (the training images' size) and ``convert`` (detectron2's test sizes); empty =
+    not recorded (the exporting backends then use 512×512).
+    """
 
     format: str = "BGR"
     pixel_mean: list[float] = field(default_factory=lambda: [103.53, 116.28, 123.675])
     pixel_std: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])
     size_divisibility: int = 32
+    size: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -260,6 +266,9 @@ def validate_config(cfg: Config) -> None:
     for name, value, allowed in checks:
         if value not in allowed:
             raise TrtPanopticError(f"{name} should be one of {list(allowed)}, got {value!r} — fix the config")
+    size, div = m.input.size, m.input.size_divisibility
+    if size and (len(size) != 2 or any(v <= 0 or v % max(div, 1) for v in size)):
+        raise TrtPanopticError(f"model.input.size should be [H, W], positive multiples of {div}, got {size} — fix the config")
     if not m.thing_classes or not m.stuff_classes:
         raise TrtPanopticError("model.thing_classes and model.stuff_classes should be non-empty lists — fix the config")
     for ids, names, key in ((m.thing_ids, m.thing_classes, "thing"), (m.stuff_ids, m.stuff_classes, "stuff")):

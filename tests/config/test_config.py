@@ -38,3 +38,14 @@ def test_unparsable_yaml_is_one_line_error_naming_the_file(tmp_path):
     with pytest.raises(TrtPanopticError, match=r"config .*bad\.yaml should be valid YAML, got a parse error") as exc:
         load_config(bad)
     assert "\n" not in str(exc.value)
+
+
+def test_input_size_is_the_models_own_and_checked():
+    from trt_panoptic.config import config_from_dict
+
+    assert config_from_dict({}).model.input.size == []
+    cfg = config_from_dict({"model": {"input": {"size": [256, 320]}}})
+    assert cfg.model.input.size == [256, 320] and config_from_dict(cfg.to_dict()) == cfg
+    for bad in ([256], [250, 256], [0, 256], [256, 256, 3]):
+        with pytest.raises(TrtPanopticError, match="model.input.size should be"):
+            config_from_dict({"model": {"input": {"size": bad}}})

@@ -73,3 +73,22 @@ def test_inspect_corrupt_or_truncated_onnx(tmp_path, capsys, portable_onnx, cont
     path.write_bytes(content)
     rc = main(["inspect", str(path)])
     assert "should be a valid ONNX model" in _one_line_error(capsys, rc)
+
+
+def test_export_defaults_to_the_models_own_size(tmp_path, tiny, capsys, caplog):
+    import dataclasses
+
+    import onnx
+
+    model, cfg = tiny
+    caplog.set_level("INFO")
+    # a model that records no size needs --height/--width, and both of them
+    rc = main(["export", "--weights", str(save_checkpoint(tmp_path / "a.pt", model, cfg)), "--out", str(tmp_path / "a.onnx")])
+    assert "the model records no input size" in _one_line_error(capsys, rc)
+    rc = main(["export", "--weights", str(tmp_path / "a.pt"), "--height", "64", "--out", str(tmp_path / "a.onnx")])
+    assert "should be given together" in _one_line_error(capsys, rc)
+    sized = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, input=dataclasses.replace(cfg.model.input, size=[64, 96])))
+    ckpt = save_checkpoint(tmp_path / "b.pt", model, sized)
+    assert main(["export", "--weights", str(ckpt), "--out", str(tmp_path / "b.onnx"), "--no-check"]) == 0
+    dims = [d.dim_value for d in onnx.load(str(tmp_path / "b.onnx")).graph.input[0].type.tensor_type.shape.dim]
+    assert dims == [1, 3, 64, 96] and "input 64x96, the model's own size" in caplog.text

@@ -18,6 +18,9 @@ def test_bundled_weights_ship_with_a_sidecar_that_describes_them():
     assert sidecar["config"] == "r18_fpn_tiny" and "train_bundled.sh" in sidecar["command"]
     assert {"PQ", "PQ_th", "PQ_st", "mIoU"} <= set(sidecar["metrics"])
     _, cfg = load_model()  # None = the bundled model
+    # trained on 256x256 images, it records that size (what train records); the rest is the shipped config
+    assert cfg.model.input.size == [256, 256] and "--size 256x256" in sidecar["data_commands"][0]
+    cfg.model.input.size = []
     assert cfg.model == load_config("r18_fpn_tiny").model, "the shipped config must describe the bundled model"
 
 

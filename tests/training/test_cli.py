@@ -54,7 +54,8 @@ def test_eval_writes_metrics_and_predictions_that_rescore_the_same(trained, tiny
     m = json.loads(out.read_text())
     for key in ("PQ", "SQ", "RQ", "PQ_th", "PQ_st", "mIoU"):
         assert 0.0 <= m[key] <= 100.0
-    assert m["num_images"] == 8 and m["backend"] == "torch"
+    # the default backend on a CPU: ONNX Runtime, at the size training recorded (the 64x64 images')
+    assert m["num_images"] == 8 and m["backend"] == "onnxruntime" and m["input_size"] == "64x64"
     assert set(m["per_class"]) == {"disc", "box", "triangle", "sky", "road", "grass", "wall"}
     pred = tmp_path / "metrics_predictions"
     again = pq_compute(tiny_data / "panoptic.json", pred / "panoptic.json", tiny_data / "panoptic", pred / "panoptic")

@@ -29,8 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description="Export a Panoptic FPN checkpoint to ONNX for one fixed input size, batch 1.")
     p.add_argument("--weights", help="checkpoint (.pt); default: the bundled model")
     p.add_argument("--config", help="config name or YAML (default: the one stored in the checkpoint)")
-    p.add_argument("--height", type=int, required=True, help="input height in pixels, a multiple of 32")
-    p.add_argument("--width", type=int, required=True, help="input width in pixels, a multiple of 32")
+    p.add_argument("--height", type=int, help="input height in pixels, a multiple of 32 (default: the model's "
+                                              "recorded model.input.size)")
+    p.add_argument("--width", type=int, help="input width in pixels, a multiple of 32 (default: the model's)")
     p.add_argument("--out", required=True, help="output .onnx path")
     p.add_argument("--flavor", default="portable", help="portable (standard ops) | tensorrt (plugin nodes); default portable")
     p.add_argument("--fp16", action="store_true", help="FP16-typed graph (box decoding and NMS scores stay FP32)")
@@ -65,7 +66,11 @@ def run(args: argparse.Namespace) -> int:
     flavor = resolve_flavor(args.flavor)
     if flavor != args.flavor:
         log.info("export: --flavor %s → %s", args.flavor, flavor)
-    check_export_size(args.height, args.width)
+    if (args.height is None) != (args.width is None):
+        raise TrtPanopticError("--height and --width should be given together, got only one — give both, or neither "
+                               "for the model's own size")
+    if args.height is not None:
+        check_export_size(args.height, args.width)  # before the model loads: fail fast
     out = Path(args.out)
     if out.suffix.lower() != ".onnx":
         log.info("export: --out %s → %s (ONNX files end in .onnx)", out, out.with_suffix(".onnx"))
@@ -73,6 +78,12 @@ def run(args: argparse.Namespace) -> int:
     if args.weights is None:
         log.info("export: --weights not given → the bundled model")
     model, cfg = load_model(args.weights, args.config)
+    if args.height is None:
+        if not cfg.model.input.size:
+            raise TrtPanopticError("--height and --width should be given: the model records no input size "
+                                   "(model.input.size) — e.g. --height 512 --width 512")
+        args.height, args.width = cfg.model.input.size
+        log.info("export: input %dx%d, the model's own size (model.input.size)", args.height, args.width)
     start = time.perf_counter()
     proto = export_onnx(model, cfg, height=args.height, width=args.width, flavor=flavor, fp16=args.fp16, opset=args.opset,
                         raw_outputs=args.raw_outputs, panoptic_tail=not args.host_tail)

@@ -87,7 +87,8 @@ def config_from_detectron2(d2: dict[str, Any], names: dict[str, list[str]] | Non
     data = {
         "model": {
             **meta,
-            "input": {"format": fmt, "pixel_mean": list(_get(d2, "MODEL.PIXEL_MEAN")), "pixel_std": list(_get(d2, "MODEL.PIXEL_STD"))},
+            "input": {"format": fmt, "pixel_mean": list(_get(d2, "MODEL.PIXEL_MEAN")), "pixel_std": list(_get(d2, "MODEL.PIXEL_STD")),
+                      "size": _test_size(d2)},
             "backbone": {
                 "variant": "fpn",
                 "resnet": {
@@ -141,6 +142,19 @@ def config_from_detectron2(d2: dict[str, Any], names: dict[str, list[str]] | Non
     if _get(d2, "MODEL.ROI_BOX_HEAD.NUM_CONV", 0):
         raise TrtPanopticError("MODEL.ROI_BOX_HEAD.NUM_CONV should be 0 (the 2-FC box head), got {}".format(_get(d2, "MODEL.ROI_BOX_HEAD.NUM_CONV")))
     return config_from_dict(data, source="detectron2 config")
+
+
+def _test_size(d2: dict[str, Any]) -> list[int]:
+    """The fixed input exported backends should use: detectron2's test resize of a landscape frame
+    (short side INPUT.MIN_SIZE_TEST, long side up to INPUT.MAX_SIZE_TEST), rounded up to 32 — 800×1344 by
+    default; empty when the config does not resize at test time."""
+    try:
+        short, long = int(_get(d2, "INPUT.MIN_SIZE_TEST", 800)), int(_get(d2, "INPUT.MAX_SIZE_TEST", 1333))
+    except (TypeError, ValueError):
+        raise TrtPanopticError("INPUT.MIN_SIZE_TEST and INPUT.MAX_SIZE_TEST should be integers — fix the detectron2 config") from None
+    if short <= 0 or long <= 0:
+        return []
+    return [-(-short // 32) * 32, -(-max(short, long) // 32) * 32]
 
 
 def _class_names(num_things: int, num_stuff: int, names: dict[str, list] | None) -> dict[str, list]:

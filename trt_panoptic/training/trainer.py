@@ -14,10 +14,12 @@ hardware, thread count and world size).
 """
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import shutil
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ from torch import nn
 from trt_panoptic.config import Config
 from trt_panoptic.atomic_io import atomic_write_text
 from trt_panoptic.data.categories import PanopticCategories
+from trt_panoptic.data.coco_panoptic import PanopticRecord
 from trt_panoptic.data.dataset import PanopticDataset
 from trt_panoptic.data.transforms import build_train_transforms
 from trt_panoptic.errors import TrtPanopticError
@@ -161,12 +164,31 @@ def train(
         D.shutdown(info)
 
 
+def _with_input_size(cfg: Config, records: list[PanopticRecord]) -> Config:
+    """``cfg`` recording the size the model is made for: the training images' most common H×W, rounded up
+    to the size divisibility (what the exporting backends will run at); unchanged if the JSON has no sizes."""
+    sizes = Counter((r.height, r.width) for r in records if r.height > 0 and r.width > 0)
+    if not sizes:
+        logger.info("model.input.size not recorded: the training JSON gives no image sizes")
+        return cfg
+    div = max(cfg.model.input.size_divisibility, 1)
+    (h, w), _ = sizes.most_common(1)[0]
+    size = [-(-h // div) * div, -(-w // div) * div]
+    logger.info("model.input.size: %dx%d recorded (the training images are %dx%d) — the default input of exported models",
+                size[0], size[1], h, w)
+    out = copy.deepcopy(cfg)
+    out.model.input.size = size
+    return out
+
+
 def _run(cfg: Config, out: Path, info: D.DistInfo, *, resume: bool, progress: bool, t_start: float) -> TrainResult:
     from tqdm import tqdm
 
     tc = cfg.train
     categories = PanopticCategories.from_model_config(cfg.model)
     dataset = PanopticDataset(cfg.data.train, categories=categories, transforms=build_train_transforms(tc), seed=tc.seed)
+    if not cfg.model.input.size:
+        cfg = _with_input_size(cfg, dataset.data.records)
 
     torch.manual_seed(tc.seed)  # the same initial weights on every rank (DDP also broadcasts rank 0's)
     model = build_model(cfg).to(info.device).train()
