@@ -8,7 +8,7 @@ from trt_panoptic.plugins import host
 from trt_panoptic.runtime.decode import decode_outputs
 from trt_panoptic.export.exporter import save_onnx
 from trt_panoptic.modeling.checkpoint import save_checkpoint
-from trt_panoptic.runtime import create_predictor
+from trt_panoptic.runtime import create_predictor, factory
 from trt_panoptic.runtime.onnx_backend import OnnxRuntimePredictor
 from trt_panoptic.runtime.predictor import Predictor
 from trt_panoptic.runtime.tensorrt_backend import TensorRTPredictor
@@ -129,7 +129,9 @@ def test_create_predictor_picks_backends(tmp_path, tiny, portable_onnx):
     onnx_path = save_onnx(portable_onnx, tmp_path / "m.onnx")
     ckpt = save_checkpoint(tmp_path / "m.pt", model, cfg)
     assert create_predictor("auto", model=onnx_path).backend == "onnxruntime"
-    assert create_predictor("auto", weights=ckpt).backend == "torch"
+    # a checkpoint: ONNX Runtime on the CPU, torch on a GPU (the choice only; no GPU is needed to make it)
+    assert create_predictor("auto", weights=ckpt).backend == "onnxruntime"
+    assert factory._pick("auto", None, "cuda") == "torch" and factory._pick("auto", None, "cpu") == "onnxruntime"
     with pytest.raises(TrtPanopticError, match="fixed size 128x128"):
         create_predictor("onnxruntime", model=onnx_path, height=256, width=256)
     with pytest.raises(TrtPanopticError, match=".onnx or .engine"):
@@ -147,10 +149,14 @@ def test_create_predictor_picks_backends(tmp_path, tiny, portable_onnx):
             create_predictor("auto", model=engine)
 
 
-def test_onnxruntime_backend_exports_weights_in_memory(tmp_path, tiny, portable_onnx, frame, monkeypatch):
-    # the export itself is tested in tests/export; here only that the factory wires checkpoint → export → ORT
+def test_onnxruntime_backend_exports_weights_once(tmp_path, tiny, portable_onnx, frame, monkeypatch):
+    # the export itself is tested in tests/export; here that the factory wires checkpoint → export → ORT, at
+    # the model's own input size unless told otherwise, and keeps the graph on disk for the next run
+    import dataclasses
+
     from trt_panoptic.export import exporter
 
+    monkeypatch.setenv("TRT_PANOPTIC_CACHE", str(tmp_path / "cache"))
     model, cfg = tiny
     calls = []
 
@@ -163,6 +169,31 @@ def test_onnxruntime_backend_exports_weights_in_memory(tmp_path, tiny, portable_
     pred = create_predictor("onnxruntime", weights=ckpt, height=SIZE, width=SIZE)
     assert calls == [(["disc", "box", "triangle"], SIZE, SIZE)]
     assert pred.backend == "onnxruntime" and pred.predict(frame).panoptic.shape == (90, 150)
+    create_predictor("onnxruntime", weights=ckpt, height=SIZE, width=SIZE)
+    assert len(calls) == 1 and len(list((tmp_path / "cache" / "onnx").glob("*.onnx"))) == 1  # reused from disk
+    create_predictor("onnxruntime", weights=ckpt, height=2 * SIZE, width=SIZE)
+    assert len(calls) == 2  # another size is another graph
+    # without a size: the one the model records
+    sized = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, input=dataclasses.replace(cfg.model.input, size=[96, 160])))
+    create_predictor("onnxruntime", weights=save_checkpoint(tmp_path / "s.pt", model, sized))
+    assert calls[-1][1:] == (96, 160)
+
+
+def test_an_unwritable_or_damaged_export_cache_only_costs_the_export(tmp_path, tiny, portable_onnx, monkeypatch):
+    from trt_panoptic.runtime import export_cache
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("TRT_PANOPTIC_CACHE", str(blocker / "cache"))
+    calls = []
+    assert export_cache.cached_export("k", lambda: calls.append(1) or portable_onnx) is portable_onnx
+    monkeypatch.setenv("TRT_PANOPTIC_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "cache" / "onnx").mkdir(parents=True)
+    (tmp_path / "cache" / "onnx" / "k.onnx").write_bytes(b"truncated")
+    assert export_cache.cached_export("k", lambda: calls.append(1) or portable_onnx) is portable_onnx
+    assert len(calls) == 2
+    assert export_cache.cached_export("k", lambda: calls.append(1) or portable_onnx).graph.node  # now kept
+    assert len(calls) == 2
 
 
 def test_device_is_checked_before_any_model_loads(tmp_path, tiny, portable_onnx, monkeypatch):

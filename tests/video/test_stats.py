@@ -53,3 +53,9 @@ def test_stats_json_round_trip(tmp_path: Path) -> None:
     assert set(data["latency_ms"]) == set(STAGES)
     assert data["latency_ms"]["infer"]["p50"] == pytest.approx(20.0)
     assert list((tmp_path / "sub").iterdir()) == [path]  # no temp file left behind
+
+
+def test_stats_name_the_models_input_size() -> None:
+    stats = PipelineStats(backend="onnxruntime", input_size="256x256")
+    assert stats.to_dict()["input_size"] == "256x256" and "at 256x256" in stats.summary_line()
+    assert "at " not in PipelineStats(input_size="frame").summary_line()  # torch at each frame's own size

@@ -26,11 +26,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("eval", help="panoptic quality and mIoU of a model on a COCO panoptic dataset")
     p.add_argument("--data", required=True, help="dataset folder (images/, panoptic/, panoptic.json)")
     p.add_argument("--json", required=True, help="metrics output file (JSON)")
-    p.add_argument("--backend", choices=BACKENDS, default="torch", help="inference backend (default: torch)")
+    p.add_argument("--backend", choices=BACKENDS, default="auto",
+                   help="inference backend (default: auto = TensorRT for an engine, ONNX Runtime for an ONNX or on the CPU, "
+                        "torch on a GPU)")
     p.add_argument("--weights", help="PyTorch checkpoint (default: the bundled model)")
     p.add_argument("--config", help="config for --weights (default: the one stored in the checkpoint)")
     p.add_argument("--model", help="ONNX file (onnxruntime) or TensorRT engine (tensorrt)")
-    p.add_argument("--height", type=int, help="model input height in pixels (default: each image's own for torch)")
+    p.add_argument("--height", type=int,
+                   help="model input height in pixels (default: the model's own size; torch: each image's own)")
     p.add_argument("--width", type=int, help="model input width in pixels")
     p.add_argument("--device", default="cpu", help="torch backend device: cpu, cuda or cuda:N (default: cpu)")
     p.add_argument("--pred-out", help="folder for the COCO panoptic predictions (default: <json name>_predictions)")
@@ -46,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from trt_panoptic.errors import TrtPanopticError
     from trt_panoptic.evaluation import evaluate_predictor
     from trt_panoptic.runtime import create_predictor
+    from trt_panoptic.runtime.predictor import input_size
 
     out = Path(args.json)
     if out.suffix.lower() != ".json":
@@ -69,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         "num_images": metrics["num_images"],
         "images_per_s": metrics["images_per_s"],
         "backend": getattr(predictor, "backend", args.backend),
+        "input_size": input_size(predictor),
         "weights": args.weights or ("bundled" if not args.model else None),
         "model": args.model,
         "data": str(args.data),
@@ -80,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
     }
     atomic_write_text(out, json.dumps(report, indent=2, default=_jsonable) + "\n")
     print(" ".join(f"{k} {metrics[k]:.1f}" for k in SUMMARY_KEYS)
-          + f"  ({metrics['num_images']} images, {metrics['images_per_s']:.2f} img/s, {report['backend']}) → {out}")
+          + f"  ({metrics['num_images']} images, {metrics['images_per_s']:.2f} img/s, {report['backend']} at "
+            f"{report['input_size']}) → {out}")
     return 0
 
 

@@ -135,6 +135,7 @@ def execute(source, predictor, sinks, config, *, stats_path: Path | None, progre
 
 
 def run(args: argparse.Namespace) -> int:
+    from trt_panoptic.runtime.predictor import input_size
     from trt_panoptic.video.pipeline import PipelineConfig, ReconnectPolicy
     from trt_panoptic.video.sinks import VideoFileSink, open_sink
     from trt_panoptic.video.sources import open_source
@@ -173,8 +174,8 @@ def run(args: argparse.Namespace) -> int:
         inflight=args.inflight,
         reconnect=ReconnectPolicy(max_delay_s=args.reconnect_max_delay, max_attempts=args.reconnect_attempts),
     )
-    logger.info("running %s backend on %s (%s)", getattr(predictor, "backend", "?"), source.description,
-                "realtime" if config.mode == "realtime" or (config.mode == "auto" and source.is_live) else "lossless")
+    logger.info("running %s backend (input %s) on %s (%s)", getattr(predictor, "backend", "?"), input_size(predictor),
+                source.description, "realtime" if config.mode == "realtime" or (config.mode == "auto" and source.is_live) else "lossless")
     stats = execute(source, predictor, sinks, config, stats_path=stats_path, progress=not args.no_progress)
     print(stats.summary_line())
     for sink in sinks:

@@ -102,7 +102,7 @@ def export_onnx(
         warnings.simplefilter("ignore")  # tracer warnings about Python ints: the graph is fixed-size by design
         torch.onnx.export(graph_model, dummy, buf, dynamo=False, opset_version=opset,
                           input_names=graph_model.input_names, output_names=graph_model.output_names,
-                          do_constant_folding=True, custom_opsets={"trt_panoptic": 1})
+                          do_constant_folding=True, custom_opsets={"trt_panoptic": 1} if panoptic_tail else None)
     proto = _cleanup(onnx.load_from_string(buf.getvalue()))
     if flavor == "portable" and panoptic_tail:
         proto = expand_panoptic_fusion(onnx.shape_inference.infer_shapes(proto))

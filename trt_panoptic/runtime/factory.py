@@ -12,7 +12,7 @@ from trt_panoptic.errors import TrtPanopticError
 log = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "torch", "onnxruntime", "tensorrt")
-#: Export size when the onnxruntime backend exports the PyTorch model on the fly (no --model given).
+#: Export size when the onnxruntime backend exports a PyTorch model whose config records no input size.
 DEFAULT_EXPORT_SIZE = (512, 512)
 
 
@@ -20,7 +20,18 @@ def _tensorrt_available() -> bool:
     return importlib.util.find_spec("tensorrt") is not None
 
 
-def _pick(backend: str, model: str | None) -> str:
+def _onnxruntime_available() -> bool:
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
+def export_size(cfg: Config, height: int | None, width: int | None) -> tuple[int, int]:
+    """The input size an exporting backend uses: the one asked for, else the model's own
+    (``model.input.size``), else :data:`DEFAULT_EXPORT_SIZE`."""
+    own = tuple(cfg.model.input.size) or DEFAULT_EXPORT_SIZE
+    return height or own[0], width or own[1]
+
+
+def _pick(backend: str, model: str | None, device: str = "cpu") -> str:
     if backend not in BACKENDS:
         raise TrtPanopticError(f"backend should be one of {', '.join(BACKENDS)}, got {backend!r} — pick one of them")
     suffix = Path(model).suffix.lower() if model else ""
@@ -34,6 +45,9 @@ def _pick(backend: str, model: str | None) -> str:
         return "tensorrt"
     if suffix == ".onnx":
         return "onnxruntime"
+    # a checkpoint: ONNX Runtime on the CPU (2-3x PyTorch eager there), PyTorch on a GPU
+    if device == "cpu" and _onnxruntime_available():
+        return "onnxruntime"
     return "torch"
 
 
@@ -45,10 +59,12 @@ def create_predictor(
     """A :class:`~trt_panoptic.runtime.predictor.Predictor` for ``backend``.
 
     Args:
-        backend: "torch", "onnxruntime", "tensorrt", or "auto": tensorrt when ``model`` is an engine (and
-            TensorRT is installed), onnxruntime when it is an ONNX, else torch.
+        backend: "torch", "onnxruntime", "tensorrt", or "auto", in this order: tensorrt when ``model`` is
+            an engine (and TensorRT is installed); onnxruntime when it is an ONNX, or for a checkpoint on the
+            CPU; torch for a checkpoint on a GPU.
         model: a ``.onnx`` (onnxruntime) or ``.engine`` (tensorrt) file. Without it the onnxruntime backend
-            exports ``weights`` in memory at ``height`` × ``width`` (default 512×512).
+            exports ``weights`` at ``height`` × ``width`` (default: the model's ``model.input.size``, else
+            512×512), once: the graph is kept on disk (:mod:`trt_panoptic.runtime.export_cache`).
         weights, config: PyTorch checkpoint and config (None = the bundled model) for torch / on-the-fly export.
         height, width: input size in pixels; frames are letterboxed to it (torch: None = each frame's own size).
         device: the torch backend's device ("cpu", "cuda", "cuda:N"); TensorRT always runs on the GPU, and
@@ -56,8 +72,13 @@ def create_predictor(
         options: backend-specific — onnxruntime: ``providers``, ``threads``; tensorrt: ``runner``.
     """
     model = os.fspath(model) if model is not None else None
-    chosen = _pick(backend, model)
-    log.info("backend: %s%s", chosen, f" (auto)" if backend == "auto" else "")
+    chosen = _pick(backend, model, device)
+    if backend == "auto":
+        why = {"tensorrt": "a TensorRT engine", "onnxruntime": "an ONNX model" if model else "a checkpoint on the CPU",
+               "torch": f"a checkpoint on {device}"}[chosen]
+        log.info("backend: %s (auto: %s)", chosen, why)
+    else:
+        log.info("backend: %s", chosen)
     if chosen == "tensorrt":
         if model is None or Path(model).suffix.lower() not in (".engine", ".plan"):
             raise TrtPanopticError(f"the tensorrt backend should get --model with a .engine file, got {model!r} — build one with trt-panoptic build")
@@ -80,19 +101,24 @@ def create_predictor(
                     f"--height/--width should match the ONNX's fixed size {pred.height}x{pred.width}, got {height}x{width} — re-export at that size or drop them")
             return pred
         from trt_panoptic.export.exporter import export_onnx
-        from trt_panoptic.modeling.checkpoint import load_model
-
+        from trt_panoptic.modeling.checkpoint import bundled_weights, load_model
         from trt_panoptic.postprocess.panoptic_tail import host_fusion_available
+        from trt_panoptic.runtime.export_cache import cached_export, export_key
 
         torch_model, cfg = load_model(weights, config)
-        h, w = height or DEFAULT_EXPORT_SIZE[0], width or DEFAULT_EXPORT_SIZE[1]
+        h, w = export_size(cfg, height, width)
         # On the CPU the plugins' C++ host build fuses several times faster than ONNX Runtime runs the
         # standard-op tail (benchmarks/results/frame_cost.md), so the graph stops at the detections then.
         host_tail = host_fusion_available()
-        log.info("exporting the PyTorch model to ONNX in memory at %dx%d (panoptic tail: %s)", h, w,
-                 "host C++ build" if host_tail else "in the graph")
-        return OnnxRuntimePredictor(export_onnx(torch_model, cfg, height=h, width=w, panoptic_tail=not host_tail),
-                                    **options)
+        options_key = {"height": h, "width": w, "flavor": "portable", "panoptic_tail": not host_tail}
+        key = export_key(Path(weights) if weights is not None else bundled_weights(), cfg, **options_key)
+
+        def export():
+            log.info("exporting the PyTorch model to ONNX at %dx%d (panoptic tail: %s)", h, w,
+                     "host C++ build" if host_tail else "in the graph")
+            return export_onnx(torch_model, cfg, height=h, width=w, panoptic_tail=not host_tail)
+
+        return OnnxRuntimePredictor(cached_export(key, export), **options)
     if model is not None:
         raise TrtPanopticError(f"the torch backend should get --weights (a checkpoint), got --model {model!r} — use --backend onnxruntime/tensorrt for it")
     from trt_panoptic.modeling.checkpoint import load_model

@@ -21,3 +21,9 @@ class Predictor(Protocol):
     stuff_classes: list[str]
 
     def predict(self, image: np.ndarray) -> PanopticResult: ...
+
+
+def input_size(predictor: Predictor) -> str:
+    """The predictor's fixed input as "HxW", or "frame" when it runs each frame at the frame's own size."""
+    h, w = getattr(predictor, "height", None), getattr(predictor, "width", None)
+    return f"{h}x{w}" if h and w else "frame"

@@ -24,7 +24,7 @@ from typing import Any, Literal
 import numpy as np
 
 from trt_panoptic.errors import TrtPanopticError
-from trt_panoptic.runtime.predictor import Predictor
+from trt_panoptic.runtime.predictor import Predictor, input_size
 from trt_panoptic.runtime.result import PanopticResult
 from trt_panoptic.video.render import PanopticRenderer
 from trt_panoptic.video.sinks import FrameSink, StreamInfo
@@ -185,7 +185,7 @@ class Pipeline:
         self.renderer = renderer or PanopticRenderer(predictor.thing_classes, predictor.stuff_classes)
         self.stats = PipelineStats(
             source=source.description, backend=getattr(predictor, "backend", "?"),
-            mode="realtime" if self.realtime else "lossless",
+            mode="realtime" if self.realtime else "lossless", input_size=input_size(predictor),
         )
         self._stop = threading.Event()
         self._stop_reason = ""
@@ -308,10 +308,13 @@ class Pipeline:
 
     def _hud_lines(self, infer_s: float, e2e_s: float) -> list[str]:
         w = self._recent_writes
-        fps = (len(w) - 1) / (w[-1] - w[0]) if len(w) >= 2 and w[-1] > w[0] else 0.0
+        # no rate before two frames are out (frame 0 would read "0.0 FPS")
+        fps = f"{(len(w) - 1) / (w[-1] - w[0]):5.1f} FPS" if len(w) >= 2 and w[-1] > w[0] else "  --- FPS"
+        # in lossless mode frames wait in the queue by design: the time since capture is queueing, not lag
+        since = "e2e" if self.realtime else "queued+e2e"
         return [
-            f"{fps:5.1f} FPS  infer {infer_s * 1e3:5.1f} ms  e2e {e2e_s * 1e3:5.1f} ms",
-            f"{self.stats.backend}  dropped {self.stats.dropped_stale}  corrupt {self.stats.corrupt}",
+            f"{fps}  infer {infer_s * 1e3:5.1f} ms  {since} {e2e_s * 1e3:5.1f} ms",
+            f"{self.stats.backend} {self.stats.input_size}  dropped {self.stats.dropped_stale}  corrupt {self.stats.corrupt}",
         ]
 
     def _in_order(self):

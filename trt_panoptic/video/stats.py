@@ -88,6 +88,7 @@ class PipelineStats:
     source: str = ""
     backend: str = ""
     mode: str = ""
+    input_size: str = ""  #: the model's input, "HxW", or "frame" when each frame runs at its own size
     frames_read: int = 0
     frames_processed: int = 0
     frames_written: int = 0
@@ -124,6 +125,7 @@ class PipelineStats:
         return {
             "source": self.source,
             "backend": self.backend,
+            "input_size": self.input_size,
             "mode": self.mode,
             "frames_read": self.frames_read,
             "frames_processed": self.frames_processed,
@@ -145,8 +147,9 @@ class PipelineStats:
         """One human line: frames, throughput, inference and end-to-end latency."""
         infer = self.stages["infer"]
         e2e = self.stages["end_to_end"]
+        size = f" at {self.input_size}" if self.input_size and self.input_size != "frame" else ""
         return (
-            f"{self.frames_written} frames in {self.wall_s:.1f} s = {self.throughput_fps:.1f} FPS; "
+            f"{self.frames_written} frames in {self.wall_s:.1f} s = {self.throughput_fps:.1f} FPS{size}; "
             f"infer p50 {infer.percentile_ms(50):.1f} ms, end-to-end p50 {e2e.percentile_ms(50):.1f} ms "
             f"p99 {e2e.percentile_ms(99):.1f} ms; dropped {self.dropped_stale}, corrupt {self.corrupt}"
         )
