@@ -51,3 +51,10 @@ def make_onnx(path: Path, kind: str = "fp32", batch: int | str = 1) -> Path:
     else:
         nodes += [helper.make_node("Mul", ["x", "w"], ["out"])]
     return _save(helper.make_graph(nodes, "tiny", [image], [out], inits), path)
+
+
+def fake_plugin_library(path, content: bytes = b""):
+    """A file that passes ``check_plugin_library``: an ELF header and the exported entry point's name, as a real
+    library's dynamic string table holds it (the fake tensorrt never loads it)."""
+    path.write_bytes(b"\x7fELF" + b"\0" * 12 + b"getCreators\0" + content)
+    return path

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from fake_trt import GPU, assert_names_declared, make_fake_trt
-from onnx_models import make_onnx
+from onnx_models import fake_plugin_library, make_onnx
 from trt_panoptic.engine.api import TRT_API
 from trt_panoptic.engine.builder import BuildOptions, build_engine
 from trt_panoptic.engine.sidecar import read_sidecar
@@ -59,8 +59,7 @@ def test_10x_strongly_typed_flag_number_differs(tmp_path):
 
 
 def test_dynamic_batch_profile_plugins_and_timing_cache(tmp_path):
-    lib = tmp_path / "libtrt_panoptic_plugins.so"
-    lib.write_bytes(b"\x7fELF fake")
+    lib = fake_plugin_library(tmp_path / "libtrt_panoptic_plugins.so")
     cache = tmp_path / "timing.cache"
     cache.write_bytes(b"old")
     engine, sidecar, rec = _build(tmp_path, "10.3.0", "fp16", "plugin", batch="n", max_batch=4, plugin=lib,
@@ -94,8 +93,7 @@ def test_parser_errors_name_nodes(tmp_path, caplog):
 
 
 def test_plugin_library_that_does_not_load(tmp_path):
-    lib = tmp_path / "libtrt_panoptic_plugins.so"
-    lib.write_bytes(b"x")
+    lib = fake_plugin_library(tmp_path / "libtrt_panoptic_plugins.so")
     with pytest.raises(TrtPanopticError, match="should load plugin library"):
         _build(tmp_path, "10.3.0", "fp16", "plugin", plugin=lib, fake={"plugin_ok": False})
 

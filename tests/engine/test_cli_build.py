@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from onnx_models import make_onnx
+from onnx_models import fake_plugin_library, make_onnx
 from trt_panoptic.cli.main import main
 
 HAVE_TRT = subprocess.run([sys.executable, "-c", "import tensorrt"], capture_output=True).returncode == 0
@@ -39,9 +39,8 @@ def test_dry_run_11_4_int8_needs_qdq(tmp_path, capsys):
 def test_dry_run_plugins_required(tmp_path, capsys):
     onnx = make_onnx(tmp_path / "p.onnx", "plugin")
     rc = main(["build", "--onnx", str(onnx), "--out", str(tmp_path / "m.engine"), "--dry-run", "--target-trt", "10.3"])
-    assert rc == 2 and "holds plugin ops (RoIAlignFPN)" in capsys.readouterr().err
-    lib = tmp_path / "libtrt_panoptic_plugins.so"
-    lib.write_bytes(b"\x7fELF")
+    assert rc == 0 and "the build will need the plugin library for RoIAlignFPN" in capsys.readouterr().out
+    lib = fake_plugin_library(tmp_path / "libtrt_panoptic_plugins.so")
     rc = main(["build", "--onnx", str(onnx), "--out", str(tmp_path / "m.engine"), "--plugins", str(lib),
                "--dry-run", "--target-trt", "10.3"])
     assert rc == 0 and f"--dynamicPlugins={lib}" in capsys.readouterr().out
@@ -77,3 +76,23 @@ def test_bad_options(tmp_path, capsys):
     assert "plugin library should exist" in capsys.readouterr().err
     assert main(base[:-1] + ["8.6"]) == 2
     assert "should be 10.x or 11.x" in capsys.readouterr().err
+
+
+def test_dry_run_of_a_plugin_onnx_plans_without_the_library(tmp_path, capsys, tensorrt_onnx):
+    # the plugin library cannot be built without TensorRT, so a dev box plans without it and is told it is needed
+    from trt_panoptic.export.exporter import save_onnx
+
+    onnx = save_onnx(tensorrt_onnx, tmp_path / "m.trt.onnx")
+    base = ["build", "--onnx", str(onnx), "--out", str(tmp_path / "m.engine"), "--target-trt", "10.3"]
+    assert main(base + ["--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "warning: the build will need the plugin library for PanopticFusion, RoIAlignFPN, SemanticUpsampleArgmax" in out
+    assert "--dynamicPlugins=<libtrt_panoptic_plugins.so>" in out or "<libtrt_panoptic_plugins.so>" in out
+    # a file that is not a plugin library is refused, whatever its name
+    fake = tmp_path / "libtrt_panoptic_plugins.so"
+    fake.write_bytes(b"\x7fELF" + b"\0" * 64)
+    assert main(base + ["--dry-run", "--plugins", str(fake)]) == 2
+    assert "should be a shared library exporting getCreators" in capsys.readouterr().err
+    fake.write_bytes(b"\x7fELF" + b"\0" * 64 + b"getCreators\0")  # what a real library's dynamic string table holds
+    assert main(base + ["--dry-run", "--plugins", str(fake)]) == 0
+    assert f"{fake}" in capsys.readouterr().out

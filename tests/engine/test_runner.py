@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from fake_trt import GPU, FakeCuda, assert_names_declared, make_fake_trt
-from onnx_models import make_onnx
+from onnx_models import fake_plugin_library, make_onnx
 from trt_panoptic.engine.builder import BuildOptions, build_engine
 from trt_panoptic.engine.runner import TrtRunner
 from trt_panoptic.errors import TrtPanopticError
@@ -74,13 +74,11 @@ def test_sidecar_checked_before_deserializing(tmp_path):
 
 
 def test_plugin_library_from_sidecar_and_hash(tmp_path):
-    lib = tmp_path / "libtrt_panoptic_plugins.so"
-    lib.write_bytes(b"v1")
+    lib = fake_plugin_library(tmp_path / "libtrt_panoptic_plugins.so", b"v1")
     engine = _engine(tmp_path, plugin=lib)
     runner, _, _ = _runner(engine)  # the sidecar names the library: loaded without being passed
     assert runner.trt.registry_._loaded == [str(lib)]
-    other = tmp_path / "other.so"
-    other.write_bytes(b"v2")
+    other = fake_plugin_library(tmp_path / "other.so", b"v2")
     with pytest.raises(TrtPanopticError, match="plugin library should be the one the engine was built with"):
         _runner(engine, plugin=other)
 

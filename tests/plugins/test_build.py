@@ -50,3 +50,20 @@ def test_build_command_host_only(tmp_path):
                            str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "host library:" in proc.stdout and list(tmp_path.glob("host/*/" + build.HOST_LIBRARY_NAME))
+
+
+@needs_cxx
+@pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake not installed")
+def test_build_command_says_why_the_plugin_library_was_not_built(tmp_path, capsys, monkeypatch):
+    # no TensorRT here: the command names the cause and what to set, and does not claim success
+    from trt_panoptic.cli.main import main
+
+    monkeypatch.delenv("TENSORRT_ROOT", raising=False)
+    monkeypatch.setattr(build, "find_nvcc", lambda: None)  # the host library alone keeps this quick
+    monkeypatch.setenv("CUDACXX", str(tmp_path / "no_nvcc"))
+    rc = main(["plugins", "build", "--build-dir", str(tmp_path), "--tensorrt-root", str(tmp_path / "no_tensorrt"),
+               "--cuda-archs", "90"])
+    out = capsys.readouterr().out
+    lib = build.PLUGIN_LIBRARY_NAME
+    assert rc == 1 and f"{lib}: not built — nvcc not found, building the host library only (set CUDACXX" in out
+    assert "install the CUDA toolkit (nvcc) or set CUDACXX" in out and "libtrt_panoptic_host.so: " + str(tmp_path) in out

@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
                 "--dry-run should know the TensorRT version, got none installed and no --target-trt — pass "
                 "--target-trt 10.3 (JetPack 6), 10.13 or 11.4"
             )
-        prepared = prepare_build(options, version)
+        prepared = prepare_build(options, version, dry_run=True)
         print(prepared.plan.describe())
         for text in prepared.warnings:
             print(f"warning: {text}")

@@ -40,9 +40,21 @@ def run_build(args: argparse.Namespace) -> int:
             else:
                 print(f"CUDA library: {plugin_build.build_cuda_library(args.build_dir, archs)}")
     else:
-        out = plugin_build.cmake_build(args.build_dir, args.tensorrt_root, archs)
+        notes: list[str] = []
+        out = plugin_build.cmake_build(args.build_dir, args.tensorrt_root, archs, notes=notes)
+        # CMake's own reasons: the kernels need nvcc; the plugin library needs the kernels and TensorRT's headers
+        no_cuda = [n for n in notes if "nvcc not found" in n or "TP_BUILD_CUDA=OFF" in n]
+        no_trt = [n for n in notes if "TensorRT headers not found" in n]
+        reasons = {"libtrt_panoptic_cuda.so": no_cuda, plugin_build.PLUGIN_LIBRARY_NAME: no_cuda + no_trt}
         for name in ("libtrt_panoptic_host.so", "libtrt_panoptic_cuda.so", plugin_build.PLUGIN_LIBRARY_NAME):
             path = out / name
-            print(f"{name}: {path if path.is_file() else 'not built (see the CMake messages above)'}")
+            why = reasons.get(name) or ["see the output of cmake -S plugins -B <dir>"]
+            print(f"{name}: {path}" if path.is_file() else f"{name}: not built — {why[0]}")
+        if not (out / plugin_build.PLUGIN_LIBRARY_NAME).is_file():
+            fix = ("install the CUDA toolkit (nvcc) or set CUDACXX" if no_cuda else
+                   "give --tensorrt-root DIR (the folder with include/NvInferRuntime.h) or set TENSORRT_ROOT")
+            print(f"done in {time.perf_counter() - start:.1f} s; the TensorRT plugin library was not built: {fix}, "
+                  "or use --host-only when you need no engine")
+            return 1
     print(f"done in {time.perf_counter() - start:.1f} s")
     return 0

@@ -109,32 +109,59 @@ def _check_options(options: BuildOptions) -> None:
         raise TrtPanopticError(f"--workspace-mb should be a positive number of MiB, got {options.workspace_mb} — e.g. 1024")
     if options.opt_level is not None and not 0 <= options.opt_level <= 5:
         raise TrtPanopticError(f"--opt-level should be 0..5 (TensorRT's default 3), got {options.opt_level} — pick one")
-    if options.plugin is not None and not Path(options.plugin).is_file():
-        raise TrtPanopticError(
-            f"plugin library should exist, got {str(options.plugin)!r} — build it with python -m trt_panoptic.plugins build"
-        )
+    if options.plugin is not None:
+        check_plugin_library(Path(options.plugin))
     if options.calib_cache is not None and not Path(options.calib_cache).is_file():
         raise TrtPanopticError(
             f"calibration cache should exist, got {str(options.calib_cache)!r} — make it with trt-panoptic calibrate --cache"
         )
 
 
-def prepare_build(options: BuildOptions, version: TrtVersion | str) -> PreparedBuild:
-    """Plan the build of ``options`` for TensorRT ``version`` without TensorRT (also the ``--dry-run``)."""
+#: The entry point TensorRT's IPluginRegistry::loadLibrary (and trtexec --dynamicPlugins) looks up.
+PLUGIN_ENTRY_POINT = b"getCreators"
+
+
+def check_plugin_library(path: Path) -> None:
+    """Refuse, in one line, a ``--plugins`` file that is not a shared library exporting :data:`PLUGIN_ENTRY_POINT`.
+
+    Without loading it (that needs TensorRT's libraries): an ELF file whose dynamic string table holds the
+    name — exported symbol names are stored there NUL-terminated, so the bytes ``getCreators\0`` are present.
+    """
+    if not path.is_file():
+        raise TrtPanopticError(
+            f"plugin library should exist, got {str(path)!r} — build it with trt-panoptic plugins build")
+    data = path.read_bytes()
+    if not data.startswith(b"\x7fELF") or PLUGIN_ENTRY_POINT + b"\0" not in data:
+        raise TrtPanopticError(
+            f"plugin library should be a shared library exporting {PLUGIN_ENTRY_POINT.decode()}, got {path.name} "
+            "(not one) — pass libtrt_panoptic_plugins.so from trt-panoptic plugins build")
+
+
+def prepare_build(options: BuildOptions, version: TrtVersion | str, *, dry_run: bool = False) -> PreparedBuild:
+    """Plan the build of ``options`` for TensorRT ``version`` without TensorRT (also the ``--dry-run``).
+
+    A dry run plans an ONNX with plugin ops without the plugin library (it cannot be built without
+    TensorRT) and says the build will need it; a real build refuses to start without it.
+    """
     version = parse_version(version) if isinstance(version, str) else version
     check_supported(version)
     _check_options(options)
     plan = select_plan(version, options.precision, calibration_cache=options.calib_cache is not None)
     info = inspect_onnx(options.onnx)
     warnings = check_onnx_for_plan(info, plan)
+    plugins = [str(options.plugin)] if options.plugin else []
     if info.plugin_ops and not options.plugin:
-        raise TrtPanopticError(
-            f"{info.path.name} holds plugin ops ({', '.join(info.plugin_ops)}) and should be built with their "
-            "library, got no --plugins — pass --plugins path/to/libtrt_panoptic_plugins.so"
-        )
+        if not dry_run:
+            raise TrtPanopticError(
+                f"{info.path.name} holds plugin ops ({', '.join(info.plugin_ops)}) and should be built with their "
+                "library, got no --plugins — pass --plugins path/to/libtrt_panoptic_plugins.so"
+            )
+        warnings.append(f"the build will need the plugin library for {', '.join(info.plugin_ops)}: build it on the "
+                        "target (trt-panoptic plugins build) and pass --plugins")
+        plugins = ["<libtrt_panoptic_plugins.so>"]
     profile = optimization_profile(info, options.shapes, options.max_batch)
     command = trtexec_command(
-        plan, str(options.onnx), str(options.out), plugins=[str(options.plugin)] if options.plugin else [],
+        plan, str(options.onnx), str(options.out), plugins=plugins,
         workspace_mb=options.workspace_mb, timing_cache=str(options.timing_cache) if options.timing_cache else None,
         opt_level=options.opt_level, profile=profile,
         calib_cache=str(options.calib_cache) if options.calib_cache else None,

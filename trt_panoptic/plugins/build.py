@@ -104,7 +104,8 @@ def _digest(files: list[Path], extra: str) -> str:
     return h.hexdigest()[:16]
 
 
-def _run(cmd: list[str], what: str, cwd: Path | None = None) -> None:
+def _run(cmd: list[str], what: str, cwd: Path | None = None) -> str:
+    """Run ``cmd``; its stdout, or a one-line error with the end of its output."""
     logger.info("%s: %s", what, " ".join(cmd))
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -113,6 +114,7 @@ def _run(cmd: list[str], what: str, cwd: Path | None = None) -> None:
             f"{what} should succeed, got exit code {proc.returncode}: {' | '.join(tail)} — fix the error above "
             "or rerun with the same command to see it in full"
         )
+    return proc.stdout
 
 
 def build_host_library(build_dir: Path | None = None, cxx: str | None = None, force: bool = False) -> Path:
@@ -214,9 +216,13 @@ def cmake_build(
     cuda_archs: tuple[str, ...] = DEFAULT_CUDA_ARCHS,
     with_cuda: bool = True,
     jobs: int = 2,
+    notes: list[str] | None = None,
 ) -> Path:
     """Configure and build ``plugins/CMakeLists.txt``: host library, CUDA kernels (if nvcc is found and
     ``with_cuda``) and ``libtrt_panoptic_plugins.so`` (if TensorRT is found; otherwise CMake says it skips it).
+
+    Args:
+        notes: if given, receives the configure step's own messages (what was found, what is skipped and why).
 
     Returns:
         The CMake build directory (``<build_dir>/cmake``), holding the built libraries.
@@ -235,6 +241,8 @@ def cmake_build(
         cmd.append(f"-DCMAKE_CUDA_COMPILER={nvcc}")
     if tensorrt_root:
         cmd.append(f"-DTENSORRT_ROOT={tensorrt_root}")
-    _run(cmd, "cmake configure")
+    configure = _run(cmd, "cmake configure")
+    if notes is not None:
+        notes.extend(line.split("trt_panoptic: ", 1)[1].strip() for line in configure.splitlines() if "trt_panoptic: " in line)
     _run([cmake, "--build", str(out), "-j", str(jobs)], "cmake build")
     return out
