@@ -148,3 +148,43 @@ def test_segment_boxes_only_speed_up_rendering():
     fast = renderer.render(image, result)
     result.segment_boxes = None
     np.testing.assert_array_equal(fast, renderer.render(image, result))
+
+
+def test_labels_never_overlap_each_other_the_hud_or_the_legend() -> None:
+    # 12 overlapping instances along the top edge (where the HUD sits) and two stuff regions: every label is
+    # drawn clear of the others and of the panels, inside the frame, or left out (the lowest scores first)
+    from trt_panoptic.video.render import overlaps
+
+    h, w = 120, 200
+    pan = np.zeros((h, w), np.int32)
+    pan[80:100] = 13
+    pan[100:] = 14
+    segments, boxes = [], []
+    for i in range(12):
+        x0 = 8 + 14 * i
+        pan[2:30, x0:x0 + 20] = i + 1
+        boxes.append([x0, 2, x0 + 20, 30])
+        segments.append({"id": i + 1, "isthing": True, "category_id": i % 3, "score": 0.95 - 0.02 * i, "instance_id": i})
+    segments += [{"id": 13, "isthing": False, "category_id": 2, "area": 20 * w},
+                 {"id": 14, "isthing": False, "category_id": 3, "area": 20 * w}]
+    result = PanopticResult(pan, segments, np.zeros_like(pan), np.array(boxes, np.float32),
+                            np.array([s["score"] for s in segments[:12]], np.float32), np.array([i % 3 for i in range(12)]))
+    renderer = PanopticRenderer(THINGS, STUFF)
+    renderer.render(np.full((h, w, 3), 90, np.uint8), result, hud=["  --- FPS  infer 10.0 ms", "onnxruntime 256x256"])
+    layout = renderer.last_layout
+    labels, panels = layout["labels"], layout["hud"] + layout["legend"]
+    assert len(layout["hud"]) == 1 and len(layout["legend"]) == 1 and len(labels) >= 4
+    for i, a in enumerate(labels):
+        assert 0 <= a[0] < a[2] <= w and 0 <= a[1] < a[3] <= h
+        assert not any(overlaps(a, b) for b in labels[i + 1:] + panels), (a, labels, panels)
+    # the best-scored instance keeps its label; a dropped one is never better than a drawn one
+    assert len(labels) < 14
+
+
+def test_hud_and_legend_panels_sit_in_the_left_corners() -> None:
+    image, result = _scene(10)
+    renderer = PanopticRenderer(THINGS, STUFF)
+    renderer.render(image, result, hud=["12.0 FPS"])
+    (hud,), (legend,) = renderer.last_layout["hud"], renderer.last_layout["legend"]
+    assert hud[:2] == (0, 0) and legend[0] == 0 and legend[3] == 64  # top-left and bottom-left
+    assert not PanopticRenderer(THINGS, STUFF, legend=False).render(image, result) is None

@@ -32,6 +32,14 @@ _STUFF_PALETTE = np.array(
 _GOLDEN = 0.618033988749895
 
 
+Rect = tuple[int, int, int, int]  #: x0, y0, x1, y1 (ends exclusive)
+
+
+def overlaps(a: Rect, b: Rect) -> bool:
+    """Whether two rectangles share a pixel."""
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
 def stuff_color(channel: int) -> tuple[int, int, int]:
     """BGR colour of stuff semantic channel ``channel`` (1..S)."""
     return tuple(int(v) for v in _STUFF_PALETTE[(channel - 1) % len(_STUFF_PALETTE)])
@@ -109,8 +117,13 @@ class PanopticRenderer:
         thing_classes: names of the thing classes (``PanopticResult.classes`` indexes them).
         stuff_classes: names of stuff channels 1..S.
         alpha: opacity of the colour overlay (0 = invisible, 1 = opaque).
-        labels: draw class names (and scores for things).
+        labels: draw class names (and scores for things); a label that would overlap another, the HUD or the
+            legend moves to another side of its segment, or is left out (lowest scores first).
+        legend: draw a compact legend of the stuff classes in view, bottom-left (things carry labels).
         track: keep instance colours stable across frames (disable for unrelated images).
+
+    After :meth:`render`, ``last_layout`` holds the rectangles (x0, y0, x1, y1) it drew text in: ``labels``,
+    ``hud`` and ``legend`` (for tests and for callers that place more on the frame).
     """
 
     def __init__(
@@ -120,13 +133,16 @@ class PanopticRenderer:
         *,
         alpha: float = 0.5,
         labels: bool = True,
+        legend: bool = True,
         track: bool = True,
     ) -> None:
         self.thing_classes = list(thing_classes)
         self.stuff_classes = list(stuff_classes)
         self.alpha = float(alpha)
         self.labels = labels
+        self.legend = legend
         self._tracker = InstanceTracker() if track else None
+        self.last_layout: dict[str, list[Rect]] = {"labels": [], "hud": [], "legend": []}
 
     def _thing_name(self, cls: int) -> str:
         return self.thing_classes[cls] if 0 <= cls < len(self.thing_classes) else f"thing{cls}"
@@ -166,6 +182,15 @@ class PanopticRenderer:
         scale = max(0.3, min(image.shape[:2]) / 900.0)
         thickness = max(1, int(round(scale * 2)))
         index = {int(s["id"]): i for i, s in enumerate(result.segments_info)}
+        # HUD and legend first: labels are placed around them
+        layout = self.last_layout = {"labels": [], "hud": [], "legend": []}
+        stuff = sorted({int(s["category_id"]) for s in segments if not s.get("isthing")}) if self.legend else []
+        legend = [(self._stuff_name(c), stuff_color(c)) for c in stuff]
+        if hud:
+            layout["hud"] = [draw_hud(out, hud, draw=False)]
+        if legend:
+            layout["legend"] = [draw_legend(out, legend, draw=False)]
+        requests: list[tuple[float, str, Rect, tuple[int, int, int]]] = []
         for k, seg in enumerate(segments, start=1):
             seg_id = int(seg["id"])
             x, y, w, h = _segment_window(result, index[seg_id])
@@ -180,15 +205,24 @@ class PanopticRenderer:
                 continue
             if seg.get("isthing"):
                 text = f"{self._thing_name(int(seg['category_id']))} {float(seg.get('score', 0.0)):.2f}"
-                x0, y0 = _segment_box(result, seg)[:2]
-                anchor = (int(x0), int(y0))
+                box = tuple(int(v) for v in _segment_box(result, seg))
+                priority = 1.0 + float(seg.get("score", 0.0))  # things before stuff, best score first
             else:
                 text = self._stuff_name(int(seg["category_id"]))
                 px, py = _inside_point(mask)
-                anchor = (px + x, py + y)
-            _label(cv2, out, text, anchor, color, scale)
-        if hud:
+                box = (px + x, py + y, px + x, py + y)
+                priority = 0.0
+            requests.append((priority, text, box, color))
+        taken = layout["hud"] + layout["legend"]
+        for _, text, box, color in sorted(requests, key=lambda r: -r[0]):
+            rect = _label(cv2, out, text, box, color, scale, taken)
+            if rect is not None:
+                taken.append(rect)
+                layout["labels"].append(rect)
+        if hud:  # last, over the contours
             draw_hud(out, hud)
+        if legend:
+            draw_legend(out, legend)
         return out
 
 
@@ -273,28 +307,60 @@ def _inside_point(mask: np.ndarray) -> tuple[int, int]:
     return int(x), int(y)
 
 
-def _label(cv2, image: np.ndarray, text: str, anchor: tuple[int, int], color: tuple[int, int, int], scale: float):
-    """Text on a filled box in ``color`` whose bottom-left corner sits at ``anchor``, kept inside the image."""
+def _label(cv2, image: np.ndarray, text: str, box: Rect, color: tuple[int, int, int], scale: float,
+           taken: list[Rect]) -> Rect | None:
+    """Text on a filled box in ``color`` at the first free place around ``box`` (x0, y0, x1, y1; a point for
+    stuff): above its top-left corner, inside it below that corner, below its bottom-left corner, above its
+    top-right corner — kept inside the image, clear of ``taken``. Returns the rectangle drawn, or None when
+    every place is taken (the label is left out rather than drawn over another)."""
     font = cv2.FONT_HERSHEY_SIMPLEX
     (tw, th), base = cv2.getTextSize(text, font, scale, 1)
+    lw, lh = tw + 2, th + base + 1
     h, w = image.shape[:2]
-    x = min(max(anchor[0], 0), max(w - tw - 2, 0))
-    y = min(max(anchor[1], th + base + 1), h - 1)
-    cv2.rectangle(image, (x, y - th - base - 1), (x + tw + 2, y), color, -1)
-    ink = (0, 0, 0) if sum(color) > 380 else (255, 255, 255)
-    cv2.putText(image, text, (x + 1, y - base), font, scale, ink, 1, cv2.LINE_AA)
+    x0, y0, x1, y1 = box
+    for left, bottom in ((x0, y0), (x0, y0 + lh), (x0, y1 + lh), (x1 - lw, y0)):
+        x = min(max(left, 0), max(w - lw, 0))
+        y = min(max(bottom, lh), h)
+        rect = (x, y - lh, x + lw, y)
+        if not any(overlaps(rect, t) for t in taken):
+            cv2.rectangle(image, (rect[0], rect[1]), (rect[2] - 1, rect[3] - 1), color, -1)
+            ink = (0, 0, 0) if sum(color) > 380 else (255, 255, 255)
+            cv2.putText(image, text, (x + 1, y - base - 1), font, scale, ink, 1, cv2.LINE_AA)
+            return rect
+    return None
 
 
-def draw_hud(image: np.ndarray, lines: list[str]) -> None:
-    """Draw ``lines`` (e.g. FPS and latency) top-left on a darkened panel, in place."""
+def _panel(image: np.ndarray, lines: list[str], corner: str, swatches: list[tuple[int, int, int]] | None = None,
+           draw: bool = True) -> Rect:
+    """``lines`` of white text on a darkened panel in a corner ("top-left" or "bottom-left"), in place;
+    with ``swatches``, a colour square before each line. Returns the panel's rectangle (only that with
+    ``draw=False``)."""
     cv2 = import_optional("cv2", "pip install opencv-python-headless")
     font = cv2.FONT_HERSHEY_SIMPLEX
     scale = max(0.3, min(image.shape[:2]) / 1100.0)
     sizes = [cv2.getTextSize(line, font, scale, 1) for line in lines]
     line_h = max(th + base for (_, th), base in sizes) + 4
-    width = min(max(tw for (tw, _), _ in sizes) + 8, image.shape[1])
+    indent = line_h if swatches else 0
+    width = min(max(tw for (tw, _), _ in sizes) + 8 + indent, image.shape[1])
     height = min(line_h * len(lines) + 4, image.shape[0])
-    panel = image[:height, :width]
+    top = 0 if corner == "top-left" else image.shape[0] - height
+    if not draw:
+        return (0, top, width, top + height)
+    panel = image[top:top + height, :width]
     panel[:] = (panel.astype(np.uint16) * 2 // 5).astype(np.uint8)  # 40 % brightness keeps text readable
     for i, line in enumerate(lines):
-        cv2.putText(image, line, (4, (i + 1) * line_h - 2), font, scale, (255, 255, 255), 1, cv2.LINE_AA)
+        y = top + (i + 1) * line_h - 2
+        if swatches:
+            cv2.rectangle(image, (4, y - line_h + 6), (indent, y - 1), swatches[i], -1)
+        cv2.putText(image, line, (4 + indent, y), font, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    return (0, top, width, top + height)
+
+
+def draw_hud(image: np.ndarray, lines: list[str], draw: bool = True) -> Rect:
+    """Draw ``lines`` (e.g. FPS and latency) top-left on a darkened panel, in place; returns its rectangle."""
+    return _panel(image, lines, "top-left", draw=draw)
+
+
+def draw_legend(image: np.ndarray, entries: list[tuple[str, tuple[int, int, int]]], draw: bool = True) -> Rect:
+    """A compact legend, bottom-left: a colour square and a name per entry; returns its rectangle."""
+    return _panel(image, [name for name, _ in entries], "bottom-left", [color for _, color in entries], draw=draw)
