@@ -33,3 +33,11 @@ def test_unwritable_path_is_a_user_error(tmp_path):
     (tmp_path / "dir").mkdir()
     with pytest.raises(TrtPanopticError, match="should be writable"):
         atomic_write_text(tmp_path / "dir", "{}")
+
+
+def test_an_output_folder_is_readable_by_others(tmp_path):
+    from trt_panoptic.atomic_io import atomic_output_dir
+
+    with atomic_output_dir(tmp_path / "dataset") as tmp:
+        (tmp / "x.txt").write_text("x")
+    assert oct(os.stat(tmp_path / "dataset").st_mode & 0o777) == "0o755"  # a temp folder is made 0700

@@ -48,6 +48,7 @@ def test_written_clip_reads_back_and_is_deterministic(tmp_path, suffix):
         n += 1
     assert n == 8
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"clip0{suffix}", f"clip1{suffix}"]  # no temp left
+    assert oct(paths[0].stat().st_mode & 0o777) == "0o644"  # not the temp file's 0600
 
 
 def test_bad_arguments(tmp_path):

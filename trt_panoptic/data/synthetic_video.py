@@ -141,6 +141,7 @@ def write_synthetic_video(
             writer.release()
         if tmp.stat().st_size == 0:
             raise TrtPanopticError(f"the video writer should produce data for {out.name}, got an empty file — try .avi")
+        os.chmod(tmp, 0o644)  # mkstemp made it 0600; a clip is meant to be shared
         os.replace(tmp, out)
     finally:
         with contextlib.suppress(FileNotFoundError):
