@@ -217,3 +217,8 @@ def test_device_is_checked_before_any_model_loads(tmp_path, tiny, portable_onnx,
     else:
         with pytest.raises(TrtPanopticError, match="visible GPUs"):
             create_predictor("torch", device=f"cuda:{torch.cuda.device_count()}")
+
+
+def test_the_tensorrt_backend_without_a_model_says_what_is_missing():
+    with pytest.raises(TrtPanopticError, match="got no --model"):
+        create_predictor("tensorrt")

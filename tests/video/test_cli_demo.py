@@ -44,3 +44,13 @@ def test_run_dir_is_never_reused_silently(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(TrtPanopticError, match="should be a folder"):
         choose_run_dir(blocker, force=False)
+
+
+def test_a_missing_gpu_fails_before_anything_is_written(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible here: --device cuda is valid")
+    out = tmp_path / "demo"
+    assert main(["demo", "--out-dir", str(out), "--device", "cuda", "--no-progress"]) == 2
+    assert "should name a visible GPU" in capsys.readouterr().err and not out.exists()

@@ -22,27 +22,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = parser.add_subparsers(dest="bench_command", metavar="{flops,latency}", required=True)
 
     def common(p: argparse.ArgumentParser, depth: int, height: int, width: int) -> None:
-        p.add_argument("--depth", type=int, default=depth, choices=(18, 34, 50, 101), help="ResNet depth")
-        p.add_argument("--height", type=int, default=height, help="input height, multiple of 32")
-        p.add_argument("--width", type=int, default=width, help="input width, multiple of 32")
+        p.add_argument("--depth", type=int, default=depth, choices=(18, 34, 50, 101), help="ResNet depth (default: %(default)s)")
+        p.add_argument("--height", type=int, default=height, help="input height, multiple of 32 (default: %(default)s)")
+        p.add_argument("--width", type=int, default=width, help="input width, multiple of 32 (default: %(default)s)")
         p.add_argument("--variants", nargs="+", default=list(VARIANTS), metavar="NAME",
                        help=f"backbone variants, among {' '.join(VARIANTS)} (default: all)")
-        p.add_argument("--num-classes", type=int, default=19, help="classifier outputs (19: Cityscapes)")
-        p.add_argument("--width-mult", type=float, default=1.0, help="ResNet channel multiplier (CPU-sized models: 0.25-0.5)")
+        p.add_argument("--num-classes", type=int, default=19, help="classifier outputs (default: 19, Cityscapes)")
+        p.add_argument("--width-mult", type=float, default=1.0, help="ResNet channel multiplier (default: 1.0; CPU-sized models: 0.25-0.5)")
         p.add_argument("--json", required=True, metavar="OUT", help="result JSON; .md and .png are written beside it")
         p.add_argument("--no-plot", action="store_true", help="skip the PNG")
 
-    flops = sub.add_parser("flops", help="multiply-adds, activation memory and params per variant (no compute: meta tensors)")
+    flops = sub.add_parser("flops", help="multiply-adds, activation memory and params per variant (no compute: meta tensors)",
+                           description="Count multiply-adds, activation memory and parameters of each backbone variant "
+                                       "(plain, dilated, encoder-decoder, FPN) on meta tensors: nothing is computed.")
     common(flops, 101, 1024, 2048)
     flops.set_defaults(func=run)
 
-    latency = sub.add_parser("latency", help="latency per variant on one backend, variants side by side")
+    latency = sub.add_parser("latency", help="latency per variant on one backend, variants side by side",
+                             description="Time each backbone variant on one backend, the variants interleaved so that "
+                                         "machine noise hits them alike.")
     common(latency, 50, 512, 1024)
-    latency.add_argument("--backend", default="torch", choices=("torch", "onnxruntime", "tensorrt"))
-    latency.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"))
-    latency.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    latency.add_argument("--warmup", type=int, default=2, help="untimed iterations per variant")
-    latency.add_argument("--iterations", type=int, default=10, help="timed iterations per variant")
+    latency.add_argument("--backend", default="torch", choices=("torch", "onnxruntime", "tensorrt"), help="(default: torch)")
+    latency.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"), help="(default: fp32)")
+    latency.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="(default: cpu)")
+    latency.add_argument("--warmup", type=int, default=2, help="untimed iterations per variant (default: 2)")
+    latency.add_argument("--iterations", type=int, default=10, help="timed iterations per variant (default: 10)")
     latency.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     latency.set_defaults(func=run)
 

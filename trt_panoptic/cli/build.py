@@ -18,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Build a TensorRT 10.x/11.x engine and its sidecar; prints the equivalent trtexec command.",
     )
     p.add_argument("--onnx", type=Path, required=True, help="ONNX model (FP32, FP16-typed or Q/DQ INT8)")
-    p.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp16")
+    p.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp16", help="engine precision (default: fp16)")
     p.add_argument("--out", type=Path, required=True, help="engine file to write (sidecar: <out>.json)")
     p.add_argument("--plugins", type=Path, default=None, help="plugin library, e.g. libtrt_panoptic_plugins.so")
     p.add_argument("--workspace-mb", type=int, default=None, help="workspace memory pool limit (MiB)")
@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--opt-level", type=int, default=None, help="builder optimization level 0-5 (default 3)")
     p.add_argument("--shape", action="append", default=[], metavar="NAME:DxDxD",
                    help="shape of a dynamic input (repeatable)")
-    p.add_argument("--max-batch", type=int, default=1, help="max batch of a dynamic batch dimension")
+    p.add_argument("--max-batch", type=int, default=1, help="max batch of a dynamic batch dimension (default: 1)")
     p.add_argument("--calib-cache", type=Path, default=None,
                    help="TensorRT 10.x legacy INT8: calibration cache for a plain (non-Q/DQ) ONNX")
     p.add_argument("--dry-run", action="store_true", help="print the plan and the trtexec command, build nothing")

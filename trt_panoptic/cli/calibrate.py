@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("calibrate", help="INT8 calibration → Q/DQ ONNX (+ TensorRT calibration cache)",
                               description="Calibrate an exported ONNX for INT8 and write the explicitly quantized (Q/DQ) ONNX.")
-    p.add_argument("--onnx", required=True, help="the float ONNX from trt-panoptic export (portable flavour)")
+    p.add_argument("--onnx", required=True, help="the float ONNX from trt-panoptic export (either flavour; "
+                                                  "the TensorRT flavour's plugin ops run through their host build)")
     p.add_argument("--data", help="calibration images: a folder, a video file, or synthetic[:SEED]")
     p.add_argument("--out", required=True, help="output Q/DQ .onnx path")
     p.add_argument("--recipe", help="YAML recipe (calibration/*.yaml); flags given here override it")

@@ -17,7 +17,9 @@ logger = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("convert", help="import a detectron2 PanopticFPN checkpoint (weights + config)")
+    p = subparsers.add_parser("convert", help="import a detectron2 PanopticFPN checkpoint (weights + config)",
+                              description="Convert a detectron2 PanopticFPN checkpoint and its config dump into this "
+                                          "project's checkpoint, with a report of every mapped tensor.")
     p.add_argument("checkpoint", help="detectron2 .pth ({'model': state_dict}) or model-zoo .pkl")
     p.add_argument("--from", dest="source", choices=["detectron2"], default="detectron2", help="framework of the checkpoint")
     p.add_argument("--d2-config", required=True, help="detectron2 YAML config (the full dump saved beside the weights)")

@@ -17,7 +17,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("data", help="make synthetic data (images, video); check a dataset")
     sub = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
 
-    p = sub.add_parser("synth", help="synthetic panoptic images in COCO panoptic format")
+    p = sub.add_parser("synth", help="synthetic panoptic images in COCO panoptic format",
+                       description="Render synthetic street-like scenes (sky, road, grass, wall; discs, boxes, "
+                                   "triangles) with exact panoptic ground truth, in COCO panoptic format.")
     p.add_argument("--out", required=True, help="output folder (images/, panoptic/, panoptic.json)")
     p.add_argument("--num-images", type=int, required=True, help="number of images")
     p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives identical files (default 0)")
@@ -25,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="replace a non-empty --out")
     p.set_defaults(func=run_synth)
 
-    p = sub.add_parser("synth-video", help="synthetic clip of moving, occluding shapes (.mp4 mp4v or .avi MJPG)")
+    p = sub.add_parser("synth-video", help="synthetic clip of moving, occluding shapes (.mp4 mp4v or .avi MJPG)",
+                       description="Write a synthetic clip of moving, occluding shapes over the synthetic scenes' stuff.")
     p.add_argument("--out", required=True, help="output video file, .mp4 or .avi")
     p.add_argument("--frames", type=int, required=True, help="number of frames")
     p.add_argument("--size", default="256x256", help="frame size HxW in pixels (default 256x256)")
@@ -34,7 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="replace an existing --out")
     p.set_defaults(func=run_synth_video)
 
-    p = sub.add_parser("check", help="read every annotation of a COCO panoptic dataset and report its counts")
+    p = sub.add_parser("check", help="read every annotation of a COCO panoptic dataset and report its counts",
+                       description="Read every image and annotation of a COCO panoptic dataset and report the "
+                                   "segment counts per class.")
     p.add_argument("--data", required=True, help="dataset folder (images/, panoptic/, panoptic.json) or the JSON")
     p.add_argument("--config", default=None, help="read with this config's classes (default: the JSON's categories)")
     p.set_defaults(func=run_check)

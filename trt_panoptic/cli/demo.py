@@ -84,6 +84,10 @@ def run(args: argparse.Namespace) -> int:
     if args.frames < 1:
         raise TrtPanopticError(f"--frames should be at least 1, got {args.frames} — e.g. --frames 60")
     size = _parse_size(args.size)
+    if args.device != "cpu":  # a missing GPU fails before the run folder and the clip are written
+        from trt_panoptic.runtime.torch_backend import torch_device
+
+        torch_device(args.device)
     run_dir = choose_run_dir(args.out_dir, args.force)
     run_dir.mkdir(parents=True, exist_ok=True)
     clip, annotated = run_dir / "input.mp4", run_dir / "demo.mp4"

@@ -23,7 +23,9 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("predict", help="panoptic segmentation of images with the PyTorch model")
+    p = subparsers.add_parser("predict", help="panoptic segmentation of images with the PyTorch model",
+                              description="Segment images with a PyTorch checkpoint (ours or converted from detectron2); "
+                                          "writes COCO panoptic PNGs + JSON and overlays.")
     p.add_argument("--weights", default=None, help="checkpoint (.pt, carries its config); default: the bundled model")
     p.add_argument("--config", default=None, help="override the checkpoint's config")
     p.add_argument("--input", required=True, help="an image file or a folder of images")

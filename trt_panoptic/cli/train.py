@@ -11,7 +11,10 @@ import json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("train", help="train a model (one process, or DDP under torchrun)")
+    p = subparsers.add_parser("train", help="train a model (one process, or DDP under torchrun)",
+                              description="Train a Panoptic FPN on a COCO panoptic dataset; writes checkpoints, log.jsonl and "
+                                          "model_final.pt (which records the input size it was trained at). r18_fpn_tiny: "
+                                          "2,000 iterations, about 50 min on 2 CPU cores; --max-iter 100 for a quick try.")
     p.add_argument("--config", required=True, help="YAML config path or shipped name (e.g. r18_fpn_tiny)")
     p.add_argument("--out", required=True, help="output folder: checkpoints, log.jsonl, model_final.pt")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")

@@ -81,7 +81,8 @@ def create_predictor(
         log.info("backend: %s", chosen)
     if chosen == "tensorrt":
         if model is None or Path(model).suffix.lower() not in (".engine", ".plan"):
-            raise TrtPanopticError(f"the tensorrt backend should get --model with a .engine file, got {model!r} — build one with trt-panoptic build")
+            got = "no --model" if model is None else repr(model)
+            raise TrtPanopticError(f"the tensorrt backend should get --model with a .engine file, got {got} — build one with trt-panoptic build")
         from trt_panoptic.runtime.tensorrt_backend import TensorRTPredictor
 
         return TensorRTPredictor(model, config=config, height=height, width=width, **options)
