@@ -63,6 +63,30 @@ def atomic_write_json(path: str | os.PathLike, data: object) -> Path:
     return atomic_write_text(path, json.dumps(data, indent=2) + "\n")
 
 
+def check_writable_dir(folder: Path, what: str) -> None:
+    """Raise a one-line error unless files can be created in ``folder`` (created if missing).
+
+    Args:
+        folder: where the output will be written.
+        what: the output, as the user knows it (``"video output"``, ``"--stats"``), to start the message.
+    """
+    blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise TrtPanopticError(
+            f"{what} should go into a folder, got '{folder}' ('{blocker}' is a file) — choose another path"
+        )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        # Permission bits do not tell (read-only mounts, ACLs, root): creating a file does.
+        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise TrtPanopticError(
+            f"{what} should go into a writable folder, got '{folder}' ({exc.strerror or exc}) — choose another path"
+        ) from None
+
+
 def check_output_dir(out: str | Path, force: bool) -> Path:
     """Refuse a non-empty ``out`` unless ``force``; an existing plain file is always refused."""
     out = Path(out)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 
 import numpy as np
 import pytest
@@ -112,3 +113,36 @@ def test_trtexec_export_times_become_phase_records_and_wall_time():
     # TensorRT 8.x names: inMs / outMs
     old, _ = parse_trtexec_times([{"startInMs": 0.0, "endOutMs": 2.0, "inMs": 0.2, "computeMs": 1.5, "outMs": 0.3}])
     assert old == [{"h2d_ms": 0.2, "compute_ms": 1.5, "d2h_ms": 0.3}]
+
+
+@pytest.mark.parametrize("precision, flags", [("fp32", []), ("fp16", ["--fp16"]), ("int8", ["--int8", "--fp16"])])
+def test_tensorrt_variants_take_the_build_plans_trtexec_flags(tmp_path, monkeypatch, precision, flags):
+    # A stand-in trtexec records its command line and writes --exportTimes as trtexec does; the precision
+    # flags must be the ones engine.versions plans for TensorRT 10.x (no Python tensorrt here: 10.3)
+    import json
+    import os
+    import stat
+
+    from trt_panoptic.bench.compare import latency_comparison
+
+    if shutil.which("trtexec") is not None:
+        pytest.skip("a real trtexec is installed here")
+    log = tmp_path / "argv.json"
+    fake = tmp_path / "bin" / "trtexec"
+    fake.parent.mkdir()
+    fake.write_text(f"""#!{sys.executable}
+import json, sys
+args = sys.argv[1:]
+json.dump(args, open({str(log)!r}, "w"))
+times = next(a.split("=", 1)[1] for a in args if a.startswith("--exportTimes="))
+json.dump([{{"startH2dMs": 0.0, "endD2hMs": 1.0, "h2dMs": 0.1, "computeMs": 0.8, "d2hMs": 0.1}}], open(times, "w"))
+""")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    result = latency_comparison(backend="tensorrt", precision=precision, variants=["fpn"], depth=18, height=64, width=64,
+                                iterations=1, warmup=1, spec=VariantSpec(depth=18, width_mult=0.25, fpn_channels=32,
+                                                                         semantic_dims=32))
+    argv = json.loads(log.read_text())
+    assert [a for a in argv if a in ("--fp16", "--int8", "--best")] == flags
+    assert any(a.startswith("--onnx=") for a in argv) and any(a.startswith("--saveEngine=") for a in argv)
+    assert result["variants"]["fpn"]["trtexec_command"].split()[0] == str(fake)

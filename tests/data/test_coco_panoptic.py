@@ -151,7 +151,7 @@ def test_unknown_category_names_the_segment(copy_of_sample, coco_sample):
 
 
 def test_corrupt_png_and_image_name_the_file(copy_of_sample):
-    from trt_panoptic.data.coco_panoptic import read_image_bgr
+    from trt_panoptic.data.frames import read_image_bgr
 
     (copy_of_sample / "panoptic" / "000000142238.png").write_bytes(b"not a png")
     (copy_of_sample / "images" / "000000439180.jpg").write_bytes(b"\xff\xd8 truncated")

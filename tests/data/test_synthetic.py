@@ -10,7 +10,8 @@ import pytest
 
 from trt_panoptic.config import load_config
 from trt_panoptic.data import PanopticCategories, load_coco_panoptic, read_targets
-from trt_panoptic.data.coco_panoptic import read_image_bgr, read_panoptic_png
+from trt_panoptic.data.coco_panoptic import read_panoptic_png
+from trt_panoptic.data.frames import read_image_bgr
 from trt_panoptic.data.synthetic import (
     SceneSpec,
     Thing,

@@ -116,3 +116,21 @@ def test_lookup_names_the_missing_member():
         lookup(trt11, "BuilderFlag.FP16", 10)  # what a 10.x plan would ask of an 11.x install
     with pytest.raises(AssertionError, match="not declared for TensorRT 11.x"):
         lookup(trt11, "BuilderFlag.FP16", 11)  # the code cannot even ask: 11.x plans never name it
+
+
+def test_the_sidecar_carries_the_model_config_and_input_size(tmp_path):
+    # an ONNX of trt-panoptic export names its config and size; the engine keeps them, so it runs without it
+    import onnx
+
+    from trt_panoptic.config import config_from_dict
+    from trt_panoptic.export.contract import write_metadata
+
+    trt, _ = make_fake_trt("10.3.0")
+    path = make_onnx(tmp_path / "m.onnx")
+    cfg = config_from_dict({"model": {"input": {"size": [64, 64]}}})
+    onnx.save(write_metadata(onnx.load(str(path)), config=json.dumps(cfg.to_dict()), height="64", width="64"), str(path))
+    sidecar = build_engine(BuildOptions(onnx=path, out=tmp_path / "m.engine", precision="fp16"), trt=trt, gpu=GPU)
+    assert sidecar.input_size == [64, 64] and config_from_dict(sidecar.model_config) == cfg
+    (tmp_path / "plain").mkdir()
+    plain = _build(tmp_path / "plain", "10.3.0")[1]  # any other ONNX: nothing to carry
+    assert plain.model_config is None and plain.input_size is None

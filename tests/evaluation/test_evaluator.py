@@ -20,11 +20,14 @@ class Oracle:
     """Returns the ground truth of each image in dataset order, as a backend would (model class indices)."""
 
     backend = "oracle"
+    thread_safe = False
+    height = width = None
 
     def __init__(self, root, categories, drop_first_thing=False):
         ds = load_coco_panoptic(root)
         self.cats = categories
         self.thing_classes, self.stuff_classes = list(categories.thing_names), list(categories.stuff_names)
+        self.thing_ids, self.stuff_ids = list(categories.thing_ids), list(categories.stuff_ids)
         self.queue = list(ds.records)
         self.drop = drop_first_thing
 
@@ -83,6 +86,10 @@ class SyntheticClassesModel:
     backend = "none"
     thing_classes = ["disc", "box", "triangle"]
     stuff_classes = ["sky", "road", "grass", "wall"]
+    thing_ids: list[int] = []
+    stuff_ids: list[int] = []
+    thread_safe = False
+    height = width = None
 
     def predict(self, image):
         raise AssertionError("never called: the class check comes first")

@@ -79,18 +79,26 @@ def test_torch_predictor_without_size_runs_each_frame_at_its_own_size(tiny, fram
     assert res.panoptic.shape == frame.shape[:2] and res.panoptic.dtype == np.int32
 
 
-class _OrtAsEngine:
-    """Stands in for trt_panoptic.engine.runner.TrtRunner: the same named-dict run() over ONNX Runtime, and
-    the same ``inputs`` (tensor specs with a ``name``)."""
+def _sidecar(**fields):
+    from trt_panoptic.engine.sidecar import Sidecar
 
-    def __init__(self, proto):
+    return Sidecar(tensorrt_version="10.3.0", gpu_name="GPU", compute_capability="8.7", precision="fp16",
+                   inputs={"image": [1, 3, SIZE, SIZE]}, onnx_path="/elsewhere/m.onnx", onnx_sha256="0" * 64,
+                   rebuild_command="trt-panoptic build --onnx m.onnx ...", **fields)
+
+
+class _OrtAsEngine:
+    """Stands in for trt_panoptic.engine.runner.TrtRunner: the same named-dict run() over ONNX Runtime, the
+    same ``inputs`` (tensor specs with a ``name``) and a sidecar."""
+
+    def __init__(self, proto, sidecar=None):
         from types import SimpleNamespace
 
         from trt_panoptic.export.ort_ops import ort_session
 
         self.session = ort_session(proto)
         self.inputs = [SimpleNamespace(name=i.name) for i in self.session.get_inputs()]
-        self.sidecar = None
+        self.sidecar = sidecar or _sidecar()
 
     def run(self, inputs):
         names = [o.name for o in self.session.get_outputs()]
@@ -104,24 +112,20 @@ def test_tensorrt_predictor_shares_the_decode_path(tiny, tensorrt_onnx, frame):
     assert trt_pred.backend == "tensorrt"
 
 
-def test_tensorrt_predictor_takes_config_and_size_from_the_sidecar_onnx(tmp_path, tensorrt_onnx, frame):
-    from trt_panoptic.engine.files import sha256_file
-    from trt_panoptic.engine.sidecar import Sidecar
+def test_tensorrt_predictor_takes_config_and_size_from_the_sidecar(tmp_path, tensorrt_onnx, frame):
+    # The engine carries its model: the sidecar records the ONNX's config and input size at build time, so
+    # the ONNX (its path in the sidecar points nowhere here) is never reopened.
+    from trt_panoptic.export.contract import onnx_info
 
-    onnx_path = save_onnx(tensorrt_onnx, tmp_path / "m.onnx")
-    runner = _OrtAsEngine(tensorrt_onnx)
-    runner.sidecar = Sidecar(tensorrt_version="10.3.0", gpu_name="GPU", compute_capability="8.7", precision="fp16",
-                             inputs={"image": [1, 3, SIZE, SIZE]}, onnx_path="m.onnx", onnx_sha256=sha256_file(onnx_path),
-                             rebuild_command="trt-panoptic build --onnx m.onnx ...")
-    engine = tmp_path / "m.engine"
-    # The relative onnx_path of an older sidecar resolves beside the engine, whatever the working directory.
-    pred = TensorRTPredictor(engine, runner=runner)
-    assert (pred.height, pred.width) == (SIZE, SIZE)
+    info = onnx_info(tensorrt_onnx)
+    runner = _OrtAsEngine(tensorrt_onnx, _sidecar(model_config=info.config.to_dict(), input_size=[SIZE, SIZE]))
+    pred = TensorRTPredictor(tmp_path / "m.engine", runner=runner)
+    assert (pred.height, pred.width) == (SIZE, SIZE) and pred.thing_classes == ["disc", "box", "triangle"]
+    _assert_same_result(pred.predict(frame), OnnxRuntimePredictor(tensorrt_onnx).predict(frame), box_atol=1e-4)
     with pytest.raises(TrtPanopticError, match="fixed 128×128"):
-        TensorRTPredictor(engine, runner=runner, height=2 * SIZE, width=2 * SIZE)
-    onnx_path.write_bytes(onnx_path.read_bytes() + b"\0")  # re-exported / changed since the build
-    with pytest.raises(TrtPanopticError, match="SHA-256 differs"):
-        TensorRTPredictor(engine, runner=runner)
+        TensorRTPredictor(tmp_path / "m.engine", runner=runner, height=2 * SIZE, width=2 * SIZE)
+    with pytest.raises(TrtPanopticError, match="should carry its model config and input size in its sidecar"):
+        TensorRTPredictor(tmp_path / "m.engine", runner=_OrtAsEngine(tensorrt_onnx))
 
 
 def test_create_predictor_picks_backends(tmp_path, tiny, portable_onnx):

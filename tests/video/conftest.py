@@ -68,6 +68,10 @@ class FakePredictor:
     backend = "fake"
     thing_classes = ["disc", "box", "triangle"]
     stuff_classes = ["sky", "road", "grass", "wall"]
+    thing_ids: list[int] = []  # dataset ids 1..T, T+1..T+S
+    stuff_ids: list[int] = []
+    thread_safe = False
+    height = width = None  # each frame at its own size
 
     def __init__(self, delay_s: float = 0.0) -> None:
         self.delay_s = delay_s

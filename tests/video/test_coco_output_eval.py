@@ -22,6 +22,10 @@ class OraclePredictor:
     backend = "oracle"
     thing_classes = ["disc", "box", "triangle"]
     stuff_classes = ["sky", "road", "grass", "wall"]
+    thing_ids: list[int] = []  # 1..3, 4..7
+    stuff_ids: list[int] = []
+    thread_safe = False
+    height = width = None
 
     def __init__(self, root: Path) -> None:
         data = json.loads((root / "panoptic.json").read_text())

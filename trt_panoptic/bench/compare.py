@@ -32,10 +32,10 @@ from trt_panoptic.bench.latency import (
 from trt_panoptic.bench.report import machine_info, markdown_table
 from trt_panoptic.errors import TrtPanopticError, import_optional
 from trt_panoptic.modeling.backbone.variants import VARIANTS, VariantSpec, build_variant
+from trt_panoptic.runtime.factory import CONCRETE_BACKENDS
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
-BACKENDS = ("torch", "onnxruntime", "tensorrt")
 PRECISIONS = ("fp32", "fp16", "int8")
 PARTS = ("backbone", "decoder", "head")
 
@@ -103,7 +103,7 @@ def flops_comparison(
             entry[f"activations_mb_{part}"] = g.activation_bytes / 1e6 if g else 0.0
             entry[f"params_m_{part}"] = g.params / 1e6 if g else 0.0
         out["variants"][name] = entry
-        log.info("%s R%d %dx%d: %.1f GMACs, %.0f MB activations", name, depth, height, width,
+        logger.info("%s R%d %dx%d: %.1f GMACs, %.0f MB activations", name, depth, height, width,
                  entry["gmacs"], entry["activations_mb"])
     if "fpn" in out["variants"]:
         fpn = out["variants"]["fpn"]
@@ -215,25 +215,27 @@ def _trtexec() -> str:
 
 def _tensorrt_variant(model: torch.nn.Module, image: torch.Tensor, name: str, workdir: Path, precision: str,
                       warmup: int, iterations: int) -> dict[str, Any]:
+    from trt_panoptic.engine.builder import installed_trt_version
+    from trt_panoptic.engine.trtexec import trtexec_args
+    from trt_panoptic.engine.versions import ONNX_ANY, ONNX_QDQ, parse_version, select_plan
+
     trtexec = _trtexec()
+    # The precision flags are the build plan's (engine.versions); with only trtexec installed (no Python
+    # tensorrt, e.g. JetPack 6) the plan is TensorRT 10.3's.
+    plan = select_plan(installed_trt_version() or parse_version("10.3.0"), precision)
+    # An FP32 variant graph fits a 10.x plan (int8: Q/DQ kernels timed with dummy scales, no calibration);
+    # on 11.x precision comes from the ONNX's types, which this graph does not have.
+    if plan.onnx_requirement not in (ONNX_ANY, ONNX_QDQ) or (plan.version.major >= 11 and precision != "fp32"):
+        raise TrtPanopticError(
+            f"--precision {precision} should come from the ONNX on TensorRT {plan.version} (no --{precision} flag), got "
+            "an FP32 variant graph — time --precision fp32 here, or export an FP16-typed / Q/DQ model and time its "
+            "engine with trtexec")
     onnx_path = export_onnx(model, image, workdir / f"{name}.onnx")
     times = workdir / f"{name}.times.json"
-    cmd = [trtexec, f"--onnx={onnx_path}", f"--iterations={iterations}", f"--warmUp={warmup * 100}",
-           "--duration=0", f"--exportTimes={times}"]
+    cmd = [trtexec, *trtexec_args(plan, str(onnx_path), str(workdir / f"{name}.engine"))[1:],
+           f"--iterations={iterations}", f"--warmUp={warmup * 100}", "--duration=0", f"--exportTimes={times}"]
     # trtexec warms up by time, not by count: --warmUp is milliseconds (100 per requested warm-up iteration).
-    if precision in ("fp16", "int8"):
-        # TensorRT 10.x builder flags; int8 without calibration data times the kernels only (dummy scales).
-        # TensorRT 11.x removed both flags: precision comes from the ONNX's types there.
-        from trt_panoptic.engine.builder import installed_trt_version
-
-        version = installed_trt_version()  # None: only trtexec is installed (e.g. JetPack 6, TensorRT 10.3)
-        if version is not None and version.major >= 11:
-            raise TrtPanopticError(
-                f"--precision {precision} should come from the ONNX on TensorRT 11 (no --{precision} flag), got an FP32 variant "
-                "graph — time --precision fp32 here, or export an FP16-typed / Q/DQ model and time its engine with trtexec"
-            )
-        cmd.append(f"--{precision}")
-    log.info("%s", " ".join(cmd))
+    logger.info("%s", " ".join(cmd))
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = proc.stdout.strip().splitlines()[-1:] or ["(no output)"]
@@ -241,7 +243,7 @@ def _tensorrt_variant(model: torch.nn.Module, image: torch.Tensor, name: str, wo
     records, wall = parse_trtexec_times(json.loads(times.read_text()))
     summary = summarize_trt(records, wall_s=wall)
     for line in format_trtexec(summary):
-        log.info("%s: %s", name, line)
+        logger.info("%s: %s", name, line)
     return {**summary.latency.to_dict(), "trtexec": summary.to_dict(), "trtexec_command": " ".join(cmd)}
 
 
@@ -257,8 +259,8 @@ def latency_comparison(
     """
     variants = _check_variants(variants)
     _check_size(height, width)
-    if backend not in BACKENDS:
-        raise TrtPanopticError(f"backend should be one of {', '.join(BACKENDS)}, got {backend!r} — e.g. --backend torch")
+    if backend not in CONCRETE_BACKENDS:
+        raise TrtPanopticError(f"backend should be one of {', '.join(CONCRETE_BACKENDS)}, got {backend!r} — e.g. --backend torch")
     if precision not in PRECISIONS:
         raise TrtPanopticError(f"precision should be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if backend != "tensorrt" and precision == "int8":
@@ -300,7 +302,7 @@ def latency_comparison(
             result["variants"][name] = summarize(s).to_dict()
         result["timing"] = "host perf_counter, variants interleaved round-robin in one loop"
     for name, stats in result["variants"].items():
-        log.info("%s", format_stats(name, _stats(stats)))
+        logger.info("%s", format_stats(name, _stats(stats)))
     result["machine"] = machine_info()
     result["machine"]["load_average_1min_after"] = os.getloadavg()[0]
     return result

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from trt_panoptic.errors import TrtPanopticError
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
                          every_k=args.every_k, skip=skip, convtranspose_axis=args.convtranspose_axis)
     out = Path(args.out)
     if out.suffix.lower() != ".onnx":
-        log.info("calibrate: --out %s → %s (ONNX files end in .onnx)", out, out.with_suffix(".onnx"))
+        logger.info("calibrate: --out %s → %s (ONNX files end in .onnx)", out, out.with_suffix(".onnx"))
         out = out.with_suffix(".onnx")
     model = load_onnx(args.onnx)
     if any(o.op_type in ("QuantizeLinear", "DequantizeLinear") for o in model.graph.node):
@@ -85,11 +85,11 @@ def run(args: argparse.Namespace) -> int:
         result = calibrate(model, args.data, recipe)
         qmodel, plan, amax, used = result.model, result.plan, result.amax, result.num_images
     save_onnx(qmodel, out)
-    log.info("calibrate: %s, %d images, %d Conv/Gemm nodes + %d residual adds in INT8, %d kept in float → %s (%.1f s)",
+    logger.info("calibrate: %s, %d images, %d Conv/Gemm nodes + %d residual adds in INT8, %d kept in float → %s (%.1f s)",
              recipe.method if not args.from_cache else "from cache", used, len(plan.nodes), len(plan.residual_adds),
              len(plan.skipped), out, time.perf_counter() - start)
     if args.cache:
         path = write_cache(args.cache, cache_scales(plan, amax), args.trt_version)
-        log.info("calibrate: TensorRT %s calibration cache (%d tensors) → %s", args.trt_version, len(plan.cache_tensors), path)
+        logger.info("calibrate: TensorRT %s calibration cache (%d tensors) → %s", args.trt_version, len(plan.cache_tensors), path)
     print(out)
     return 0

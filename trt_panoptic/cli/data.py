@@ -67,7 +67,7 @@ def run_check(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from trt_panoptic.data import PanopticCategories, load_coco_panoptic, read_targets
-    from trt_panoptic.data.coco_panoptic import read_image_bgr
+    from trt_panoptic.data.frames import read_image_bgr
     from trt_panoptic.errors import TrtPanopticError
 
     categories = None

@@ -21,6 +21,8 @@ DEFAULT_DIR = "trt_panoptic_demo"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from trt_panoptic.runtime.factory import BACKENDS
+
     p = subparsers.add_parser(
         "demo",
         help="segment a synthetic clip with the bundled model (no arguments needed)",
@@ -33,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--frames", type=int, default=45, help="clip length in frames (default 45 = 1.5 s at 30 FPS)")
     p.add_argument("--size", default="256x256", help="clip size HxW in pixels (default 256x256)")
     p.add_argument("--seed", type=int, default=7, help="scene seed of the synthetic clip (default 7)")
-    p.add_argument("--backend", choices=("auto", "torch", "onnxruntime", "tensorrt"), default="auto",
+    p.add_argument("--backend", choices=BACKENDS, default="auto",
                    help="inference backend (default: auto = best available)")
     p.add_argument("--model", help="ONNX file or TensorRT engine instead of the bundled model")
     p.add_argument("--weights", help="PyTorch checkpoint instead of the bundled model")

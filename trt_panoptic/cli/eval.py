@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         **{k: metrics[k] for k in SUMMARY_KEYS},
         "num_images": metrics["num_images"],
         "images_per_s": metrics["images_per_s"],
-        "backend": getattr(predictor, "backend", args.backend),
+        "backend": predictor.backend,
         "input_size": input_size(predictor),
         "weights": args.weights or ("bundled" if not args.model else None),
         "model": args.model,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from trt_panoptic.errors import TrtPanopticError
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 FLAVOR_ALIASES = {"portable": "portable", "onnx": "portable", "standard": "portable", "tensorrt": "tensorrt",
                   "trt": "tensorrt", "plugins": "tensorrt"}
@@ -58,14 +58,15 @@ def resolve_flavor(name: str) -> str:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from trt_panoptic.export.exporter import export_onnx, load_onnx, onnx_info, save_onnx
+    from trt_panoptic.export.contract import onnx_info
+    from trt_panoptic.export.exporter import export_onnx, load_onnx, save_onnx
     from trt_panoptic.export.graph_model import VALID_HW_NAME, check_export_size
     from trt_panoptic.export.ort_ops import ort_session
     from trt_panoptic.modeling.checkpoint import load_model
 
     flavor = resolve_flavor(args.flavor)
     if flavor != args.flavor:
-        log.info("export: --flavor %s → %s", args.flavor, flavor)
+        logger.info("export: --flavor %s → %s", args.flavor, flavor)
     if (args.height is None) != (args.width is None):
         raise TrtPanopticError("--height and --width should be given together, got only one — give both, or neither "
                                "for the model's own size")
@@ -73,24 +74,24 @@ def run(args: argparse.Namespace) -> int:
         check_export_size(args.height, args.width)  # before the model loads: fail fast
     out = Path(args.out)
     if out.suffix.lower() != ".onnx":
-        log.info("export: --out %s → %s (ONNX files end in .onnx)", out, out.with_suffix(".onnx"))
+        logger.info("export: --out %s → %s (ONNX files end in .onnx)", out, out.with_suffix(".onnx"))
         out = out.with_suffix(".onnx")
     if args.weights is None:
-        log.info("export: --weights not given → the bundled model")
+        logger.info("export: --weights not given → the bundled model")
     model, cfg = load_model(args.weights, args.config)
     if args.height is None:
         if not cfg.model.input.size:
             raise TrtPanopticError("--height and --width should be given: the model records no input size "
                                    "(model.input.size) — e.g. --height 512 --width 512")
         args.height, args.width = cfg.model.input.size
-        log.info("export: input %dx%d, the model's own size (model.input.size)", args.height, args.width)
+        logger.info("export: input %dx%d, the model's own size (model.input.size)", args.height, args.width)
     start = time.perf_counter()
     proto = export_onnx(model, cfg, height=args.height, width=args.width, flavor=flavor, fp16=args.fp16, opset=args.opset,
                         raw_outputs=args.raw_outputs, panoptic_tail=not args.host_tail)
     save_onnx(proto, out)
     elapsed = time.perf_counter() - start
     size_mb = out.stat().st_size / 2**20
-    log.info("export: %s ONNX (%s, opset %d, %dx%d) written to %s in %.1f s (%.1f MB)", flavor,
+    logger.info("export: %s ONNX (%s, opset %d, %dx%d) written to %s in %.1f s (%.1f MB)", flavor,
              "fp16" if args.fp16 else "fp32", args.opset, args.height, args.width, out, elapsed, size_mb)
     if not args.no_check:
         checked = load_onnx(out)
@@ -101,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         if any(i.name == VALID_HW_NAME for i in session.get_inputs()):
             feed[VALID_HW_NAME] = np.asarray([[args.height, args.width]], np.int32)
         outputs = session.run(None, feed)
-        log.info("export: check passed (onnx checker + one ONNX Runtime run, %.2f s, %d outputs)",
+        logger.info("export: check passed (onnx checker + one ONNX Runtime run, %.2f s, %d outputs)",
                  time.perf_counter() - start, len(outputs))
     print(out)
     return 0

@@ -13,15 +13,14 @@ from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from trt_panoptic.plugins.build import DEFAULT_CUDA_ARCHS
-
     parser = subparsers.add_parser("plugins", help="build the CUDA/TensorRT plugin libraries and their host library")
     sub = parser.add_subparsers(dest="plugins_command", metavar="ACTION", required=True)
     b = sub.add_parser("build", help="build the plugin libraries")
     b.add_argument("--build-dir", type=Path, default=None, help="default: plugins/build ($TRT_PANOPTIC_PLUGIN_BUILD)")
     b.add_argument("--tensorrt-root", default=None, help="TensorRT root with include/ (and lib/); default: CMake's search")
-    b.add_argument("--cuda-archs", default=",".join(DEFAULT_CUDA_ARCHS),
-                   help="comma-separated SM versions, the last also gets PTX (default: %(default)s)")
+    b.add_argument("--cuda-archs", default=None,
+                   help="comma-separated SM versions, the last also gets PTX (default: plugins/CMakeLists.txt's "
+                        "TP_CUDA_ARCHS, 87,89,90)")
     b.add_argument("--host-only", action="store_true", help="only the host library (no nvcc, no TensorRT)")
     b.add_argument("--direct", action="store_true", help="call g++/nvcc directly instead of CMake (no plugin library)")
     b.set_defaults(func=run_build)
@@ -30,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_build(args: argparse.Namespace) -> int:
     from trt_panoptic.plugins import build as plugin_build
 
-    archs = tuple(a.strip() for a in args.cuda_archs.split(",") if a.strip())
+    archs = tuple(a.strip() for a in args.cuda_archs.split(",") if a.strip()) if args.cuda_archs else None
     start = time.perf_counter()
     if args.direct or args.host_only:
         print(f"host library: {plugin_build.build_host_library(args.build_dir, force=True)}")

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from trt_panoptic.atomic_io import atomic_write, atomic_write_bytes
+from trt_panoptic.data.frames import IMAGE_SUFFIXES, cv2_module, folder_images
 from trt_panoptic.errors import TrtPanopticError
 
 logger = logging.getLogger(__name__)
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,7 +40,7 @@ def list_images(path: Path) -> list[Path]:
     if path.is_file():
         return [path]
     if path.is_dir():
-        images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        images = folder_images(path, natural=False)
         if images:
             return images
         raise TrtPanopticError(f"{path} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}) — point --input at images")
@@ -57,12 +57,12 @@ def _unique_stem(stem: str, used: set[str]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    import cv2
     import torch
     from tqdm import tqdm
 
     from trt_panoptic.data.categories import PanopticCategories
-    from trt_panoptic.data.coco_panoptic import encode_panoptic_png, read_image_bgr
+    from trt_panoptic.data.coco_panoptic import encode_panoptic_png
+    from trt_panoptic.data.frames import read_image_bgr
     from trt_panoptic.evaluation.evaluator import result_to_coco
     from trt_panoptic.modeling.checkpoint import load_model
     from trt_panoptic.data.preprocess import Letterbox
@@ -70,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
     from trt_panoptic.runtime.torch_backend import torch_device
     from trt_panoptic.video.render import PanopticRenderer
 
+    cv2 = cv2_module()
     device = torch_device(args.device)
     images = list_images(Path(args.input))
     out_dir = Path(args.output)

@@ -26,10 +26,10 @@ from trt_panoptic.errors import TrtPanopticError
 
 logger = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "torch", "onnxruntime", "tensorrt")
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from trt_panoptic.runtime.factory import BACKENDS
+
     p = subparsers.add_parser(
         "run",
         help="segment a video, camera, stream or image folder",
@@ -78,7 +78,7 @@ def check_stats_path(path: str | None) -> Path | None:
     """Fail early (one line) unless a stats JSON can be written at ``path``."""
     if not path:
         return None
-    from trt_panoptic.video.sinks import check_writable_dir
+    from trt_panoptic.atomic_io import check_writable_dir
 
     target = Path(path).expanduser()
     if target.is_dir():
@@ -174,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
         inflight=args.inflight,
         reconnect=ReconnectPolicy(max_delay_s=args.reconnect_max_delay, max_attempts=args.reconnect_attempts),
     )
-    logger.info("running %s backend (input %s) on %s (%s)", getattr(predictor, "backend", "?"), input_size(predictor),
+    logger.info("running %s backend (input %s) on %s (%s)", predictor.backend, input_size(predictor),
                 source.description, "realtime" if config.mode == "realtime" or (config.mode == "auto" and source.is_live) else "lossless")
     stats = execute(source, predictor, sinks, config, stats_path=stats_path, progress=not args.no_progress)
     print(stats.summary_line())

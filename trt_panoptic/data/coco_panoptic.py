@@ -19,15 +19,10 @@ import numpy as np
 
 from trt_panoptic.atomic_io import atomic_write_bytes, atomic_write_text
 from trt_panoptic.data.categories import PanopticCategories
-from trt_panoptic.errors import TrtPanopticError, import_optional
+from trt_panoptic.data.frames import cv2_module, decode_image
+from trt_panoptic.errors import TrtPanopticError
 
 logger = logging.getLogger(__name__)
-
-_CV2_HINT = "pip install opencv-python-headless"
-
-
-def _cv2():
-    return import_optional("cv2", _CV2_HINT)
 
 
 # ---------------------------------------------------------------------------------------------- id maps
@@ -50,11 +45,10 @@ def read_panoptic_png(path: str | Path) -> np.ndarray:
     Raises:
         TrtPanopticError: the file is missing or not a readable RGB image.
     """
-    cv2 = _cv2()
     path = Path(path)
     if not path.is_file():
         raise TrtPanopticError(f"panoptic PNG {path} should exist, got no such file — check the dataset's panoptic/ folder")
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    bgr = decode_image(path)
     if bgr is None:
         raise TrtPanopticError(f"panoptic PNG {path} should be a readable image, got a corrupt or non-image file — regenerate it")
     return rgb2id(bgr[..., ::-1])
@@ -62,8 +56,7 @@ def read_panoptic_png(path: str | Path) -> np.ndarray:
 
 def encode_panoptic_png(ids: np.ndarray) -> bytes:
     """PNG bytes of an int [H, W] id map (RGB-encoded)."""
-    cv2 = _cv2()
-    ok, buf = cv2.imencode(".png", id2rgb(ids)[..., ::-1])
+    ok, buf = cv2_module().imencode(".png", id2rgb(ids)[..., ::-1])
     assert ok, "coco_panoptic: PNG encoding failed"
     return buf.tobytes()
 
@@ -98,22 +91,6 @@ def coco_segments_info(
             **({"score": float(seg["score"])} if "score" in seg else {}),
         })
     return out
-
-
-def read_image_bgr(path: str | Path) -> np.ndarray:
-    """Read a picture as uint8 [H, W, 3] BGR (grey images are expanded to 3 channels).
-
-    Raises:
-        TrtPanopticError: the file is missing or corrupt.
-    """
-    cv2 = _cv2()
-    path = Path(path)
-    if not path.is_file():
-        raise TrtPanopticError(f"image {path} should exist, got no such file — check the dataset's images/ folder")
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise TrtPanopticError(f"image {path} should be a readable image, got a corrupt or non-image file — replace it")
-    return img
 
 
 def segment_stats(ids: np.ndarray) -> dict[int, tuple[int, list[int]]]:

@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 from trt_panoptic.data.categories import PanopticCategories
-from trt_panoptic.data.coco_panoptic import load_coco_panoptic, panoptic_to_targets, read_image_bgr, read_panoptic_png
+from trt_panoptic.data.coco_panoptic import load_coco_panoptic, panoptic_to_targets, read_panoptic_png
+from trt_panoptic.data.frames import read_image_bgr
 from trt_panoptic.errors import TrtPanopticError
 
 

@@ -25,7 +25,8 @@ import numpy as np
 
 from trt_panoptic.atomic_io import atomic_output_dir
 from trt_panoptic.data.categories import PanopticCategories
-from trt_panoptic.errors import TrtPanopticError, import_optional
+from trt_panoptic.data.frames import cv2_module
+from trt_panoptic.errors import TrtPanopticError
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ def parse_size(text: str) -> tuple[int, int]:
 # ---------------------------------------------------------------------------------------------- helpers
 def smooth_noise(rng: np.random.Generator, h: int, w: int, cells: tuple[int, int]) -> np.ndarray:
     """float32 [h, w] value noise in about [-1, 1]: a random ``cells`` grid, bilinearly upsampled."""
-    cv2 = import_optional("cv2", "pip install opencv-python-headless")
+    cv2 = cv2_module()
     grid = rng.uniform(-1, 1, (max(cells[0], 2), max(cells[1], 2))).astype(np.float32)
     return cv2.resize(grid, (w, h), interpolation=cv2.INTER_CUBIC)
 
@@ -100,7 +101,7 @@ def _tex_road(rng, h, w):
 
 
 def _tex_grass(rng, h, w):
-    cv2 = import_optional("cv2", "pip install opencv-python-headless")
+    cv2 = cv2_module()
     color = _hsv_to_bgr(rng.uniform(85, 135), rng.uniform(0.5, 0.85), rng.uniform(0.35, 0.7))
     blades = cv2.resize(rng.normal(0, 1, (max(h // 6, 2), w)).astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
     patches = smooth_noise(rng, h, w, (5, 5))
@@ -207,7 +208,7 @@ class Thing:
 
     def mask(self, h: int, w: int) -> np.ndarray:
         """bool [h, w] filled shape (hard edges, so picture and label agree pixel for pixel)."""
-        cv2 = import_optional("cv2", "pip install opencv-python-headless")
+        cv2 = cv2_module()
         m = np.zeros((h, w), np.uint8)
         pts = np.round(self.polygon() * 16).astype(np.int32)  # 4 fractional bits: sub-pixel outlines
         cv2.fillPoly(m, [pts], 1, lineType=cv2.LINE_8, shift=4)
@@ -319,7 +320,7 @@ def render_scene(
         pan: int64 [H, W] segment ids (0 = VOID): stuff ``category_id·1000``, thing k ``category_id·1000 + k``.
         segments: ``[{"id", "category_id", "iscrowd": 0}]`` for the ids present in ``pan``.
     """
-    cv2 = import_optional("cv2", "pip install opencv-python-headless")
+    cv2 = cv2_module()
     _check_drawable(categories)
     h, w = height, width
     image, pan, segments = paint_stuff(rng, h, w, categories)
@@ -379,7 +380,7 @@ def generate_synthetic_dataset(
     Raises:
         TrtPanopticError: ``num_images`` < 1, ``out`` non-empty without ``force``, undrawable classes.
     """
-    cv2 = import_optional("cv2", "pip install opencv-python-headless")
+    cv2 = cv2_module()
     from tqdm import tqdm
 
     from trt_panoptic.data.coco_panoptic import encode_panoptic_png, make_annotation, write_coco_panoptic_json

@@ -27,7 +27,8 @@ from trt_panoptic.data.synthetic import (
     paint_things,
     random_thing,
 )
-from trt_panoptic.errors import TrtPanopticError, import_optional
+from trt_panoptic.data.frames import cv2_module
+from trt_panoptic.errors import TrtPanopticError
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ def write_synthetic_video(
         TrtPanopticError: unsupported suffix, ``num_frames`` < 1, an existing file without ``force``, or an
             OpenCV build that cannot write the codec.
     """
-    cv2 = import_optional("cv2", "pip install opencv-python-headless")
+    cv2 = cv2_module()
     from tqdm import tqdm
 
     out = Path(out)

@@ -14,7 +14,8 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
-from trt_panoptic.errors import TrtPanopticError, import_optional
+from trt_panoptic.data.frames import cv2_module
+from trt_panoptic.errors import TrtPanopticError
 
 
 class Transform(Protocol):
@@ -63,7 +64,7 @@ class ResizeShortestEdge:
             )
 
     def __call__(self, image, pan, rng):
-        cv2 = import_optional("cv2", "pip install opencv-python-headless")
+        cv2 = cv2_module()
         short = int(self.min_sizes[int(rng.integers(len(self.min_sizes)))]) if len(self.min_sizes) > 1 else int(self.min_sizes[0])
         h, w = pan.shape
         nh, nw = shortest_edge_size(h, w, short, self.max_size)

@@ -18,13 +18,14 @@ from typing import Any, Callable
 from trt_panoptic.engine.api import lookup
 from trt_panoptic.atomic_io import atomic_write_bytes
 from trt_panoptic.engine.files import sha256_file
-from trt_panoptic.engine.onnx_info import OnnxInfo, check_onnx_for_plan, inspect_onnx, optimization_profile
+from trt_panoptic.engine.onnx_info import check_onnx_for_plan, optimization_profile
 from trt_panoptic.engine.sidecar import Sidecar, write_sidecar
+from trt_panoptic.export.contract import OnnxInfo, onnx_info
 from trt_panoptic.engine.trtexec import trtexec_command
 from trt_panoptic.engine.versions import BuildPlan, TrtVersion, check_supported, parse_version, select_plan
 from trt_panoptic.errors import TrtPanopticError, import_optional
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 TENSORRT_INSTALL_HINT = (
     "install TensorRT 10.x/11.x: pip install tensorrt (NVIDIA's wheels; add --extra-index-url "
@@ -147,7 +148,7 @@ def prepare_build(options: BuildOptions, version: TrtVersion | str, *, dry_run: 
     check_supported(version)
     _check_options(options)
     plan = select_plan(version, options.precision, calibration_cache=options.calib_cache is not None)
-    info = inspect_onnx(options.onnx)
+    info = onnx_info(options.onnx, require_metadata=False)
     warnings = check_onnx_for_plan(info, plan)
     plugins = [str(options.plugin)] if options.plugin else []
     if info.plugin_ops and not options.plugin:
@@ -186,12 +187,12 @@ def load_plugin_library(trt: Any, major: int, library: str | os.PathLike) -> Non
             f"TensorRT {trt.__version__} should load plugin library {library}, got a failure — rebuild it for this "
             "TensorRT (python -m trt_panoptic.plugins build) and check it exports getCreators"
         )
-    log.info("loaded plugin library %s", library)
+    logger.info("loaded plugin library %s", library)
 
 
 def trt_log_severity() -> str:
     """TensorRT's log level following ours: INFO under ``-v`` (debug), else WARNING."""
-    return "Logger.Severity.INFO" if log.isEnabledFor(logging.DEBUG) else "Logger.Severity.WARNING"
+    return "Logger.Severity.INFO" if logger.isEnabledFor(logging.DEBUG) else "Logger.Severity.WARNING"
 
 
 def create_or_explain(factory: Callable[[], Any], what: str, version: TrtVersion) -> Any:
@@ -259,66 +260,21 @@ def build_engine(
     if trt is None:
         trt = import_optional("tensorrt", TENSORRT_INSTALL_HINT)
     version = parse_version(trt.__version__)
-    major = version.major
     prepared = prepare_build(options, version)
-    plan = prepared.plan
-    log.info(plan.describe())
+    logger.info(prepared.plan.describe())
     for text in prepared.warnings:
-        log.warning(text)
-    log.info("equivalent trtexec command:\n  %s", prepared.trtexec)
+        logger.warning(text)
+    logger.info("equivalent trtexec command:\n  %s", prepared.trtexec)
     if gpu is None:
         from trt_panoptic.engine.cuda import gpu_info as gpu
     gpu_name, capability = gpu()
 
-    logger = trt.Logger(lookup(trt, trt_log_severity(), major))
-    plugin_sha256 = None
+    trt_logger = trt.Logger(lookup(trt, trt_log_severity(), version.major))
     if options.plugin is not None:
-        load_plugin_library(trt, major, options.plugin)
-        plugin_sha256 = sha256_file(options.plugin)
-
-    builder = create_or_explain(lambda: trt.Builder(logger), "a builder", version)
-    flags = 0
-    for name in plan.network_flags:
-        flags |= 1 << int(lookup(trt, f"NetworkDefinitionCreationFlag.{name}", major))
-    network = builder.create_network(flags)
-    parser = trt.OnnxParser(network, logger)
-    if not parser.parse_from_file(str(options.onnx)):
-        errors = parser_errors(parser)
-        for text in errors:
-            log.error("ONNX parser: %s", text)
-        raise TrtPanopticError(
-            f"{Path(options.onnx).name} should parse with TensorRT {version}, got {len(errors)} error(s), first: "
-            f"{errors[0] if errors else 'unknown'} — see trt-panoptic inspect {options.onnx}"
-        )
-    for i in range(network.num_inputs):
-        tensor = network.get_input(i)
-        log.info("network input %s %s", tensor.name, tuple(tensor.shape))
-
-    config = builder.create_builder_config()
-    for name in plan.builder_flags:
-        config.set_flag(lookup(trt, f"BuilderFlag.{name}", major))
-    if options.workspace_mb is not None:
-        config.set_memory_pool_limit(lookup(trt, "MemoryPoolType.WORKSPACE", major), int(options.workspace_mb) << 20)
-    if options.opt_level is not None:
-        config.builder_optimization_level = int(options.opt_level)
-    if plan.uses_calibration_cache:
-        config.int8_calibrator = _cache_calibrator(trt, major, Path(options.calib_cache).read_bytes())
-    timing_cache = None
-    if options.timing_cache is not None:
-        data = Path(options.timing_cache).read_bytes() if Path(options.timing_cache).is_file() else b""
-        timing_cache = config.create_timing_cache(data)
-        if not config.set_timing_cache(timing_cache, False):
-            raise TrtPanopticError(
-                f"timing cache {options.timing_cache} should match this TensorRT/GPU, got a mismatch — delete it"
-            )
-        log.info("timing cache %s (%d bytes read)", options.timing_cache, len(data))
-    if prepared.profile:
-        profile = builder.create_optimization_profile()
-        for name, (lo, opt, hi) in prepared.profile.items():
-            profile.set_shape(name, lo, opt, hi)
-            log.info("optimization profile %s: min %s opt %s max %s", name, lo, opt, hi)
-        config.add_optimization_profile(profile)
-
+        load_plugin_library(trt, version.major, options.plugin)
+    builder = create_or_explain(lambda: trt.Builder(trt_logger), "a builder", version)
+    network = _parse_network(trt, builder, trt_logger, prepared)
+    config = _builder_config(trt, builder, prepared)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise TrtPanopticError(
@@ -328,8 +284,70 @@ def build_engine(
     if options.timing_cache is not None:
         atomic_write_bytes(options.timing_cache, bytes(memoryview(config.get_timing_cache().serialize())))
     atomic_write_bytes(options.out, bytes(memoryview(serialized)))
-    sidecar = Sidecar(
-        tensorrt_version=str(trt.__version__),
+    sidecar = _sidecar(prepared, str(trt.__version__), gpu_name, capability)
+    path = write_sidecar(options.out, sidecar)
+    logger.info("wrote %s (%.1f MB) and %s", options.out, os.path.getsize(options.out) / 1e6, path)
+    return sidecar
+
+
+def _parse_network(trt: Any, builder: Any, trt_logger: Any, prepared: PreparedBuild) -> Any:
+    """The network of the plan's creation flags, parsed from the ONNX; every parser error is logged, the first
+    one raised."""
+    plan, options = prepared.plan, prepared.options
+    flags = 0
+    for name in plan.network_flags:
+        flags |= 1 << int(lookup(trt, f"NetworkDefinitionCreationFlag.{name}", plan.version.major))
+    network = builder.create_network(flags)
+    parser = trt.OnnxParser(network, trt_logger)
+    if not parser.parse_from_file(str(options.onnx)):
+        errors = parser_errors(parser)
+        for text in errors:
+            logger.error("ONNX parser: %s", text)
+        raise TrtPanopticError(
+            f"{Path(options.onnx).name} should parse with TensorRT {plan.version}, got {len(errors)} error(s), first: "
+            f"{errors[0] if errors else 'unknown'} — see trt-panoptic inspect {options.onnx}"
+        )
+    for i in range(network.num_inputs):
+        tensor = network.get_input(i)
+        logger.info("network input %s %s", tensor.name, tuple(tensor.shape))
+    return network
+
+
+def _builder_config(trt: Any, builder: Any, prepared: PreparedBuild) -> Any:
+    """The builder config of the plan: precision flags, memory, optimization level, calibration cache, timing
+    cache, optimization profile."""
+    plan, options = prepared.plan, prepared.options
+    major = plan.version.major
+    config = builder.create_builder_config()
+    for name in plan.builder_flags:
+        config.set_flag(lookup(trt, f"BuilderFlag.{name}", major))
+    if options.workspace_mb is not None:
+        config.set_memory_pool_limit(lookup(trt, "MemoryPoolType.WORKSPACE", major), int(options.workspace_mb) << 20)
+    if options.opt_level is not None:
+        config.builder_optimization_level = int(options.opt_level)
+    if plan.uses_calibration_cache:
+        config.int8_calibrator = _cache_calibrator(trt, major, Path(options.calib_cache).read_bytes())
+    if options.timing_cache is not None:
+        data = Path(options.timing_cache).read_bytes() if Path(options.timing_cache).is_file() else b""
+        if not config.set_timing_cache(config.create_timing_cache(data), False):
+            raise TrtPanopticError(
+                f"timing cache {options.timing_cache} should match this TensorRT/GPU, got a mismatch — delete it"
+            )
+        logger.info("timing cache %s (%d bytes read)", options.timing_cache, len(data))
+    if prepared.profile:
+        profile = builder.create_optimization_profile()
+        for name, (lo, opt, hi) in prepared.profile.items():
+            profile.set_shape(name, lo, opt, hi)
+            logger.info("optimization profile %s: min %s opt %s max %s", name, lo, opt, hi)
+        config.add_optimization_profile(profile)
+    return config
+
+
+def _sidecar(prepared: PreparedBuild, tensorrt_version: str, gpu_name: str, capability: str) -> Sidecar:
+    """What the engine was built from and for, written beside it."""
+    plan, options, info = prepared.plan, prepared.options, prepared.info
+    return Sidecar(
+        tensorrt_version=tensorrt_version,
         gpu_name=gpu_name,
         compute_capability=capability,
         precision=options.precision,
@@ -338,7 +356,7 @@ def build_engine(
         onnx_path=str(Path(options.onnx).resolve()),
         onnx_sha256=sha256_file(options.onnx),
         plugin_path=str(Path(options.plugin).resolve()) if options.plugin else None,
-        plugin_sha256=plugin_sha256,
+        plugin_sha256=sha256_file(options.plugin) if options.plugin else None,
         builder_flags=list(plan.builder_flags),
         network_flags=list(plan.network_flags),
         workspace_mb=options.workspace_mb,
@@ -346,7 +364,6 @@ def build_engine(
         timing_cache=str(options.timing_cache) if options.timing_cache else None,
         rebuild_command=prepared.rebuild,
         trtexec_command=prepared.trtexec,
+        model_config=info.config.to_dict() if info.config is not None else None,
+        input_size=[info.height, info.width] if info.height else None,
     )
-    path = write_sidecar(options.out, sidecar)
-    log.info("wrote %s (%.1f MB) and %s", options.out, os.path.getsize(options.out) / 1e6, path)
-    return sidecar

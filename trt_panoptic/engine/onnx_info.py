@@ -1,14 +1,10 @@
-"""What the engine builder needs to know about an ONNX file, read with ``onnx`` (no TensorRT).
+"""An ONNX against a build plan, without TensorRT: reject one that does not fit the plan (e.g. ``int8`` on a
+graph without Q/DQ nodes) and choose the optimization profile of its dynamic inputs.
 
-Inputs and their shapes (dynamic dimensions as -1), whether the graph is Q/DQ-quantized, whether it is
-FP16-typed, and which plugin ops it holds — enough to choose an optimization profile and to reject an
-ONNX that does not fit the build plan (e.g. ``int8`` on a graph without Q/DQ nodes).
+What the ONNX is (inputs, Q/DQ and FP16 counts, plugin ops) is read by the ONNX contract's
+:func:`~trt_panoptic.export.contract.onnx_info`.
 """
 from __future__ import annotations
-
-import os
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from trt_panoptic.engine.versions import (
     ONNX_ANY,
@@ -17,73 +13,8 @@ from trt_panoptic.engine.versions import (
     ONNX_QDQ,
     BuildPlan,
 )
-from trt_panoptic.errors import TrtPanopticError, import_optional
-
-PLUGIN_NAMESPACE = "trt_panoptic"
-
-
-@dataclass
-class OnnxInfo:
-    """Summary of an ONNX graph.
-
-    Attributes:
-        path: the file.
-        inputs: graph input name → shape; a dynamic dimension is -1.
-        input_dtypes: graph input name → ONNX element type name (``UINT8``, ``FLOAT`` …).
-        num_qdq: number of QuantizeLinear + DequantizeLinear nodes.
-        num_fp16: number of FLOAT16 initializers, Cast-to-FLOAT16 nodes and FLOAT16 value infos.
-        plugin_ops: op types of nodes that carry ``plugin_namespace`` (our TensorRT plugins).
-    """
-
-    path: Path
-    inputs: dict[str, tuple[int, ...]]
-    input_dtypes: dict[str, str] = field(default_factory=dict)
-    num_qdq: int = 0
-    num_fp16: int = 0
-    plugin_ops: list[str] = field(default_factory=list)
-
-    @property
-    def dynamic_inputs(self) -> list[str]:
-        return [name for name, shape in self.inputs.items() if any(d < 0 for d in shape)]
-
-
-def inspect_onnx(path: str | os.PathLike) -> OnnxInfo:
-    """Read ``path`` (graph only; external weights are not loaded) into an :class:`OnnxInfo`."""
-    onnx = import_optional("onnx", "pip install onnx")
-    path = Path(path)
-    if not path.is_file():
-        raise TrtPanopticError(f"ONNX file should exist, got {str(path)!r} — export one with trt-panoptic export")
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # onnx raises DecodeError and friends for corrupt files
-        raise TrtPanopticError(
-            f"ONNX file should be a valid model, got {str(path)!r} ({type(exc).__name__}) — re-export it"
-        ) from None
-    graph = model.graph
-    if not graph.node:
-        raise TrtPanopticError(f"ONNX file should hold a graph, got an empty one in {str(path)!r} — re-export it")
-    initializers = {t.name for t in graph.initializer}
-    fp16 = onnx.TensorProto.FLOAT16
-    inputs: dict[str, tuple[int, ...]] = {}
-    dtypes: dict[str, str] = {}
-    for value in graph.input:
-        if value.name in initializers:  # old exporters list weights as inputs
-            continue
-        ttype = value.type.tensor_type
-        dims = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else -1 for d in ttype.shape.dim)
-        inputs[value.name] = dims
-        dtypes[value.name] = onnx.TensorProto.DataType.Name(ttype.elem_type)
-    num_qdq = sum(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in graph.node)
-    num_fp16 = sum(t.data_type == fp16 for t in graph.initializer)
-    num_fp16 += sum(v.type.tensor_type.elem_type == fp16 for v in graph.value_info)
-    for node in graph.node:
-        if node.op_type == "Cast":
-            num_fp16 += any(a.name == "to" and a.i == fp16 for a in node.attribute)
-    plugin_ops = sorted(
-        {n.op_type for n in graph.node if any(a.name == "plugin_namespace" for a in n.attribute)}
-    )
-    return OnnxInfo(path, inputs, dtypes, num_qdq, num_fp16, plugin_ops)
-
+from trt_panoptic.errors import TrtPanopticError
+from trt_panoptic.export.contract import OnnxInfo
 
 def check_onnx_for_plan(info: OnnxInfo, plan: BuildPlan) -> list[str]:
     """Raise when ``info`` cannot give ``plan``'s precision; return warnings (for the log) otherwise."""

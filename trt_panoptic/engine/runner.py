@@ -29,7 +29,7 @@ from trt_panoptic.engine.sidecar import check_sidecar, read_sidecar
 from trt_panoptic.engine.versions import check_supported, parse_version
 from trt_panoptic.errors import TrtPanopticError, import_optional
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ class TrtRunner:
         except BaseException:
             self.close()  # a wrong GPU/TensorRT (sidecar) or a failed deserialize must not leak the stream
             raise
-        log.info(
+        logger.info(
             "TensorRT %s engine %s: inputs %s, outputs %s, CUDA via %s%s", self.version, self.engine_path.name,
             [(s.name, s.shape, str(s.dtype)) for s in self.inputs], [s.name for s in self.outputs],
             self.cuda.name, ", CUDA graph" if cuda_graph else "",

@@ -19,7 +19,7 @@ from trt_panoptic.atomic_io import atomic_write_bytes
 from trt_panoptic.engine.versions import parse_version
 from trt_panoptic.errors import TrtPanopticError
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 SIDECAR_FORMAT = 1
 
@@ -39,6 +39,9 @@ class Sidecar:
         builder_flags / network_flags: TensorRT enum member names the build set.
         rebuild_command: ``trt-panoptic build ...`` that makes this engine again.
         trtexec_command: the equivalent trtexec line.
+        model_config: the model config the ONNX carried (its ``trt_panoptic.config`` metadata), so that the
+            engine runs without its ONNX; None for an ONNX not exported by trt_panoptic.
+        input_size: the model's fixed input [H, W] from the same metadata.
     """
 
     tensorrt_version: str
@@ -57,6 +60,8 @@ class Sidecar:
     timing_cache: str | None = None
     rebuild_command: str = ""
     trtexec_command: str = ""
+    model_config: dict[str, Any] | None = None
+    input_size: list[int] | None = None
     format: int = SIDECAR_FORMAT
 
     def to_json(self) -> str:
@@ -158,5 +163,5 @@ def check_sidecar(
             f"{compute_capability}): it works but may be slower — rebuild for best speed: {rebuild}"
         )
     for text in warnings:
-        log.warning(text)
+        logger.warning(text)
     return warnings

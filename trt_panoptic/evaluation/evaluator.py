@@ -83,10 +83,10 @@ def evaluate_predictor(
         load_coco_panoptic,
         make_annotation,
         panoptic_to_targets,
-        read_image_bgr,
         read_panoptic_png,
         write_coco_panoptic_json,
     )
+    from trt_panoptic.data.frames import read_image_bgr
     from trt_panoptic.evaluation.miou import SemSegEvaluator
     from trt_panoptic.evaluation.pq import PanopticEvaluator, pq_percent
 

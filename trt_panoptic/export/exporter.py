@@ -13,40 +13,26 @@ import json
 import logging
 import os
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import onnx
 import torch
 
-from trt_panoptic.config import Config, config_from_dict
+from trt_panoptic.config import Config
 from trt_panoptic.atomic_io import atomic_write_bytes
 from trt_panoptic.errors import TrtPanopticError
+from trt_panoptic.export.contract import write_metadata
 from trt_panoptic.export.graph_model import PanopticGraphModel
 from trt_panoptic.export.surgery import to_tensorrt_flavor
 from trt_panoptic.export.tail_ops import expand_panoptic_fusion
 from trt_panoptic.modeling import PanopticFPN
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 FLAVORS = ("portable", "tensorrt")
 #: RoiAlign's coordinate_transformation_mode needs opset 16; 17 is the first the TorchScript exporter and
 #: TensorRT 8.6+/10.x both handle well; above 20 the TorchScript exporter stops.
 MIN_OPSET, MAX_OPSET, DEFAULT_OPSET = 17, 20, 17
-META_PREFIX = "trt_panoptic."
-
-
-@dataclass(frozen=True)
-class OnnxInfo:
-    """What an exported model says about itself (from its metadata)."""
-
-    config: Config
-    height: int
-    width: int
-    flavor: str
-    precision: str
-
-
 def _cleanup(model: onnx.ModelProto) -> onnx.ModelProto:
     from trt_panoptic.errors import import_optional
 
@@ -106,18 +92,13 @@ def export_onnx(
     proto = _cleanup(onnx.load_from_string(buf.getvalue()))
     if flavor == "portable" and panoptic_tail:
         proto = expand_panoptic_fusion(onnx.shape_inference.infer_shapes(proto))
-    meta = {
-        "config": json.dumps(cfg.to_dict()), "height": str(height), "width": str(width), "flavor": "portable",
-        "precision": "fp16" if fp16 else "fp32",
-    }
-    for k, v in meta.items():
-        proto.metadata_props.append(onnx.StringStringEntryProto(key=META_PREFIX + k, value=v))
-    proto.producer_name = "trt_panoptic"
     if flavor == "tensorrt":
         h = cfg.model.roi_heads
         proto = to_tensorrt_flavor(proto, canonical_box_size=h.canonical_box_size, canonical_level=h.canonical_level)
     proto = onnx.shape_inference.infer_shapes(proto)
-    return proto
+    proto.producer_name = "trt_panoptic"
+    return write_metadata(proto, config=json.dumps(cfg.to_dict()), height=str(height), width=str(width),
+                          flavor=flavor, precision="fp16" if fp16 else "fp32")
 
 
 def save_onnx(model: onnx.ModelProto, path: str | os.PathLike) -> Path:
@@ -139,12 +120,3 @@ def load_onnx(path: str | os.PathLike) -> onnx.ModelProto:
         msg = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise TrtPanopticError(f"{path} should be a valid ONNX model, got a corrupt or truncated file ({msg}) — re-export it") from None
     return model
-
-
-def onnx_info(model: onnx.ModelProto, source: str = "model") -> OnnxInfo:
-    """The config, input size, flavour and precision stored by :func:`export_onnx` in ``model``'s metadata."""
-    meta = {p.key[len(META_PREFIX):]: p.value for p in model.metadata_props if p.key.startswith(META_PREFIX)}
-    if "config" not in meta:
-        raise TrtPanopticError(f"{source} should carry trt_panoptic metadata, got none — export it with trt-panoptic export")
-    cfg = config_from_dict(json.loads(meta["config"]), source=source)
-    return OnnxInfo(cfg, int(meta["height"]), int(meta["width"]), meta.get("flavor", "portable"), meta.get("precision", "fp32"))

@@ -94,7 +94,7 @@ class _PanopticFusion(torch.autograd.Function):
     @staticmethod
     def symbolic(g, labels, masks, boxes, scores, classes, num, valid_hw, score_thresh, overlap_thresh,  # noqa: D102
                  stuff_area_limit, mask_threshold, num_stuff):
-        from trt_panoptic.export.surgery import PLUGIN_NAMESPACE, PLUGIN_VERSION
+        from trt_panoptic.export.contract import PLUGIN_NAMESPACE, PLUGIN_VERSION
 
         panoptic, segments, count = g.op(
             "trt_panoptic::PanopticFusion", labels, masks, boxes, scores, classes, num, valid_hw,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import onnx
 
-from trt_panoptic.export.surgery import PLUGIN_FIELDS
+from trt_panoptic.export.contract import META_PREFIX, PLUGIN_FIELDS
 
 #: Ops of the default ONNX domain that TensorRT 10's ONNX parser imports (onnx-tensorrt docs/operators.md).
 TENSORRT_ONNX_OPS = frozenset("""
@@ -77,7 +77,7 @@ def inspect_onnx(model: onnx.ModelProto) -> InspectReport:
     inputs = io([v for v in g.input if v.name not in inits])
     report = InspectReport(
         inputs=inputs, outputs=io(g.output), ops=dict(Counter(n.op_type for n in g.node).most_common()),
-        plugins=[], metadata={p.key: p.value for p in model.metadata_props if p.key != "trt_panoptic.config"},
+        plugins=[], metadata={p.key: p.value for p in model.metadata_props if p.key != META_PREFIX + "config"},
         opsets={o.domain or "ai.onnx": o.version for o in model.opset_import},
     )
     types = {v.name: v.type.tensor_type.elem_type for v in [*g.value_info, *g.input, *g.output]}

@@ -18,9 +18,10 @@ import numpy as np
 import onnx
 
 from trt_panoptic.errors import TrtPanopticError, import_optional
-from trt_panoptic.export.surgery import PLUGIN_FIELDS, plugin_nodes
+from trt_panoptic.export.contract import PLUGIN_FIELDS
+from trt_panoptic.export.surgery import plugin_nodes
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 ORT_CONTRIB_DOMAIN = "ai.onnx.contrib"
 _lock = threading.Lock()
@@ -34,7 +35,7 @@ def _host_or_none():
         host.load_library()
         return host
     except Exception as exc:  # no compiler, build failure: fall back to the torch reference
-        log.warning("plugin host library unavailable (%s); plugin ops use the PyTorch reference", exc)
+        logger.warning("plugin host library unavailable (%s); plugin ops use the PyTorch reference", exc)
         return None
 
 
@@ -146,7 +147,7 @@ def register_plugin_ops(implementation: str = "auto") -> str:
             return _panoptic_fusion_torch(*args, fields)
 
         _registered["impl"] = impl
-        log.info("plugin ops registered with ONNX Runtime (%s implementation)", impl)
+        logger.info("plugin ops registered with ONNX Runtime (%s implementation)", impl)
         return impl
 
 

@@ -21,19 +21,10 @@ import numpy as np
 import onnx
 
 from trt_panoptic.errors import TrtPanopticError
+from trt_panoptic.export.contract import PLUGIN_DOMAIN, PLUGIN_FIELDS, PLUGIN_NAMESPACE, PLUGIN_VERSION
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
-PLUGIN_DOMAIN = "trt_panoptic"
-PLUGIN_NAMESPACE = "trt_panoptic"
-PLUGIN_VERSION = "1"
-#: plugin name → its fields (ONNX attribute names, plugins/*/fields.h) besides plugin_version/namespace.
-PLUGIN_FIELDS = {
-    "RoIAlignFPN": ("output_size", "sampling_ratio", "aligned", "canonical_box_size", "canonical_level"),
-    "SemanticUpsampleArgmax": ("scale_factor", "with_score"),
-    # emitted by the export twin itself (graph_model._PanopticFusion), not by a rewrite
-    "PanopticFusion": ("stuff_area_limit", "num_stuff", "instance_score_thresh", "overlap_thresh", "mask_threshold"),
-}
 
 
 def _gs():
@@ -144,7 +135,7 @@ def to_tensorrt_flavor(model: onnx.ModelProto, *, canonical_box_size: int = 224,
             f"the portable ONNX should hold RoiAlign poolers and a Resize→ArgMax head, found {n_roi} and {n_sem} — "
             "export it with trt-panoptic export --flavor portable first"
         )
-    log.info("surgery: %d RoIAlignFPN node(s), %d SemanticUpsampleArgmax node(s)", n_roi, n_sem)
+    logger.info("surgery: %d RoIAlignFPN node(s), %d SemanticUpsampleArgmax node(s)", n_roi, n_sem)
     graph.cleanup().toposort()
     out = gs.export_onnx(graph)
     out.ir_version = model.ir_version
@@ -152,9 +143,7 @@ def to_tensorrt_flavor(model: onnx.ModelProto, *, canonical_box_size: int = 224,
     out.opset_import.extend(model.opset_import)
     if not any(o.domain == PLUGIN_DOMAIN for o in out.opset_import):
         out.opset_import.append(onnx.helper.make_opsetid(PLUGIN_DOMAIN, 1))
-    for prop in model.metadata_props:  # the flavour recorded in the metadata follows the graph
-        value = "tensorrt" if prop.key == "trt_panoptic.flavor" else prop.value
-        out.metadata_props.append(onnx.StringStringEntryProto(key=prop.key, value=value))
+    out.metadata_props.extend(model.metadata_props)
     return out
 
 

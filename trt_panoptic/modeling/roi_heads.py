@@ -68,6 +68,8 @@ class MaskHead(nn.Module):
 class ROIHeads(nn.Module):
     """Box and mask heads over the FPN levels P2..P5, with training-time proposal sampling and losses.
 
+    Only the wiring lives here: the losses themselves are :func:`fastrcnn_loss` and :func:`maskrcnn_loss`.
+
     Eval returns per image a dict with ``boxes`` Tensor[D, 4], ``scores`` Tensor[D], ``classes`` Tensor[D]
     (0-based) and ``mask_probs`` Tensor[D, 28, 28] (sigmoid of the predicted class's mask), sorted by score.
     """
@@ -177,37 +179,81 @@ class ROIHeads(nn.Module):
         return sampled
 
     def losses(self, features: dict[str, Tensor], proposals: list[Tensor], targets: list[dict[str, Tensor]]) -> dict[str, Tensor]:
-        """Classification CE, class-specific box regression and per-pixel mask BCE."""
+        """Sample proposals, run the box and mask heads on them and return ``cls``, ``box_reg`` and ``mask`` losses."""
         sampled = self.sample_proposals(proposals, targets)
         boxes = [s["boxes"] for s in sampled]
-        classes = torch.cat([s["classes"] for s in sampled])
-        logits, deltas = self.box_head(self.pool(features, boxes, self.box_resolution))
-        loss_cls = F.cross_entropy(logits, classes, reduction="mean")
-        fg = torch.nonzero(classes < self.num_classes).squeeze(1)
-        fg_cls = classes[fg]
-        fg_deltas = deltas.view(-1, self.num_classes, 4)[fg, fg_cls]
+        labels = torch.cat([s["classes"] for s in sampled])
+        class_logits, box_regression = self.box_head(self.pool(features, boxes, self.box_resolution))
+        fg = torch.nonzero(labels < self.num_classes).squeeze(1)
         gt_boxes = torch.cat([s["gt_boxes"] for s in sampled])[fg]
-        targets_d = self.box_coder.encode(torch.cat(boxes)[fg], gt_boxes)
-        loss_box = box_regression_loss(fg_deltas, targets_d, self.smooth_l1_beta) / max(classes.numel(), 1)
-        return {"cls": loss_cls, "box_reg": loss_box, "mask": self.mask_loss(features, sampled, targets)}
+        regression_targets = self.box_coder.encode(torch.cat(boxes)[fg], gt_boxes)
+        loss_cls, loss_box = fastrcnn_loss(class_logits, box_regression, labels, regression_targets, smooth_l1_beta=self.smooth_l1_beta)
+        return {"cls": loss_cls, "box_reg": loss_box, "mask": self.mask_losses(features, sampled, targets)}
 
-    def mask_loss(self, features: dict[str, Tensor], sampled: list[dict[str, Tensor]], targets: list[dict[str, Tensor]]) -> Tensor:
-        """BCE of the ground-truth class's 28×28 logits against the gt mask RoIAligned into each fg box."""
-        fg_boxes, mask_targets, fg_classes = [], [], []
-        m = self.mask_resolution * 2
-        for s, tgt in zip(sampled, targets):
+    def mask_losses(self, features: dict[str, Tensor], sampled: list[dict[str, Tensor]], targets: list[dict[str, Tensor]]) -> Tensor:
+        """Run the mask head on the foreground samples and score it with :func:`maskrcnn_loss`."""
+        fg_boxes, fg_classes, fg_gt_index = [], [], []
+        for s in sampled:
             fg = s["classes"] < self.num_classes
-            boxes = s["boxes"][fg]
-            fg_boxes.append(boxes)
+            fg_boxes.append(s["boxes"][fg])
             fg_classes.append(s["classes"][fg])
-            if boxes.numel():
-                # The gt index is the batch index into the stack of gt masks: no copy per box.
-                rois = torch.cat([s["gt_index"][fg].to(boxes.dtype)[:, None], boxes], 1)
-                masks = tgt["masks"].to(boxes.dtype)[:, None]
-                mask_targets.append(roi_align(masks, rois, m, 1.0, 0, aligned=True)[:, 0] >= 0.5)
+            fg_gt_index.append(s["gt_index"][fg])
         if not any(b.numel() for b in fg_boxes):
+            # No foreground anywhere in the batch: a zero that still reaches every mask-head parameter.
             return sum(p.sum() for p in self.mask_head.parameters()) * 0.0
-        logits = self.mask_head(self.pool(features, fg_boxes, self.mask_resolution))
-        cls = torch.cat(fg_classes)
-        logits = logits[torch.arange(cls.numel(), device=cls.device), cls]
-        return F.binary_cross_entropy_with_logits(logits, torch.cat(mask_targets).to(logits.dtype), reduction="mean")
+        mask_logits = self.mask_head(self.pool(features, fg_boxes, self.mask_resolution))
+        return maskrcnn_loss(mask_logits, fg_boxes, [t["masks"] for t in targets], fg_classes, fg_gt_index)
+
+
+def fastrcnn_loss(
+    class_logits: Tensor, box_regression: Tensor, labels: Tensor, regression_targets: Tensor, *, smooth_l1_beta: float = 0.0
+) -> tuple[Tensor, Tensor]:
+    """Fast R-CNN loss over the sampled proposals of the whole batch: (classification, box regression).
+
+    Args:
+        class_logits: Tensor[R, K+1], the box head's class logits, background **last** (index K).
+        box_regression: Tensor[R, K*4], the box head's class-specific deltas.
+        labels: Tensor[R] int64, each proposal's class in 0..K-1, or K for background.
+        regression_targets: Tensor[F, 4], the encoded deltas from each foreground proposal (``labels < K``) to its
+            matched ground-truth box, in the order the foreground proposals appear in ``labels``.
+        smooth_l1_beta: smooth-L1 beta of the box loss; below 1e-5 it is plain L1.
+
+    Returns:
+        The mean cross-entropy over all R proposals, and the summed smooth-L1 between the ground-truth class's
+        deltas and ``regression_targets`` over the foreground proposals, divided by R (by 1 when R is 0).
+    """
+    num_classes = class_logits.shape[1] - 1
+    loss_cls = F.cross_entropy(class_logits, labels, reduction="mean")
+    fg = torch.nonzero(labels < num_classes).squeeze(1)
+    fg_deltas = box_regression.view(-1, num_classes, 4)[fg, labels[fg]]
+    loss_box = box_regression_loss(fg_deltas, regression_targets, smooth_l1_beta) / max(labels.numel(), 1)
+    return loss_cls, loss_box
+
+
+def maskrcnn_loss(
+    mask_logits: Tensor, proposals: list[Tensor], gt_masks: list[Tensor], gt_labels: list[Tensor], mask_matched_idxs: list[Tensor]
+) -> Tensor:
+    """Mask R-CNN mask loss: per-pixel BCE of the ground-truth class's mask logits against the gt mask in each box.
+
+    Args:
+        mask_logits: Tensor[F, K, M, M], the mask head's class-specific logits for the foreground proposals of all
+            images, concatenated in image order.
+        proposals: per image, Tensor[F_i, 4] (x1, y1, x2, y2) foreground proposal boxes, in image pixels.
+        gt_masks: per image, Tensor[G_i, H, W] ground-truth instance masks (binary, any dtype).
+        gt_labels: per image, Tensor[F_i] int64, the class (0..K-1) of the ground truth each proposal matched.
+        mask_matched_idxs: per image, Tensor[F_i] int64, the index into ``gt_masks[i]`` each proposal matched.
+
+    Returns:
+        The mean BCE-with-logits over all F×M×M pixels, where the target is the matched gt mask RoIAligned into the
+        proposal box at M×M and thresholded at 0.5.
+    """
+    m = mask_logits.shape[-1]
+    mask_targets = []
+    for boxes, masks, matched in zip(proposals, gt_masks, mask_matched_idxs):
+        if boxes.numel():
+            # The gt index is the batch index into the stack of gt masks: no copy per box.
+            rois = torch.cat([matched.to(boxes.dtype)[:, None], boxes], 1)
+            mask_targets.append(roi_align(masks.to(boxes.dtype)[:, None], rois, m, 1.0, 0, aligned=True)[:, 0] >= 0.5)
+    labels = torch.cat(gt_labels)
+    logits = mask_logits[torch.arange(labels.numel(), device=labels.device), labels]
+    return F.binary_cross_entropy_with_logits(logits, torch.cat(mask_targets).to(logits.dtype), reduction="mean")

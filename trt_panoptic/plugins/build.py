@@ -8,15 +8,24 @@ Three products, from the same sources (see ``plugins/README.md``):
   so an edited source is never served from a stale build.
 - the **CUDA kernels** (``kernel.cu``) compiled by nvcc for sm_87 (Jetson Orin), sm_89, sm_90 + PTX.
 - ``libtrt_panoptic_plugins.so`` (CMake, only when TensorRT headers and libraries are found).
+
+``plugins/CMakeLists.txt`` and each plugin folder's ``CMakeLists.txt`` are the one description of the build
+(folders, sources per target, flags, architectures); ``trt-panoptic plugins build`` runs CMake on them, and
+the no-CMake paths here (the on-demand host library, ``--direct``) read the same files
+(:func:`build_description`).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from trt_panoptic.errors import TrtPanopticError
@@ -26,12 +35,71 @@ logger = logging.getLogger(__name__)
 HOST_LIBRARY_NAME = "libtrt_panoptic_host.so"
 CUDA_LIBRARY_NAME = "libtrt_panoptic_cuda.so"
 PLUGIN_LIBRARY_NAME = "libtrt_panoptic_plugins.so"
-#: SASS for Jetson Orin (87), Ada (89), Hopper (90), plus compute_90 PTX for anything newer.
-DEFAULT_CUDA_ARCHS = ("87", "89", "90")
-#: -ffp-contract=off: no fused multiply-add on hosts that have it (aarch64), so the host library rounds
-#: like PyTorch's CPU kernels and argmax ties fall the same way.
-HOST_CXX_FLAGS = ("-O2", "-std=c++17", "-shared", "-fPIC", "-pthread", "-ffp-contract=off", "-Wall", "-Wextra")
-PLUGIN_FOLDERS = ("roi_align_fpn", "semantic_upsample_argmax", "panoptic_fusion")
+#: What CMake's target properties give the host library (C++17, shared, PIC, threads, Release); the
+#: project's own flags come from plugins/CMakeLists.txt (``TP_HOST_CXX_FLAGS``).
+_CMAKE_HOST_BASE_FLAGS = ("-O2", "-std=c++17", "-shared", "-fPIC", "-pthread")
+
+
+@dataclass(frozen=True)
+class BuildDescription:
+    """The build as ``plugins/CMakeLists.txt`` and the plugin folders' ``CMakeLists.txt`` describe it.
+
+    Attributes:
+        folders: the plugin folders (``add_subdirectory``), in order.
+        host_sources, kernel_sources, plugin_sources: files of each target, relative to ``plugins/``.
+        host_cxx_flags: the host library's own compiler flags (``TP_HOST_CXX_FLAGS``).
+        cuda_archs: SM versions, the last also gets PTX (``TP_CUDA_ARCHS``).
+    """
+
+    folders: tuple[str, ...]
+    host_sources: tuple[str, ...]
+    kernel_sources: tuple[str, ...]
+    plugin_sources: tuple[str, ...]
+    host_cxx_flags: tuple[str, ...]
+    cuda_archs: tuple[str, ...]
+
+
+def build_description(root: Path | None = None) -> BuildDescription:
+    """Read :class:`BuildDescription` from the CMake files under ``root`` (default :func:`source_root`)."""
+    root = root or source_root()
+    return _read_description(root.resolve())
+
+
+@functools.lru_cache(maxsize=4)
+def _read_description(root: Path) -> BuildDescription:
+    top = _cmake_text(root / "CMakeLists.txt")
+
+    def words(pattern: str) -> tuple[str, ...]:
+        match = re.search(pattern, top)
+        if match is None:
+            raise TrtPanopticError(f"{root / 'CMakeLists.txt'} should match {pattern!r}, got no match — restore the file")
+        return tuple(shlex.split(match.group(1)))
+
+    sources = {kind: list(words(rf"set_property\(GLOBAL PROPERTY TP_{kind}_SOURCES([^)]*)\)"))
+               for kind in ("HOST", "KERNEL", "PLUGIN")}
+    folders = tuple(re.findall(r"^add_subdirectory\((\w+)\)", top, re.MULTILINE))
+    for folder in folders:
+        call = re.search(r"tp_plugin\((\w+)([^)]*)\)", _cmake_text(root / folder / "CMakeLists.txt"))
+        if call is None or call.group(1) != folder:
+            raise TrtPanopticError(f"{root / folder / 'CMakeLists.txt'} should call tp_plugin({folder} ...), got none — restore it")
+        kind = None
+        for token in call.group(2).split():
+            if token in sources:
+                kind = token
+            elif kind is not None:
+                sources[kind].append(f"{folder}/{token}")
+    return BuildDescription(folders, tuple(sources["HOST"]), tuple(sources["KERNEL"]), tuple(sources["PLUGIN"]),
+                            words(r"set\(TP_HOST_CXX_FLAGS([^)]*)\)"), words(r"set\(TP_CUDA_ARCHS([^)]*)\)"))
+
+
+def _cmake_text(path: Path) -> str:
+    """A CMake file without its comments."""
+    return "\n".join(line.split("#", 1)[0] for line in path.read_text().splitlines())
+
+
+def default_cuda_archs() -> tuple[str, ...]:
+    """The SM versions ``plugins/CMakeLists.txt`` builds for (``TP_CUDA_ARCHS``)."""
+    return build_description().cuda_archs
 
 
 def source_root() -> Path:
@@ -88,11 +156,12 @@ def find_cuda_home() -> Path | None:
 
 
 def host_sources(root: Path) -> list[Path]:
-    """Every file the host library is compiled from (its hash names the build)."""
-    files = [root / "host" / "host_api.cpp", *sorted((root / "common").glob("*.h")), root / "common" / "hd.cuh"]
-    for folder in PLUGIN_FOLDERS:
-        files += [root / folder / "kernel.cuh", root / folder / "fields.h"]
-    files += [root / "panoptic_fusion" / "fusion_host.h"]  # the host driver of the sequential fusion
+    """Every file the host library is compiled from, headers included (their hash names the build)."""
+    description = build_description(root)
+    files = [root / f for f in description.host_sources]
+    files += [*sorted((root / "common").glob("*.h")), *sorted((root / "common").glob("*.cuh"))]
+    for folder in description.folders:
+        files += sorted((root / folder).glob("*.h")) + sorted((root / folder).glob("*.cuh"))
     return files
 
 
@@ -133,7 +202,9 @@ def build_host_library(build_dir: Path | None = None, cxx: str | None = None, fo
     cxx = cxx or find_cxx()
     if cxx is None:
         raise TrtPanopticError("a C++ compiler should be on PATH, got none — install g++ (apt install g++) or set CXX")
-    digest = _digest(host_sources(root), " ".join((Path(cxx).name, *HOST_CXX_FLAGS)))
+    description = build_description(root)
+    flags = (*_CMAKE_HOST_BASE_FLAGS, *description.host_cxx_flags)
+    digest = _digest(host_sources(root), " ".join((Path(cxx).name, *flags)))
     out_dir = (build_dir or default_build_dir()) / "host" / digest
     lib = out_dir / HOST_LIBRARY_NAME
     if lib.is_file() and not force:
@@ -143,7 +214,7 @@ def build_host_library(build_dir: Path | None = None, cxx: str | None = None, fo
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".so", dir=out_dir)
     os.close(fd)
     try:
-        _run([cxx, *HOST_CXX_FLAGS, "-o", tmp, str(root / "host" / "host_api.cpp")], "host library build")
+        _run([cxx, *flags, "-o", tmp, *(str(root / f) for f in description.host_sources)], "host library build")
         os.replace(tmp, lib)
     finally:
         if os.path.exists(tmp):
@@ -151,7 +222,7 @@ def build_host_library(build_dir: Path | None = None, cxx: str | None = None, fo
     return lib
 
 
-def nvcc_gencode_flags(archs: tuple[str, ...] = DEFAULT_CUDA_ARCHS, ptx: bool = True) -> list[str]:
+def nvcc_gencode_flags(archs: tuple[str, ...], ptx: bool = True) -> list[str]:
     """``-gencode`` flags: SASS for each arch, plus PTX of the newest so future GPUs can JIT it."""
     flags = []
     for i, arch in enumerate(archs):
@@ -163,13 +234,13 @@ def nvcc_gencode_flags(archs: tuple[str, ...] = DEFAULT_CUDA_ARCHS, ptx: bool = 
 
 
 def cuda_kernel_sources(root: Path | None = None) -> list[Path]:
-    """The ``kernel.cu`` of every plugin."""
+    """The kernel sources of every plugin (``tp_plugin(... KERNEL ...)``)."""
     root = root or source_root()
-    return [root / folder / "kernel.cu" for folder in PLUGIN_FOLDERS]
+    return [root / f for f in build_description(root).kernel_sources]
 
 
 def compile_cuda_kernels(
-    out_dir: Path, archs: tuple[str, ...] = DEFAULT_CUDA_ARCHS, ptx: bool = True, nvcc: str | None = None
+    out_dir: Path, archs: tuple[str, ...] | None = None, ptx: bool = True, nvcc: str | None = None
 ) -> list[Path]:
     """Compile each plugin's ``kernel.cu`` to an object file (no TensorRT needed; a GPU is not needed).
 
@@ -179,6 +250,7 @@ def compile_cuda_kernels(
     nvcc = nvcc or find_nvcc()
     if nvcc is None:
         raise TrtPanopticError("nvcc should be installed, got none on PATH — install the CUDA toolkit or set CUDACXX")
+    archs = archs or default_cuda_archs()
     out_dir.mkdir(parents=True, exist_ok=True)
     objects = []
     for src in cuda_kernel_sources():
@@ -191,7 +263,7 @@ def compile_cuda_kernels(
 
 
 def build_cuda_library(
-    build_dir: Path | None = None, archs: tuple[str, ...] = DEFAULT_CUDA_ARCHS, nvcc: str | None = None
+    build_dir: Path | None = None, archs: tuple[str, ...] | None = None, nvcc: str | None = None
 ) -> Path:
     """``libtrt_panoptic_cuda.so``: the launchers behind a C API (``plugins/host/cuda_api.cpp``), for
     running the kernels from Python on a GPU without TensorRT (the GPU check). Always rebuilt."""
@@ -199,6 +271,7 @@ def build_cuda_library(
     if nvcc is None:
         raise TrtPanopticError("nvcc should be installed, got none on PATH — install the CUDA toolkit or set CUDACXX")
     root = source_root()
+    archs = archs or default_cuda_archs()
     out_dir = (build_dir or default_build_dir()) / "cuda"
     out_dir.mkdir(parents=True, exist_ok=True)
     lib = out_dir / CUDA_LIBRARY_NAME
@@ -213,7 +286,7 @@ def build_cuda_library(
 def cmake_build(
     build_dir: Path | None = None,
     tensorrt_root: str | None = None,
-    cuda_archs: tuple[str, ...] = DEFAULT_CUDA_ARCHS,
+    cuda_archs: tuple[str, ...] | None = None,
     with_cuda: bool = True,
     jobs: int = 2,
     notes: list[str] | None = None,
@@ -222,6 +295,7 @@ def cmake_build(
     ``with_cuda``) and ``libtrt_panoptic_plugins.so`` (if TensorRT is found; otherwise CMake says it skips it).
 
     Args:
+        cuda_archs: SM versions to build for (default: the file's own ``TP_CUDA_ARCHS``).
         notes: if given, receives the configure step's own messages (what was found, what is skipped and why).
 
     Returns:
@@ -233,9 +307,10 @@ def cmake_build(
     root = source_root()
     out = (build_dir or default_build_dir()) / "cmake"
     cmd = [cmake, "-S", str(root), "-B", str(out), "-DCMAKE_BUILD_TYPE=Release",
-           f"-DTP_BUILD_CUDA={'ON' if with_cuda else 'OFF'}",
-           # "-real": SASS only; the newest arch also gets PTX (CMake's plain "90" = SASS + PTX)
-           "-DCMAKE_CUDA_ARCHITECTURES=" + ";".join([f"{a}-real" for a in cuda_archs[:-1]] + [cuda_archs[-1]])]
+           f"-DTP_BUILD_CUDA={'ON' if with_cuda else 'OFF'}"]
+    if cuda_archs:  # otherwise the file's own TP_CUDA_ARCHS
+        # "-real": SASS only; the newest arch also gets PTX (CMake's plain "90" = SASS + PTX)
+        cmd.append("-DCMAKE_CUDA_ARCHITECTURES=" + ";".join([f"{a}-real" for a in cuda_archs[:-1]] + [cuda_archs[-1]]))
     nvcc = find_nvcc()
     if with_cuda and nvcc:
         cmd.append(f"-DCMAKE_CUDA_COMPILER={nvcc}")

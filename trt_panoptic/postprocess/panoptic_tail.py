@@ -40,7 +40,7 @@ from torch import Tensor
 
 from trt_panoptic.errors import TrtPanopticError
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 IMPLEMENTATIONS = ("auto", "torch", "host")
 
 #: Columns of the segment table, one row per segment (things in score order, then stuff by label).
@@ -126,7 +126,7 @@ def host_fusion_available() -> bool:
         host.load_library()
         return True
     except (TrtPanopticError, OSError) as exc:
-        log.warning("panoptic tail: plugin host library unavailable (%s); using the PyTorch implementation", exc)
+        logger.warning("panoptic tail: plugin host library unavailable (%s); using the PyTorch implementation", exc)
         return False
 
 

@@ -21,11 +21,11 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from trt_panoptic.errors import TrtPanopticError, import_optional
+from trt_panoptic.data.frames import decode_image, folder_images, is_image_file, read_image_bgr, video_frames
+from trt_panoptic.errors import TrtPanopticError
 
 logger = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v")
 SYNTHETIC = "synthetic"
 
@@ -87,29 +87,26 @@ class CalibrationImages:
             return "folder", self._scan_folder(path)
         if path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES:
             return "video", self._scan_video(path)
-        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+        if is_image_file(path):
             return "folder", self._scan_files([path])
         if not path.exists():
             raise TrtPanopticError(f"--data should be a folder, a video file or 'synthetic', got {src!r} (not found) — check the path")
         raise TrtPanopticError(f"--data should be a folder, a video ({', '.join(VIDEO_SUFFIXES)}) or 'synthetic', got {src!r} — convert it")
 
     def _scan_folder(self, path: Path) -> list[Path]:
-        def pictures(folder: Path) -> list[Path]:
-            return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-
-        files = pictures(path)
+        # Plain name order, as calibration has always used: another order would pick other images from a
+        # large folder and silently change the calibration.
+        files = folder_images(path, natural=False)
         if not files and (path / "images").is_dir():
-            files = pictures(path / "images")
+            files = folder_images(path / "images", natural=False)
         return self._scan_files(files)
 
     def _scan_files(self, files: list[Path]) -> list[Path]:
-        cv2 = import_optional("cv2", "pip install opencv-python-headless")
         usable = []
         for p in files:
             if len(usable) >= self.num_images:
                 break
-            image = cv2.imread(str(p), cv2.IMREAD_COLOR)
-            if image is not None and image.size:
+            if decode_image(p) is not None:
                 usable.append(p)
             else:
                 logger.warning("calibration: skipping unreadable image %s", p)
@@ -117,29 +114,11 @@ class CalibrationImages:
 
     def _scan_video(self, path: Path) -> list[int]:
         frames = []
-        for index, _ in self._video_frames(path, None):
+        for index, _ in video_frames(path, every_k=self.every_k):
             frames.append(index)
             if len(frames) >= self.num_images:
                 break
         return frames
-
-    def _video_frames(self, path: Path, wanted: set[int] | None) -> Iterator[tuple[int, np.ndarray | None]]:
-        cv2 = import_optional("cv2", "pip install opencv-python-headless")
-        cap = cv2.VideoCapture(str(path))
-        try:
-            index = 0
-            while True:
-                if not cap.grab():
-                    break
-                if index % self.every_k == 0 and (wanted is None or index in wanted):
-                    ok, frame = cap.retrieve()
-                    if ok and frame is not None and frame.ndim == 3 and frame.shape[2] == 3:
-                        yield index, frame if wanted is not None else None
-                    if wanted is not None and index >= max(wanted):
-                        break
-                index += 1
-        finally:
-            cap.release()
 
     # ---- iteration
     def __len__(self) -> int:
@@ -154,8 +133,6 @@ class CalibrationImages:
                 image, _, _ = render_scene(np.random.default_rng([self.seed, i]), self.height, self.width, cats)
                 yield self.prepare(image)
         elif self.kind == "folder":
-            from trt_panoptic.data.coco_panoptic import read_image_bgr
-
             for p in self.items:
                 try:
                     image = read_image_bgr(p)
@@ -164,5 +141,5 @@ class CalibrationImages:
                     continue
                 yield self.prepare(image)
         else:
-            for _, frame in self._video_frames(Path(self.source), set(self.items)):
+            for _, frame in video_frames(self.source, every_k=self.every_k, wanted=set(self.items)):
                 yield self.prepare(frame)

@@ -11,14 +11,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from trt_panoptic.config import read_yaml
+from trt_panoptic.config import InputConfig, read_yaml
 from trt_panoptic.errors import TrtPanopticError
 from trt_panoptic.quantization.methods import TensorStats, check_method, compute_amax, needs_histogram
 from trt_panoptic.quantization.qdq import DEFAULT_SKIP, QuantPlan, insert_qdq, name_nodes, plan_quantization
 
 logger = logging.getLogger(__name__)
 
-META_PREFIX = "trt_panoptic."
 
 
 @dataclass
@@ -81,22 +80,23 @@ def model_input_size(model) -> tuple[int, int]:
     return dims[2], dims[3]
 
 
-def _model_input_config(model) -> dict:
-    meta = {p.key: p.value for p in model.metadata_props}
-    if META_PREFIX + "config" in meta:
-        return json.loads(meta[META_PREFIX + "config"]).get("model", {}).get("input", {}) or {}
-    return {}
+def _model_input_config(model) -> InputConfig | None:
+    from trt_panoptic.export.contract import onnx_info
+
+    cfg = onnx_info(model, require_metadata=False).config
+    return cfg.model.input if cfg is not None else None
 
 
 def model_pixel_mean(model) -> tuple[float, float, float]:
     """The letterbox padding the predictors use (the config's pixel mean), read from the export metadata."""
-    mean = _model_input_config(model).get("pixel_mean")
-    return tuple(float(v) for v in mean) if mean else (0.0, 0.0, 0.0)
+    inp = _model_input_config(model)
+    return tuple(float(v) for v in inp.pixel_mean) if inp is not None else (0.0, 0.0, 0.0)
 
 
 def model_takes_rgb(model) -> bool:
     """Whether the exported model's config says its input is RGB (frames are BGR and get flipped)."""
-    return str(_model_input_config(model).get("format", "BGR")).upper() == "RGB"
+    inp = _model_input_config(model)
+    return inp is not None and inp.format.upper() == "RGB"
 
 
 def collect_calibration_stats(model, plan: QuantPlan, images, *, histograms: bool = True,
@@ -116,18 +116,12 @@ def thresholds(stats: Mapping[str, TensorStats], method: str, percentile: float 
 def quantized_model(model, plan: QuantPlan, amax: Mapping[str, float], recipe: CalibrationRecipe,
                     info: Mapping[str, Any] | None = None):
     """The Q/DQ ``onnx.ModelProto``, its metadata saying ``precision: int8`` and how it was calibrated."""
-    import onnx
+    from trt_panoptic.export.contract import write_metadata
 
     out = insert_qdq(model, plan, amax, convtranspose_axis=recipe.convtranspose_axis)
-    meta = {"precision": "int8",
-            "calibration": json.dumps({**asdict(recipe), **(dict(info) if info else {}),
-                                       "quantized_nodes": len(plan.nodes), "residual_adds": len(plan.residual_adds)})}
-    for p in list(out.metadata_props):
-        if p.key in {META_PREFIX + k for k in meta}:
-            out.metadata_props.remove(p)
-    for k, v in meta.items():
-        out.metadata_props.append(onnx.StringStringEntryProto(key=META_PREFIX + k, value=v))
-    return out
+    calibration = {**asdict(recipe), **(dict(info) if info else {}), "quantized_nodes": len(plan.nodes),
+                   "residual_adds": len(plan.residual_adds)}
+    return write_metadata(out, precision="int8", calibration=json.dumps(calibration))
 
 
 @dataclass

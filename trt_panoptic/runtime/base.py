@@ -13,17 +13,22 @@ class RawOutputPredictor:
     """A :class:`~trt_panoptic.runtime.predictor.Predictor` over a backend that maps the uint8 input
     [1, 3, H, W] to the raw output dict; subclasses implement :meth:`forward`.
 
-    ``height``/``width`` None (torch only) runs each frame at its own size, padded by the model.
+    ``height``/``width`` None (torch only) runs each frame at its own size, padded by the model. Class names
+    and dataset ids come from the config's model section.
     """
 
-    backend = "base"
+    backend: str = "base"
+    thread_safe: bool = False  # a subclass whose forward may run in several threads at once says so
 
     def __init__(self, cfg: Config, height: int | None, width: int | None) -> None:
         self.cfg = cfg
-        self.height, self.width = height, width
+        self.height: int | None = height
+        self.width: int | None = width
         m = cfg.model
-        self.thing_classes = list(m.thing_classes)
-        self.stuff_classes = list(m.stuff_classes)
+        self.thing_classes: list[str] = list(m.thing_classes)
+        self.stuff_classes: list[str] = list(m.stuff_classes)
+        self.thing_ids: list[int] = list(m.thing_ids)
+        self.stuff_ids: list[int] = list(m.stuff_ids)
         p = m.panoptic
         self.fusion = {"instance_score_thresh": p.instance_score_thresh, "overlap_thresh": p.overlap_thresh,
                        "stuff_area_limit": p.stuff_area_limit}

@@ -21,7 +21,7 @@ import onnx
 from trt_panoptic.atomic_io import atomic_write_bytes
 from trt_panoptic.config import Config
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 #: The packages whose source shapes an exported graph.
 _GRAPH_SOURCES = ("export", "modeling", "ops")
@@ -66,14 +66,14 @@ def cached_export(key: str, export: Callable[[], onnx.ModelProto]) -> onnx.Model
     if path.is_file():
         try:
             model = onnx.load(str(path))
-            log.info("export: reusing %s", path)
+            logger.info("export: reusing %s", path)
             return model
         except Exception as exc:  # a damaged cache entry is exported again
-            log.warning("export: cached graph %s is unreadable (%s); exporting again", path, type(exc).__name__)
+            logger.warning("export: cached graph %s is unreadable (%s); exporting again", path, type(exc).__name__)
     model = export()
     try:
         atomic_write_bytes(path, model.SerializeToString())
-        log.info("export: kept in %s for the next run", path)
+        logger.info("export: kept in %s for the next run", path)
     except Exception as exc:  # an unwritable cache only costs the export next time
-        log.info("export: not cached (%s)", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        logger.info("export: not cached (%s)", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     return model

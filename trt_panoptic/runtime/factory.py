@@ -9,9 +9,12 @@ from pathlib import Path
 from trt_panoptic.config import Config
 from trt_panoptic.errors import TrtPanopticError
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
+#: Every ``backend`` argument :func:`create_predictor` takes (and the CLI's ``--backend`` choices).
 BACKENDS = ("auto", "torch", "onnxruntime", "tensorrt")
+#: The backends themselves, without "auto": what a benchmark times.
+CONCRETE_BACKENDS = tuple(b for b in BACKENDS if b != "auto")
 #: Export size when the onnxruntime backend exports a PyTorch model whose config records no input size.
 DEFAULT_EXPORT_SIZE = (512, 512)
 
@@ -76,9 +79,9 @@ def create_predictor(
     if backend == "auto":
         why = {"tensorrt": "a TensorRT engine", "onnxruntime": "an ONNX model" if model else "a checkpoint on the CPU",
                "torch": f"a checkpoint on {device}"}[chosen]
-        log.info("backend: %s (auto: %s)", chosen, why)
+        logger.info("backend: %s (auto: %s)", chosen, why)
     else:
-        log.info("backend: %s", chosen)
+        logger.info("backend: %s", chosen)
     if chosen == "tensorrt":
         if model is None or Path(model).suffix.lower() not in (".engine", ".plan"):
             got = "no --model" if model is None else repr(model)
@@ -115,7 +118,7 @@ def create_predictor(
         key = export_key(Path(weights) if weights is not None else bundled_weights(), cfg, **options_key)
 
         def export():
-            log.info("exporting the PyTorch model to ONNX at %dx%d (panoptic tail: %s)", h, w,
+            logger.info("exporting the PyTorch model to ONNX at %dx%d (panoptic tail: %s)", h, w,
                      "host C++ build" if host_tail else "in the graph")
             return export_onnx(torch_model, cfg, height=h, width=w, panoptic_tail=not host_tail)
 

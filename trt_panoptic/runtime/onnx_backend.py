@@ -7,7 +7,8 @@ import numpy as np
 import onnx
 
 from trt_panoptic.errors import TrtPanopticError, import_optional
-from trt_panoptic.export.exporter import load_onnx, onnx_info
+from trt_panoptic.export.contract import onnx_info
+from trt_panoptic.export.exporter import load_onnx
 from trt_panoptic.export.graph_model import VALID_HW_NAME
 from trt_panoptic.export.ort_ops import ort_session
 from trt_panoptic.runtime.base import RawOutputPredictor

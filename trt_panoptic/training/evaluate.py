@@ -7,6 +7,8 @@ It runs the model's raw eval mode and the one result builder every backend uses
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 import torch
 
@@ -23,15 +25,22 @@ class ModelPredictor:
         model: the model (switched to eval mode for each call and back to its previous mode after).
         thing_classes / stuff_classes: class names (from the config).
         device: where the model's parameters live.
+        thing_ids / stuff_ids: the classes' dataset category ids (from the config; empty = 1..T, T+1..T+S).
     """
 
-    backend = "torch"
+    backend: str = "torch"
+    thread_safe: bool = False  # it flips the shared model between train and eval mode
+    height: int | None = None  # each image at its own size
+    width: int | None = None
 
     def __init__(self, model: PanopticFPN, thing_classes: list[str], stuff_classes: list[str],
-                 device: torch.device | str = "cpu") -> None:
+                 device: torch.device | str = "cpu", *, thing_ids: Sequence[int] = (),
+                 stuff_ids: Sequence[int] = ()) -> None:
         self.model = model
-        self.thing_classes = list(thing_classes)
-        self.stuff_classes = list(stuff_classes)
+        self.thing_classes: list[str] = list(thing_classes)
+        self.stuff_classes: list[str] = list(stuff_classes)
+        self.thing_ids: list[int] = list(thing_ids)
+        self.stuff_ids: list[int] = list(stuff_ids)
         self.device = torch.device(device)
 
     @torch.no_grad()

@@ -181,128 +181,212 @@ def _with_input_size(cfg: Config, records: list[PanopticRecord]) -> Config:
     return out
 
 
-def _run(cfg: Config, out: Path, info: D.DistInfo, *, resume: bool, progress: bool, t_start: float) -> TrainResult:
-    from tqdm import tqdm
+@dataclass
+class _Run:
+    """What the steps of one training run share: built once by :func:`_run`, then only read."""
 
+    cfg: Config
+    out: Path
+    info: D.DistInfo
+    categories: PanopticCategories
+    model: nn.Module
+    ddp_model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    use_amp: bool
+    params: list[nn.Parameter]
+    progress: bool
+    t_start: float
+
+
+@dataclass
+class _Step:
+    """One iteration's outcome: its float losses (``total`` included), learning rate and gradient norm
+    (NaN when not clipped)."""
+
+    losses: dict[str, float]
+    lr: float
+    grad_norm: float
+
+
+def _run(cfg: Config, out: Path, info: D.DistInfo, *, resume: bool, progress: bool, t_start: float) -> TrainResult:
     tc = cfg.train
     categories = PanopticCategories.from_model_config(cfg.model)
     dataset = PanopticDataset(cfg.data.train, categories=categories, transforms=build_train_transforms(tc), seed=tc.seed)
     if not cfg.model.input.size:
         cfg = _with_input_size(cfg, dataset.data.records)
+    model, optimizer, scaler, use_amp = _build_model_and_optimizer(cfg, info)
+    start_iter = _resume_or_seed(out, cfg, info, model, optimizer, scaler) if resume else 0
+    if start_iter == 0:
+        torch.manual_seed(tc.seed + 1 + info.rank)  # RoI/anchor sampling differs per rank
+    if info.is_main:
+        _write_run_files(out, cfg, resume=resume, start_iter=start_iter)
+    run = _Run(cfg=cfg, out=out, info=info, categories=categories, model=model, ddp_model=_wrap_ddp(model, info),
+               optimizer=optimizer, scaler=scaler, use_amp=use_amp,
+               params=[p for p in model.parameters() if p.requires_grad], progress=progress, t_start=t_start)
+    result = TrainResult(start_iter=start_iter, max_iter=tc.max_iter, model=model, final_weights=None)
+    _train_loop(run, _make_loader(dataset, cfg, info, start_iter), result)
+    return _finish(run, result)
 
+
+def _build_model_and_optimizer(
+    cfg: Config, info: D.DistInfo
+) -> tuple[nn.Module, torch.optim.Optimizer, torch.amp.GradScaler, bool]:
+    """The model in train mode on the device, its optimizer, the AMP grad scaler and whether AMP is on."""
+    tc = cfg.train
     torch.manual_seed(tc.seed)  # the same initial weights on every rank (DDP also broadcasts rank 0's)
     model = build_model(cfg).to(info.device).train()
     optimizer = build_optimizer(model, tc)
     use_amp = bool(tc.amp) and info.device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    return model, optimizer, scaler, use_amp
 
-    start_iter = 0
-    if resume:
-        found = last_checkpoint(out)
-        if found is None:
-            logger.info("--resume: no checkpoint in %s, starting from scratch", out)
-        else:
-            if found > tc.max_iter:
-                raise TrtPanopticError(
-                    f"train.max_iter should be at least the checkpoint's iteration {found} to resume, got {tc.max_iter} — "
-                    "raise --max-iter (or train afresh in another --out)"
-                )
-            state = load_training_checkpoint(out, found, model, optimizer)
-            start_iter = found
-            if state.get("scaler"):
-                scaler.load_state_dict(state["scaler"])
-            rngs = state.get("rng") or []
-            if len(rngs) == info.world_size:
-                set_rng_state(rngs[info.rank], info.device)
-            else:
-                logger.warning("checkpoint has RNG states of %d processes, this run has %d: RNG reseeded, resume is not exact",
-                               len(rngs), info.world_size)
-                torch.manual_seed(tc.seed + 1000 * start_iter + info.rank)
-            logger.info("resumed from %s at iteration %d", out, start_iter)
-    if start_iter == 0:
-        torch.manual_seed(tc.seed + 1 + info.rank)  # RoI/anchor sampling differs per rank
 
-    if info.is_main:
-        atomic_write_text(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-        if resume:
-            _trim_log(out / LOG_FILE, start_iter)
-
-    ddp_model: nn.Module = model
-    if info.initialized:
-        ddp_model = nn.parallel.DistributedDataParallel(
-            model, device_ids=[info.device.index] if info.device.type == "cuda" else None
+def _resume_or_seed(out: Path, cfg: Config, info: D.DistInfo, model: nn.Module, optimizer: torch.optim.Optimizer,
+                    scaler: torch.amp.GradScaler) -> int:
+    """Load ``out``'s last checkpoint into model, optimizer, scaler and this rank's RNG; return its iteration
+    (0 when there is none)."""
+    tc = cfg.train
+    found = last_checkpoint(out)
+    if found is None:
+        logger.info("--resume: no checkpoint in %s, starting from scratch", out)
+        return 0
+    if found > tc.max_iter:
+        raise TrtPanopticError(
+            f"train.max_iter should be at least the checkpoint's iteration {found} to resume, got {tc.max_iter} — "
+            "raise --max-iter (or train afresh in another --out)"
         )
+    state = load_training_checkpoint(out, found, model, optimizer)
+    start_iter = found
+    if state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
+    rngs = state.get("rng") or []
+    if len(rngs) == info.world_size:
+        set_rng_state(rngs[info.rank], info.device)
+    else:
+        logger.warning("checkpoint has RNG states of %d processes, this run has %d: RNG reseeded, resume is not exact",
+                       len(rngs), info.world_size)
+        torch.manual_seed(tc.seed + 1000 * start_iter + info.rank)
+    logger.info("resumed from %s at iteration %d", out, start_iter)
+    return start_iter
 
+
+def _write_run_files(out: Path, cfg: Config, *, resume: bool, start_iter: int) -> None:
+    """Rank 0: write the run's ``config.yaml``; on resume, drop the log lines past ``start_iter``."""
+    atomic_write_text(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    if resume:
+        _trim_log(out / LOG_FILE, start_iter)
+
+
+def _wrap_ddp(model: nn.Module, info: D.DistInfo) -> nn.Module:
+    """``model`` in DistributedDataParallel when a process group is up, else ``model`` itself."""
+    if not info.initialized:
+        return model
+    return nn.parallel.DistributedDataParallel(model, device_ids=[info.device.index] if info.device.type == "cuda" else None)
+
+
+def _make_loader(dataset: PanopticDataset, cfg: Config, info: D.DistInfo, start_iter: int) -> torch.utils.data.DataLoader:
+    """The batches of iterations ``start_iter``..``max_iter - 1`` for this rank, in the deterministic stream order."""
+    tc = cfg.train
     stream = BatchStream(dataset, seed=tc.seed, ims_per_batch=tc.ims_per_batch, start_iter=start_iter,
                          max_iter=tc.max_iter, rank=info.rank, world_size=info.world_size)
-    loader = torch.utils.data.DataLoader(stream, batch_size=None, shuffle=False, num_workers=tc.num_workers,
-                                         collate_fn=_identity, persistent_workers=False,
-                                         # its own generator: creating the iterator must not draw from the global
-                                         # RNG, whose state a resume restores exactly
-                                         generator=torch.Generator().manual_seed(tc.seed))
-    bar = tqdm(total=tc.max_iter, initial=start_iter, desc="train", unit="it", disable=not (progress and info.is_main),
-               mininterval=5.0, dynamic_ncols=True)
-    result = TrainResult(start_iter=start_iter, max_iter=tc.max_iter, model=model, final_weights=None)
-    params = [p for p in model.parameters() if p.requires_grad]
+    return torch.utils.data.DataLoader(stream, batch_size=None, shuffle=False, num_workers=tc.num_workers,
+                                       collate_fn=_identity, persistent_workers=False,
+                                       # its own generator: creating the iterator must not draw from the global
+                                       # RNG, whose state a resume restores exactly
+                                       generator=torch.Generator().manual_seed(tc.seed))
+
+
+def _train_loop(run: _Run, loader: torch.utils.data.DataLoader, result: TrainResult) -> None:
+    """Run every remaining iteration: one step, then the periodic log line, checkpoint and evaluation."""
+    from tqdm import tqdm
+
+    tc = run.cfg.train
+    bar = tqdm(total=tc.max_iter, initial=result.start_iter, desc="train", unit="it",
+               disable=not (run.progress and run.info.is_main), mininterval=5.0, dynamic_ncols=True)
     window: list[dict[str, float]] = []
     t_data = time.perf_counter()
-    iteration = start_iter
-    for iteration, batch in enumerate(loader, start=start_iter):
+    for iteration, batch in enumerate(loader, start=result.start_iter):
         data_s = time.perf_counter() - t_data
-        lr = tc.base_lr * lr_factor(iteration, tc)
-        set_lr(optimizer, lr)
-        images, targets = zip(*(_to_device(s, info.device) for s in batch))
-        with torch.autocast(device_type=info.device.type, dtype=torch.float16, enabled=use_amp):
-            loss_dict = ddp_model(list(images), list(targets))
-        total = sum(loss_dict.values())
-        if not torch.isfinite(total):
-            raise TrtPanopticError(
-                f"the loss became {float(total.detach())} at iteration {iteration} ({_fmt(loss_dict)}) — lower train.base_lr "
-                "or set train.clip_grad_norm"
-            )
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(total).backward()
-        grad_norm = float("nan")
-        if tc.clip_grad_norm > 0:
-            scaler.unscale_(optimizer)
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(params, tc.clip_grad_norm))
-        scaler.step(optimizer)
-        scaler.update()
-
+        step = _train_step(run, iteration, batch)
         done = iteration + 1
-        values = {k: float(v.detach()) for k, v in loss_dict.items()}
-        values["total"] = float(total.detach())
-        result.losses.append(dict(values))
-        window.append(values)
+        result.losses.append(dict(step.losses))
+        window.append(step.losses)
         bar.update(1)
         if done % max(tc.log_period, 1) == 0 or done == tc.max_iter:
-            mean = {k: sum(w[k] for w in window) / len(window) for k in window[0]}
-            mean = D.reduce_mean(mean, info)
-            window.clear()
-            if info.is_main:
-                elapsed = time.perf_counter() - t_start
-                record = {"iter": done, "lr": lr, "loss": mean.pop("total"), "losses": mean, "grad_norm": grad_norm,
-                          "data_s": data_s, "time_s": elapsed, "images_per_s": _rate(bar, tc.ims_per_batch)}
-                _append_jsonl(out / LOG_FILE, record)
-                bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{lr:.4g}")
-        if tc.checkpoint_period > 0 and done % tc.checkpoint_period == 0 and done < tc.max_iter:
-            _checkpoint(out, done, model, cfg, optimizer, scaler, info)
-        if tc.eval_period > 0 and done % tc.eval_period == 0 and done < tc.max_iter:
-            _periodic_eval(out, done, model, cfg, categories, info, progress)
+            _log_window(run, done, step, window, data_s, bar)
+        _periodic(run, done)
         t_data = time.perf_counter()
     bar.close()
 
-    if tc.max_iter > start_iter:
-        _checkpoint(out, tc.max_iter, model, cfg, optimizer, scaler, info)
+
+def _train_step(run: _Run, iteration: int, batch: list[dict[str, Any]]) -> _Step:
+    """One SGD step on ``batch``: set the learning rate, forward (AMP on CUDA), check the loss is finite,
+    backward, clip gradients if configured, optimizer and scaler step."""
+    tc = run.cfg.train
+    lr = tc.base_lr * lr_factor(iteration, tc)
+    set_lr(run.optimizer, lr)
+    images, targets = zip(*(_to_device(s, run.info.device) for s in batch))
+    with torch.autocast(device_type=run.info.device.type, dtype=torch.float16, enabled=run.use_amp):
+        loss_dict = run.ddp_model(list(images), list(targets))
+    total = sum(loss_dict.values())
+    if not torch.isfinite(total):
+        raise TrtPanopticError(
+            f"the loss became {float(total.detach())} at iteration {iteration} ({_fmt(loss_dict)}) — lower train.base_lr "
+            "or set train.clip_grad_norm"
+        )
+    run.optimizer.zero_grad(set_to_none=True)
+    run.scaler.scale(total).backward()
+    grad_norm = float("nan")
+    if tc.clip_grad_norm > 0:
+        run.scaler.unscale_(run.optimizer)
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(run.params, tc.clip_grad_norm))
+    run.scaler.step(run.optimizer)
+    run.scaler.update()
+    values = {k: float(v.detach()) for k, v in loss_dict.items()}
+    values["total"] = float(total.detach())
+    return _Step(losses=values, lr=lr, grad_norm=grad_norm)
+
+
+def _log_window(run: _Run, done: int, step: _Step, window: list[dict[str, float]], data_s: float, bar: Any) -> None:
+    """Average the losses of the iterations since the last log line over ``window`` and all ranks (then empty
+    it); rank 0 appends the JSON line to ``log.jsonl`` and shows the loss on the progress bar."""
+    mean = {k: sum(w[k] for w in window) / len(window) for k in window[0]}
+    mean = D.reduce_mean(mean, run.info)
+    window.clear()
+    if run.info.is_main:
+        elapsed = time.perf_counter() - run.t_start
+        record = {"iter": done, "lr": step.lr, "loss": mean.pop("total"), "losses": mean, "grad_norm": step.grad_norm,
+                  "data_s": data_s, "time_s": elapsed, "images_per_s": _rate(bar, run.cfg.train.ims_per_batch)}
+        _append_jsonl(run.out / LOG_FILE, record)
+        bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{step.lr:.4g}")
+
+
+def _periodic(run: _Run, done: int) -> None:
+    """After iteration ``done`` (1-based): the periodic checkpoint and evaluation, if due (never at the last one:
+    :func:`_finish` does those)."""
+    tc = run.cfg.train
+    if tc.checkpoint_period > 0 and done % tc.checkpoint_period == 0 and done < tc.max_iter:
+        _checkpoint(run.out, done, run.model, run.cfg, run.optimizer, run.scaler, run.info)
+    if tc.eval_period > 0 and done % tc.eval_period == 0 and done < tc.max_iter:
+        _periodic_eval(run.out, done, run.model, run.cfg, run.categories, run.info, run.progress)
+
+
+def _finish(run: _Run, result: TrainResult) -> TrainResult:
+    """The final checkpoint (when any iteration ran), ``model_final.pt`` (rank 0), the final evaluation when
+    there is validation data, and the ``done`` line of ``log.jsonl``; fills ``result``'s weights, metrics and time."""
+    tc, info, out = run.cfg.train, run.info, run.out
+    if tc.max_iter > result.start_iter:
+        _checkpoint(out, tc.max_iter, run.model, run.cfg, run.optimizer, run.scaler, info)
     if info.is_main:
-        result.final_weights = save_checkpoint(out / FINAL, model, cfg, {"iteration": tc.max_iter})
-    train_s = time.perf_counter() - t_start
-    if cfg.data.val:
-        result.metrics = _periodic_eval(out, tc.max_iter, model, cfg, categories, info, progress)
-    result.wall_s = time.perf_counter() - t_start
+        result.final_weights = save_checkpoint(out / FINAL, run.model, run.cfg, {"iteration": tc.max_iter})
+    train_s = time.perf_counter() - run.t_start
+    if run.cfg.data.val:
+        result.metrics = _periodic_eval(out, tc.max_iter, run.model, run.cfg, run.categories, info, run.progress)
+    result.wall_s = time.perf_counter() - run.t_start
     if info.is_main:
         _append_jsonl(out / LOG_FILE, {"iter": tc.max_iter, "done": True, "train_s": train_s, "wall_s": result.wall_s,
-                                       "start_iter": start_iter, "world_size": info.world_size,
+                                       "start_iter": result.start_iter, "world_size": info.world_size,
                                        "threads": torch.get_num_threads()})
     return result
 
@@ -336,7 +420,8 @@ def _periodic_eval(out: Path, iteration: int, model: nn.Module, cfg: Config, cat
     if info.is_main and cfg.data.val:
         # Evaluation draws no random numbers, but keep the RNG untouched anyway: resumed runs must match.
         state = rng_state(info.device)
-        predictor = ModelPredictor(model, cfg.model.thing_classes, cfg.model.stuff_classes, info.device)
+        predictor = ModelPredictor(model, cfg.model.thing_classes, cfg.model.stuff_classes, info.device,
+                                   thing_ids=cfg.model.thing_ids, stuff_ids=cfg.model.stuff_ids)
         metrics = evaluate_predictor(predictor, cfg.data.val, categories=categories,
                                      limit=cfg.train.eval_max_images or None, progress=progress)
         set_rng_state(state, info.device)

@@ -184,13 +184,13 @@ class Pipeline:
         self.realtime = self.config.mode == "realtime" or (self.config.mode == "auto" and source.is_live)
         self.renderer = renderer or PanopticRenderer(predictor.thing_classes, predictor.stuff_classes)
         self.stats = PipelineStats(
-            source=source.description, backend=getattr(predictor, "backend", "?"),
+            source=source.description, backend=predictor.backend,
             mode="realtime" if self.realtime else "lossless", input_size=input_size(predictor),
         )
         self._stop = threading.Event()
         self._stop_reason = ""
         self._errors: list[BaseException] = []
-        if self.config.inflight < 1 or (self.config.inflight > 1 and not getattr(predictor, "thread_safe", False)):
+        if self.config.inflight < 1 or (self.config.inflight > 1 and not predictor.thread_safe):
             raise TrtPanopticError(
                 f"inflight should be 1 for the {self.stats.backend} backend (not safe to call from several threads), "
                 f"got {self.config.inflight} — drop --inflight" if self.config.inflight > 1 else
@@ -373,10 +373,9 @@ class Pipeline:
             the run's :class:`PipelineStats` (also at ``self.stats``).
         """
         fps = self.source.fps or 30.0
-        model_cfg = getattr(getattr(self.predictor, "cfg", None), "model", None)  # dataset ids, when known
         classes = StreamInfo(fps, list(self.predictor.thing_classes), list(self.predictor.stuff_classes),
-                             realtime=self.realtime, thing_ids=list(getattr(model_cfg, "thing_ids", []) or []),
-                             stuff_ids=list(getattr(model_cfg, "stuff_ids", []) or []))
+                             realtime=self.realtime, thing_ids=list(self.predictor.thing_ids),
+                             stuff_ids=list(self.predictor.stuff_ids))
         for sink in self.sinks:
             sink.start(classes)
         bar = self._progress_bar() if progress else None

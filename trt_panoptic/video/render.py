@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from trt_panoptic.errors import import_optional
+from trt_panoptic.data.frames import cv2_module
 from trt_panoptic.runtime.result import PanopticResult
 
 # Muted colours for stuff (BGR), indexed by semantic channel - 1; wraps around for many classes.
@@ -167,7 +167,7 @@ class PanopticRenderer:
 
     def render(self, image: np.ndarray, result: PanopticResult, hud: list[str] | None = None) -> np.ndarray:
         """Overlay ``result`` on ``image`` (BGR uint8 [H, W, 3]); returns a new image of the same shape."""
-        cv2 = import_optional("cv2", "pip install opencv-python-headless")
+        cv2 = cv2_module()
         assert image.shape[:2] == result.panoptic.shape, (
             f"video.render: image {image.shape[:2]} and panoptic {result.panoptic.shape} differ"
         )
@@ -295,8 +295,7 @@ def _segment_box(result: PanopticResult, seg: dict) -> np.ndarray:
 
 def _inside_point(mask: np.ndarray) -> tuple[int, int]:
     """A pixel (x, y) that lies inside ``mask`` near its middle, for a stuff label."""
-    import cv2
-
+    cv2 = cv2_module()
     x, y, w, h = cv2.boundingRect(mask)
     row = y + h // 2
     cols = np.flatnonzero(mask[row, x:x + w])
@@ -335,7 +334,7 @@ def _panel(image: np.ndarray, lines: list[str], corner: str, swatches: list[tupl
     """``lines`` of white text on a darkened panel in a corner ("top-left" or "bottom-left"), in place;
     with ``swatches``, a colour square before each line. Returns the panel's rectangle (only that with
     ``draw=False``)."""
-    cv2 = import_optional("cv2", "pip install opencv-python-headless")
+    cv2 = cv2_module()
     font = cv2.FONT_HERSHEY_SIMPLEX
     scale = max(0.3, min(image.shape[:2]) / 1100.0)
     sizes = [cv2.getTextSize(line, font, scale, 1) for line in lines]

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from trt_panoptic.atomic_io import atomic_write_json
+from trt_panoptic.atomic_io import atomic_write_json, check_writable_dir
 from trt_panoptic.data.coco_panoptic import coco_segments_info, write_panoptic_png
-from trt_panoptic.errors import TrtPanopticError, import_optional
+from trt_panoptic.data.frames import cv2_module
+from trt_panoptic.errors import TrtPanopticError
 from trt_panoptic.runtime.result import PanopticResult
 from trt_panoptic.video.quiet import silenced_native_stderr
 
@@ -36,10 +37,6 @@ _CODECS = {
     ".avi": ("MJPG",),
     ".mkv": ("avc1", "MJPG"),
 }
-
-
-def _cv2():
-    return import_optional("cv2", "pip install opencv-python-headless")
 
 
 @dataclass
@@ -105,7 +102,7 @@ class NullSink(FrameSink):
 @functools.lru_cache(maxsize=None)
 def codec_available(fourcc: str, suffix: str = ".mp4") -> bool:
     """Whether this OpenCV build can write ``fourcc`` into a ``suffix`` file that reads back (probed once)."""
-    cv2 = _cv2()
+    cv2 = cv2_module()
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, f"probe{suffix}")
         with silenced_native_stderr():
@@ -148,24 +145,6 @@ def check_new_or_empty_dir(folder: Path, what: str) -> None:
         )
 
 
-def check_writable_dir(folder: Path, what: str) -> None:
-    """Raise a one-line error unless files can be created in ``folder`` (created if missing)."""
-    blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
-    if blocker is not None:
-        raise TrtPanopticError(
-            f"{what} should go into a folder, got '{folder}' ('{blocker}' is a file) — choose another path"
-        )
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise TrtPanopticError(
-            f"{what} should go into a writable folder, got '{folder}' ({exc.strerror or exc}) — choose another path"
-        ) from None
-
-
 class VideoFileSink(FrameSink):
     """Rendered frames into a video file; FourCC from :func:`choose_codec`.
 
@@ -201,7 +180,7 @@ class VideoFileSink(FrameSink):
         self.codec = ""
 
     def _open(self, width: int, height: int) -> None:
-        cv2 = _cv2()
+        cv2 = cv2_module()
         self.codec = choose_codec(self.path.suffix, self._requested_codec)
         fps = self._fps_override or getattr(self, "info", StreamInfo(30.0)).fps or 30.0
         self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*self.codec), float(fps), (width, height))
@@ -217,7 +196,7 @@ class VideoFileSink(FrameSink):
         if self._writer is None:
             self._open(w, h)
         if (w, h) != self._size:
-            rendered = _cv2().resize(rendered, self._size, interpolation=_cv2().INTER_AREA)
+            rendered = cv2_module().resize(rendered, self._size, interpolation=cv2_module().INTER_AREA)
         repeats = 1
         info = getattr(self, "info", None)
         if info is not None and info.realtime and timestamp is not None:
@@ -253,7 +232,7 @@ class ImageFolderSink(FrameSink):
         check_writable_dir(self.folder, "image output")
 
     def write(self, index, name, image, rendered, result, *, timestamp=None, source_file=None) -> None:
-        cv2 = _cv2()
+        cv2 = cv2_module()
         target = self.folder / f"{index:06d}{self.ext}"
         tmp = self.folder / f".{index:06d}.partial{self.ext}"
         if not cv2.imwrite(str(tmp), rendered):
@@ -305,7 +284,7 @@ def display_available() -> bool:
     """Whether a window can be shown: a display server is set and OpenCV has a GUI backend (not -headless)."""
     if os.name == "posix" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         return False
-    cv2 = _cv2()
+    cv2 = cv2_module()
     try:
         cv2.namedWindow("trt-panoptic-probe", cv2.WINDOW_NORMAL)
         cv2.destroyWindow("trt-panoptic-probe")
@@ -343,7 +322,7 @@ class WindowSink(FrameSink):
     def pump(self) -> None:
         with self._lock:
             frame, self._latest = self._latest, None
-        cv2 = _cv2()
+        cv2 = cv2_module()
         if frame is not None:
             cv2.imshow(self.title, frame)
         if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
@@ -355,7 +334,7 @@ class WindowSink(FrameSink):
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
-            _cv2().destroyWindow(self.title)
+            cv2_module().destroyWindow(self.title)
 
 
 def open_sink(spec: str, *, fps: float | None = None, codec: str | None = None) -> FrameSink:

@@ -6,7 +6,6 @@ decodes frames; queueing, frame dropping and reconnect backoff belong to the pip
 """
 from __future__ import annotations
 
-import glob
 import logging
 import os
 import re
@@ -19,18 +18,22 @@ from pathlib import Path
 
 import numpy as np
 
-from trt_panoptic.errors import TrtPanopticError, import_optional
+from trt_panoptic.data.frames import (
+    IMAGE_SUFFIXES,
+    cv2_module,
+    decode_image,
+    folder_images,
+    glob_images,
+    is_bgr_image,
+    open_video,
+)
+from trt_panoptic.errors import TrtPanopticError
 from trt_panoptic.video.quiet import silenced_native_stderr
 
 logger = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 _URL = re.compile(r"^(rtsp|rtsps|rtmp|http|https|udp|tcp)://", re.IGNORECASE)
 _V4L2 = re.compile(r"^/dev/video\d+$")
-
-
-def _cv2():
-    return import_optional("cv2", "pip install opencv-python-headless (or opencv-python for windows)")
 
 
 class ReadStatus(Enum):
@@ -86,10 +89,6 @@ class FrameSource(ABC):
         self.close()
 
 
-def _valid_image(image: np.ndarray | None) -> bool:
-    return image is not None and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3 and image.size > 0
-
-
 class VideoFileSource(FrameSource):
     """A video file decoded by OpenCV (FFmpeg backend).
 
@@ -106,16 +105,17 @@ class VideoFileSource(FrameSource):
     """
 
     def __init__(self, path: str | os.PathLike, *, pace: bool = False, max_consecutive_failures: int = 5) -> None:
-        cv2 = _cv2()
+        cv2 = cv2_module()
         self.path = path  # a str for http(s) URLs: Path() would fold their '//'
         self.description = str(path)
         with silenced_native_stderr():  # our one-line error replaces FFmpeg's messages
-            self._cap = cv2.VideoCapture(str(path))
-        if not self._cap.isOpened():
+            cap = open_video(path)
+        if cap is None:
             raise TrtPanopticError(
                 f"source should be a video OpenCV can decode, got '{path}' (cannot open it) — "
                 "check the file or convert it with ffmpeg -i IN -c:v libx264 OUT.mp4"
             )
+        self._cap = cap
         fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
         self.fps = fps if 0.0 < fps < 1000.0 else None
         count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
@@ -143,7 +143,7 @@ class VideoFileSource(FrameSource):
         while True:
             ok, image = self._cap.read()
             self._position += 1
-            if ok and _valid_image(image):
+            if ok and is_bgr_image(image):
                 self._pending.extend(Read(ReadStatus.CORRUPT) for _ in range(failures))
                 self._pending.append(Read(ReadStatus.FRAME, image, f"{self._position - 1:06d}"))
                 return
@@ -184,13 +184,12 @@ class ImageFilesSource(FrameSource):
         self.fps = None
 
     def read(self) -> Read:
-        cv2 = _cv2()
         if self._next >= len(self._paths):
             return Read(ReadStatus.END)
         path = self._paths[self._next]
         self._next += 1
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if not _valid_image(image):
+        image = decode_image(path)
+        if image is None:
             logger.warning("skipping unreadable image %s", path)
             return Read(ReadStatus.CORRUPT, name=path.stem)
         return Read(ReadStatus.FRAME, image, path.stem, path.name)
@@ -217,7 +216,7 @@ class CaptureSource(FrameSource):
             )
 
     def _open(self):
-        cv2 = _cv2()
+        cv2 = cv2_module()
         cap = cv2.VideoCapture(self._target, self._api) if self._api is not None else cv2.VideoCapture(self._target)
         if not cap.isOpened():
             cap.release()
@@ -234,7 +233,7 @@ class CaptureSource(FrameSource):
         ok, image = self._cap.read()
         if not ok:
             return Read(ReadStatus.DISCONNECTED)
-        if not _valid_image(image):
+        if not is_bgr_image(image):
             return Read(ReadStatus.CORRUPT)
         return Read(ReadStatus.FRAME, image)
 
@@ -251,17 +250,8 @@ class CaptureSource(FrameSource):
 
 def has_gstreamer() -> bool:
     """Whether this OpenCV build was compiled with GStreamer (needed for pipeline-string sources)."""
-    info = _cv2().getBuildInformation()
+    info = cv2_module().getBuildInformation()
     return bool(re.search(r"GStreamer:\s+YES", info))
-
-
-def _natural_key(path: Path) -> list:
-    """frame2 before frame10: digit runs compare as numbers."""
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(path))]
-
-
-def _image_list(paths: list[str]) -> list[Path]:
-    return sorted((Path(p) for p in paths if Path(p).suffix.lower() in IMAGE_SUFFIXES and Path(p).is_file()), key=_natural_key)
 
 
 def open_source(spec: str, *, pace_files: bool = False) -> FrameSource:
@@ -276,7 +266,7 @@ def open_source(spec: str, *, pace_files: bool = False) -> FrameSource:
         spec: the ``--source`` string.
         pace_files: play video files at their own frame rate, as live sources (``--realtime``).
     """
-    cv2 = _cv2()
+    cv2 = cv2_module()
     spec = spec.strip()
     if not spec:
         raise TrtPanopticError("source should be a file, folder, glob, camera index, /dev/videoN, URL or pipeline, "
@@ -305,13 +295,13 @@ def open_source(spec: str, *, pace_files: bool = False) -> FrameSource:
         return CaptureSource(spec, api=cv2.CAP_GSTREAMER, description="gstreamer pipeline")
     path = Path(spec).expanduser()
     if any(ch in spec for ch in "*?[") and not path.exists():  # an existing 'clip[1].mp4' is a file, not a glob
-        images = _image_list(glob.glob(str(path)))
+        images = glob_images(str(path))
         if not images:
             raise TrtPanopticError(f"source glob should match image files, got '{spec}' (no images match) — "
                                    f"check the pattern; images are {', '.join(IMAGE_SUFFIXES)}")
         return ImageFilesSource(images, spec)
     if path.is_dir():
-        images = _image_list([str(p) for p in path.iterdir()])
+        images = folder_images(path)
         if not images:
             raise TrtPanopticError(f"source folder should contain images, got '{spec}' (none found) — "
                                    f"images are {', '.join(IMAGE_SUFFIXES)}")

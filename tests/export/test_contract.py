@@ -1,0 +1,47 @@
+"""The ONNX contract has one owner: metadata keys, what a graph says about itself, plugin identity."""
+import re
+from pathlib import Path
+
+import onnx
+import pytest
+
+from trt_panoptic.errors import TrtPanopticError
+from trt_panoptic.export.contract import META_PREFIX, onnx_info, read_metadata, write_metadata
+
+PACKAGE = Path(__file__).resolve().parents[2] / "trt_panoptic"
+
+
+@pytest.mark.parametrize("flavor", ["portable", "tensorrt"])
+def test_an_export_says_what_it_is(flavor, portable_onnx, tensorrt_onnx):
+    model = {"portable": portable_onnx, "tensorrt": tensorrt_onnx}[flavor]
+    info = onnx_info(model)
+    assert (info.flavor, info.precision, info.height, info.width) == (flavor, "fp32", 128, 128)
+    assert info.config.model.thing_classes == ["disc", "box", "triangle"]
+    assert info.inputs == {"image": (1, 3, 128, 128), "valid_hw": (1, 2)}
+    assert info.plugin_ops == ([] if flavor == "portable" else ["PanopticFusion", "RoIAlignFPN", "SemanticUpsampleArgmax"])
+    # each key is written once (the flavour is not written as "portable" and then rewritten)
+    keys = [p.key for p in model.metadata_props]
+    assert len(keys) == len(set(keys)) and all(k.startswith(META_PREFIX) for k in keys)
+
+
+def test_metadata_round_trips_and_replaces(tmp_path):
+    model = onnx.ModelProto()
+    write_metadata(model, flavor="portable", precision="fp32")
+    write_metadata(model, precision="int8")
+    assert read_metadata(model) == {"flavor": "portable", "precision": "int8"}
+    with pytest.raises(TrtPanopticError, match="should carry trt_panoptic metadata"):
+        onnx_info(model, source="foreign.onnx")
+    assert onnx_info(model, require_metadata=False).config is None
+
+
+def test_each_part_of_the_contract_is_defined_once():
+    # the prefix, the plugin identity and the plugin field table: one definition in the package
+    sources = {p: p.read_text() for p in PACKAGE.rglob("*.py")}
+    for name in ("META_PREFIX", "PLUGIN_NAMESPACE", "PLUGIN_VERSION", "PLUGIN_DOMAIN", "PLUGIN_FIELDS"):
+        where = [p.relative_to(PACKAGE).as_posix() for p, text in sources.items()
+                 if re.search(rf"^{name}\s*=", text, re.MULTILINE)]
+        assert where == ["export/contract.py"], (name, where)
+    assert not [p for p, text in sources.items() if '"trt_panoptic.' in text and "metadata" in text
+                and p.name != "contract.py" and re.search(r'"trt_panoptic\.(config|flavor|precision|height|width)"', text)]
+    assert [p.relative_to(PACKAGE).as_posix() for p, text in sources.items()
+            if re.search(r"^class OnnxInfo\b", text, re.MULTILINE)] == ["export/contract.py"]
