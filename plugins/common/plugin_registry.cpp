@@ -1,11 +1,14 @@
 // The library's entry points for TensorRT: getCreators (found by IPluginRegistry::loadLibrary,
-// trtexec --dynamicPlugins / --setPluginsToSerialize) and setLoggerFinder.
+// trtexec --dynamicPlugins / --setPluginsToSerialize) and setLoggerFinder — and a registrar that
+// registers the creators when the library is opened in a process that has TensorRT loaded (ctypes.CDLL,
+// trtexec --staticPlugins, DeepStream's custom-lib-path), as NVIDIA's plugin library does.
 #include "../panoptic_fusion/plugin.h"
 #include "../roi_align_fpn/plugin.h"
 #include "../semantic_upsample_argmax/plugin.h"
 #include "plugin_utils.h"
 
 #include <atomic>
+#include <dlfcn.h>
 
 namespace trt_panoptic
 {
@@ -60,3 +63,35 @@ TP_EXPORT nvinfer1::IPluginCreatorInterface* const* getCreators(int32_t& nbCreat
 }
 
 } // extern "C"
+
+namespace
+{
+
+//! Registers the creators on load when TensorRT's registry is in the process. getPluginRegistry is looked
+//! up, not linked: the library builds against the headers alone and loads where libnvinfer is absent (the
+//! smoke test). When loadLibrary opens the library, this has registered the creators first, so
+//! loadLibrary "fails and returns None if any of the plugins are already registered" (its documentation):
+//! no double registration, and the Python side counts registered creators as loaded.
+struct StaticRegistrar
+{
+    StaticRegistrar() noexcept
+    {
+        using GetRegistry = nvinfer1::IPluginRegistry* (*) ();
+        auto const getRegistry = reinterpret_cast<GetRegistry>(dlsym(RTLD_DEFAULT, "getPluginRegistry"));
+        nvinfer1::IPluginRegistry* registry = getRegistry != nullptr ? getRegistry() : nullptr;
+        if (registry == nullptr)
+        {
+            return; // no TensorRT in this process yet: loadLibrary (getCreators) registers them later
+        }
+        int32_t count = 0;
+        nvinfer1::IPluginCreatorInterface* const* creators = getCreators(count);
+        for (int32_t i = 0; i < count; ++i)
+        {
+            registry->registerCreator(*creators[i], trt_panoptic::kPluginNamespace);
+        }
+    }
+};
+
+StaticRegistrar const gRegistrar{};
+
+} // namespace

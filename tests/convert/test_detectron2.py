@@ -152,3 +152,29 @@ def test_the_recorded_input_size_follows_detectron2s_test_resize():
     assert _test_size({}) == [800, 1344]  # detectron2's defaults 800/1333, a landscape frame, rounded up to 32
     assert _test_size({"INPUT": {"MIN_SIZE_TEST": 600, "MAX_SIZE_TEST": 1000}}) == [608, 1024]
     assert _test_size({"INPUT": {"MIN_SIZE_TEST": 0}}) == []  # no test-time resize: nothing to record
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"ROI_BOX_HEAD": {"POOLER_TYPE": "ROIAlign"}}, "ROI_BOX_HEAD.POOLER_TYPE should be ROIAlignV2"),
+    ({"ROI_MASK_HEAD": {"POOLER_TYPE": "ROIPool"}}, "ROI_MASK_HEAD.POOLER_TYPE should be ROIAlignV2"),
+    ({"ROI_MASK_HEAD": {"POOLER_SAMPLING_RATIO": 2}}, "should be one value >= 0, got 0 and 2"),
+])
+def test_unsupported_poolers_are_refused_in_one_line(fixture, change, message):
+    # detectron2's pooler settings are honoured or refused, never ignored
+    from trt_panoptic.convert.detectron2 import config_from_detectron2
+
+    root = fixture[0]
+    d2 = yaml.safe_load((root / "config.yaml").read_text())
+    for head, values in change.items():
+        d2["MODEL"][head].update(values)
+    with pytest.raises(TrtPanopticError, match=message.replace("(", r"\(")):
+        config_from_detectron2(d2, NAMES)
+
+
+def test_a_shared_sampling_ratio_is_honoured(fixture):
+    from trt_panoptic.convert.detectron2 import config_from_detectron2
+
+    d2 = yaml.safe_load((fixture[0] / "config.yaml").read_text())
+    for head in ("ROI_BOX_HEAD", "ROI_MASK_HEAD"):
+        d2["MODEL"][head]["POOLER_SAMPLING_RATIO"] = 2
+    assert config_from_detectron2(d2, NAMES).model.roi_heads.pooler_sampling_ratio == 2

@@ -131,3 +131,14 @@ def test_bad_transform_settings():
         RandomCrop(1.5)
     with pytest.raises(TrtPanopticError, match="min_size"):
         ResizeShortestEdge([], 100)
+
+
+def test_an_rgb_model_is_trained_on_rgb_as_it_is_deployed(synth, cats):
+    # one place decides the channel order: the dataset gives an RGB model what every predictor gives it
+    from trt_panoptic.data.preprocess import prepare_input
+
+    bgr, rgb = PanopticDataset(synth, cats)[0]["image"], PanopticDataset(synth, cats, input_format="RGB")[0]["image"]
+    assert torch.equal(rgb, bgr.flip(0)) and not torch.equal(rgb, bgr)
+    frame = np.ascontiguousarray(bgr.numpy().transpose(1, 2, 0))
+    deployed, _ = prepare_input(frame, None, None, (0.0, 0.0, 0.0), rgb=True)
+    assert torch.equal(torch.from_numpy(deployed[0]), rgb)

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import onnx
 
+from trt_panoptic.errors import TrtPanopticError
+from trt_panoptic.export.contract import PLUGIN_FIELDS, PLUGIN_NAMESPACE, PLUGIN_VERSION
 from trt_panoptic.engine.api import names_for
 
 
@@ -97,12 +99,20 @@ class EnumValue(int):
 
 
 class FakeCuda:
-    """A :class:`trt_panoptic.engine.cuda.CudaBackend` over host memory; records the order of operations."""
+    """A :class:`trt_panoptic.engine.cuda.CudaBackend` over host memory; records the order of operations.
+
+    ``capture_fails``: TensorRT's enqueue fails inside a capture (``execute_async_v3`` returns False, as for
+    an engine with work that cannot be captured). While a capture is open, freeing and synchronizing fail
+    as CUDA documents (cudaStreamBeginCapture: "potentially unsafe API calls" are prohibited and return
+    cudaErrorStreamCaptureUnsupported; measured so on an H200 in global mode) — so a capture left open
+    breaks ``close``.
+    """
 
     name = "fake-cuda"
 
-    def __init__(self, gpu: tuple[str, str] = ("Orin", "8.7")) -> None:
+    def __init__(self, gpu: tuple[str, str] = ("Orin", "8.7"), capture_fails: bool = False) -> None:
         self.gpu = gpu
+        self.capture_fails = capture_fails
         self.memory: dict[int, bytearray] = {}
         self.ops: list[str] = []
         self.capturing: list | None = None
@@ -118,7 +128,12 @@ class FakeCuda:
         self.memory[ptr] = bytearray(nbytes)
         return ptr
 
+    def _unsafe(self, call: str) -> None:
+        if self.capturing is not None:
+            raise TrtPanopticError(f"CUDA call {call} should succeed, got cudaErrorStreamCaptureUnsupported")
+
     def free(self, ptr: int) -> None:
+        self._unsafe("cudaFree")
         del self.memory[ptr]
 
     def host_empty(self, shape, dtype) -> np.ndarray:
@@ -151,10 +166,15 @@ class FakeCuda:
         self.enqueue("d2h", copy)
 
     def synchronize(self) -> None:
+        self._unsafe("cudaStreamSynchronize")
         self.ops.append("sync")
 
     def begin_capture(self) -> None:
         self.capturing = []
+
+    def abort_capture(self) -> None:
+        self.capturing = None
+        self.ops.append("abort-capture")
 
     def end_capture(self):
         graph, self.capturing = self.capturing, None
@@ -332,14 +352,30 @@ def make_fake_trt(version: str = "10.3.0", cuda: FakeCuda | None = None, unsuppo
             return IHostMemory(json.dumps(plan).encode())
 
     class IPluginRegistry(_Rec):
+        """The process-wide registry. ``load_library`` is documented (tensorrt 10.3 and 11.4 bindings,
+        IPluginRegistry.load_library): "The call will fail and return None if any of the plugins are already
+        registered." A library here holds our three plugins (export.contract.PLUGIN_FIELDS)."""
+
         def __init__(self):
-            self._rec, self._loaded = rec, []
+            self._rec, self._loaded, self._creators = rec, [], set()
 
         def load_library(self, plugin_path):
             self._loaded.append(plugin_path)
-            return object() if plugin_ok else None
+            ours = {(name, PLUGIN_VERSION, PLUGIN_NAMESPACE) for name in PLUGIN_FIELDS}
+            if not plugin_ok or ours & self._creators:
+                return None
+            self._creators |= ours
+            return object()
+
+        def get_creator(self, type, version, plugin_namespace=""):  # noqa: A002 — the binding's parameter name
+            return object() if (type, version, plugin_namespace) in self._creators else None
 
     registry = IPluginRegistry()
+
+    def init_libnvinfer_plugins(logger, namespace):
+        """libnvinfer_plugin's creators (ROIAlign_TRT, which onnx-tensorrt maps ONNX RoiAlign to, among them)."""
+        registry._creators |= {("ROIAlign_TRT", "1", namespace), ("EfficientNMS_TRT", "1", namespace)}
+        return True
 
     class IExecutionContext(_Rec):
         def __init__(self, engine):
@@ -362,6 +398,8 @@ def make_fake_trt(version: str = "10.3.0", cuda: FakeCuda | None = None, unsuppo
 
         def execute_async_v3(self, stream_handle):
             assert stream_handle == 7
+            if cuda.capturing is not None and cuda.capture_fails:
+                return False
             first = self._engine._io[0]
             shape = self.get_tensor_shape(first["name"])
 
@@ -414,7 +452,7 @@ def make_fake_trt(version: str = "10.3.0", cuda: FakeCuda | None = None, unsuppo
         return registry
 
     classes = dict(Logger=Logger, Builder=Builder, OnnxParser=OnnxParser, Runtime=Runtime, nptype=nptype,
-                   get_plugin_registry=get_plugin_registry)
+                   get_plugin_registry=get_plugin_registry, init_libnvinfer_plugins=init_libnvinfer_plugins)
     if major == 10:
         class IInt8EntropyCalibrator2:
             def __init__(self):
@@ -436,7 +474,8 @@ def make_fake_trt(version: str = "10.3.0", cuda: FakeCuda | None = None, unsuppo
                 return FakeEnum(rec, name, enums[name])
             if name in classes:
                 value = classes[name]
-                return _wrap(rec, name, value) if name in ("nptype", "get_plugin_registry") else value
+                functions = ("nptype", "get_plugin_registry", "init_libnvinfer_plugins")
+                return _wrap(rec, name, value) if name in functions else value
             return object.__getattribute__(self, name)
 
     module = FakeTensorRT()

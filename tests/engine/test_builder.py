@@ -75,7 +75,7 @@ def test_dynamic_batch_profile_plugins_and_timing_cache(tmp_path):
 
 def test_legacy_calibration_cache_10x(tmp_path):
     calib = tmp_path / "calib.cache"
-    calib.write_text("TRT-1003-EntropyCalibration2\nimage: 3c000000\n")
+    calib.write_text("TRT-100300-EntropyCalibration2\nimage: 3c000000\n")  # NV_TENSORRT_VERSION of 10.3.0
     engine, sidecar, rec = _build(tmp_path, "10.3.0", "int8", "fp32", calib_cache=calib)
     assert engine["flags"] == ["INT8", "FP16"]
     assert engine["calibrator"] == {"batch": 1, "cache": calib.read_text()}
@@ -134,3 +134,43 @@ def test_the_sidecar_carries_the_model_config_and_input_size(tmp_path):
     (tmp_path / "plain").mkdir()
     plain = _build(tmp_path / "plain", "10.3.0")[1]  # any other ONNX: nothing to carry
     assert plain.model_config is None and plain.input_size is None
+
+
+def test_a_calibration_cache_of_another_tensorrt_is_refused(tmp_path):
+    # the header records the TensorRT the scales were written for (NV_TENSORRT_VERSION); the builder compares
+    calib = tmp_path / "calib.cache"
+    calib.write_text("TRT-100300-EntropyCalibration2\nimage: 3c000000\n")
+    with pytest.raises(TrtPanopticError, match=r"should be written for TensorRT 10\.13\.0 \(header TRT-101300-…\), got TRT-100300"):
+        _build(tmp_path, "10.13.0.35", "int8", "fp32", calib_cache=calib)
+    assert not (tmp_path / "m.engine").exists()
+
+
+def test_the_plugin_library_loads_once_per_process(tmp_path):
+    # TensorRT's registry is process-wide and load_library returns None once any of the plugins is registered
+    # (build then run, two runners, a library that registers itself): registered counts as loaded.
+    from trt_panoptic.engine.builder import load_plugin_library
+
+    trt, _ = make_fake_trt("10.3.0")
+    lib = fake_plugin_library(tmp_path / "libtrt_panoptic_plugins.so")
+    load_plugin_library(trt, 10, lib)
+    load_plugin_library(trt, 10, lib)
+    assert trt.registry_._loaded == [str(lib)]  # the second call sees the creators and does not load again
+    assert trt.registry_.load_library(str(lib)) is None  # what a second load would have met
+    # a library that registered its creators when it was opened: load_library returns None on the first call
+    other, _ = make_fake_trt("11.4.0.106")
+    other.registry_.load_library(str(lib))
+    other.registry_._loaded.clear()
+    load_plugin_library(other, 11, lib)
+    assert other.registry_._loaded == []
+    # a library that does not hold our plugins still fails in one line
+    broken, _ = make_fake_trt("10.3.0", plugin_ok=False)
+    with pytest.raises(TrtPanopticError, match="should load plugin library"):
+        load_plugin_library(broken, 10, lib)
+
+
+def test_nvidia_plugins_are_registered_before_parsing(tmp_path):
+    # the portable ONNX's RoiAlign becomes ROIAlign_TRT in onnx-tensorrt: its creator must exist (trtexec does this)
+    _, _, rec = _build(tmp_path, "10.3.0")
+    calls = [c[0] for c in rec.calls]
+    assert "init_libnvinfer_plugins" in calls
+    assert calls.index("init_libnvinfer_plugins") < calls.index("OnnxParser.parse_from_file")

@@ -96,3 +96,22 @@ def test_dry_run_of_a_plugin_onnx_plans_without_the_library(tmp_path, capsys, te
     fake.write_bytes(b"\x7fELF" + b"\0" * 64 + b"getCreators\0")  # what a real library's dynamic string table holds
     assert main(base + ["--dry-run", "--plugins", str(fake)]) == 0
     assert f"{fake}" in capsys.readouterr().out
+
+
+def test_inspect_shows_what_an_engine_was_built_from(tmp_path, capsys):
+    # no TensorRT needed: the sidecar says which TensorRT, GPU, precision and plugin library the engine needs
+    from trt_panoptic.engine.sidecar import Sidecar, write_sidecar
+
+    engine = tmp_path / "m.engine"
+    engine.write_bytes(b"plan")
+    write_sidecar(engine, Sidecar(tensorrt_version="10.3.0.30", gpu_name="Orin", compute_capability="8.7",
+                                  precision="fp16", inputs={"image": [1, 3, 256, 256]}, onnx_path="/x/m.onnx",
+                                  onnx_sha256="ab" * 32, plugin_path="/x/libtrt_panoptic_plugins.so",
+                                  input_size=[256, 256], model_config={"model": {"thing_classes": ["a", "b"]}}))
+    assert main(["inspect", str(engine)]) == 0
+    out = capsys.readouterr().out
+    for text in ("tensorrt_version: 10.3.0.30", "gpu_name: Orin", "compute_capability: 8.7", "precision: fp16",
+                 "plugin_path: /x/libtrt_panoptic_plugins.so", "input_size: [256, 256]", "2 thing and 0 stuff"):
+        assert text in out
+    assert main(["inspect", str(tmp_path / "other.engine")]) == 2
+    assert "should have its sidecar" in capsys.readouterr().err

@@ -55,6 +55,21 @@ def test_cuda_graph_captures_once_and_replays(tmp_path):
     assert cuda.ops == ["h2d", "exec", "d2h", "sync", "capture", "graph", "sync", "graph", "sync", "graph", "sync"]
 
 
+def test_a_failed_capture_falls_back_to_plain_runs_and_still_frees_everything(tmp_path, caplog):
+    # TensorRT's enqueue fails inside the capture: the capture is ended (not left open, where CUDA would
+    # refuse every cudaFree and synchronize), one warning, and the runner goes on without a graph
+    cuda = FakeCuda(capture_fails=True)
+    trt, _ = make_fake_trt("10.3.0", cuda=cuda)
+    runner = TrtRunner(_engine(tmp_path), trt=trt, cuda=cuda, cuda_graph=True)
+    image = np.full((1, 64, 64, 3), 6, np.uint8)
+    for _ in range(2):
+        assert (runner.run({"image": image})["out"] == 3).all()
+    assert cuda.capturing is None and "abort-capture" in cuda.ops and "graph" not in cuda.ops
+    assert caplog.text.count("CUDA graph capture of m.engine failed") == 1 and not runner.cuda_graph
+    runner.close()
+    assert cuda.memory == {} and cuda.closed  # every buffer freed
+
+
 def test_dynamic_batch_sets_shape_and_reallocates(tmp_path):
     runner, cuda, _ = _runner(_engine(tmp_path, batch="n"), cuda_graph=True)
     assert runner.inputs[0].shape == (-1, 64, 64, 3)
@@ -73,7 +88,8 @@ def test_sidecar_checked_before_deserializing(tmp_path):
         _runner(engine, gpu=("NVIDIA H100", "9.0"))
 
 
-def test_plugin_library_from_sidecar_and_hash(tmp_path):
+def test_plugin_library_from_sidecar_and_hash(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRT_PANOPTIC_PLUGIN_BUILD", str(tmp_path))  # the library is this package's own build
     lib = fake_plugin_library(tmp_path / "libtrt_panoptic_plugins.so", b"v1")
     engine = _engine(tmp_path, plugin=lib)
     runner, _, _ = _runner(engine)  # the sidecar names the library: loaded without being passed
@@ -108,3 +124,27 @@ def test_tensorrt_available_gives_a_reason():
         assert not ok and "pip install tensorrt" in reason
     else:
         assert ok or "cuda-python" in reason
+
+
+def test_a_sidecar_cannot_make_the_runner_load_any_library(tmp_path, monkeypatch):
+    # the sidecar is a JSON file beside the engine: it may name only this package's own build, unless told
+    monkeypatch.setenv("TRT_PANOPTIC_PLUGIN_BUILD", str(tmp_path / "own_build"))
+    (tmp_path / "elsewhere").mkdir()
+    lib = fake_plugin_library(tmp_path / "elsewhere" / "libtrt_panoptic_plugins.so")
+    engine = _engine(tmp_path, plugin=lib)
+    with pytest.raises(TrtPanopticError, match="not this package's own build.*pass --plugins"):
+        _runner(engine)
+    explicit, _, _ = _runner(engine, plugin=lib)
+    trusted, _, _ = _runner(engine, trust_sidecar_plugin=True)
+    assert explicit.trt.registry_._loaded == [str(lib)] and trusted.trt.registry_._loaded == [str(lib)]
+
+
+def test_two_runners_in_one_process_share_the_plugin_library(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRT_PANOPTIC_PLUGIN_BUILD", str(tmp_path))
+    # benchmarks/trt_e2e.sh runs a stream runner then a CUDA-graph runner in one process
+    lib = fake_plugin_library(tmp_path / "libtrt_panoptic_plugins.so")
+    engine = _engine(tmp_path, plugin=lib)
+    cuda = FakeCuda(("Orin", "8.7"))
+    trt, _ = make_fake_trt("10.3.0", cuda=cuda)
+    first, second = TrtRunner(engine, trt=trt, cuda=cuda), TrtRunner(engine, trt=trt, cuda=cuda)
+    assert trt.registry_._loaded == [str(lib)] and first.engine is not None and second.engine is not None

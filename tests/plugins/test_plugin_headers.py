@@ -2,9 +2,10 @@
 behave as TensorRT expects when driven through those interfaces (cpp/plugin_smoke.cpp: creators, fields,
 types, formats, serialization round trip, errors through the logger; no libnvinfer and no GPU needed).
 
-CI has no TensorRT, so the headers of the versions we target are fetched (never committed): tags v10.3.0
-(JetPack 6) and v11.1 of github.com/NVIDIA/TensorRT, ``include/`` extracted to /tmp/trt-<tag>/include,
-or any list of include folders in $TRT_PANOPTIC_TENSORRT_INCLUDES (os.pathsep-separated).
+CI has no TensorRT: NVIDIA's public headers of the versions we target (v10.3.0, JetPack 6, and v11.1;
+Apache-2.0) sit beside the repository in ``../shared/vendor/tensorrt/<tag>/include`` (never copied into
+it), or any list of include folders is given in $TRT_PANOPTIC_TENSORRT_INCLUDES (os.pathsep-separated).
+The test skips only when neither is there.
 """
 from __future__ import annotations
 
@@ -17,14 +18,16 @@ import pytest
 
 from trt_panoptic.plugins import build
 
-PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
-WRAPPERS = ["common/plugin_registry.cpp", "roi_align_fpn/plugin.cpp", "semantic_upsample_argmax/plugin.cpp",
-            "panoptic_fusion/plugin.cpp"]
+REPO = Path(__file__).resolve().parents[2]
+PLUGINS = REPO / "plugins"
+VENDORED = REPO.parent / "shared" / "vendor" / "tensorrt"
+#: the TensorRT plugin library's sources, as the build describes them (plugins/*/CMakeLists.txt)
+WRAPPERS = list(build.build_description(PLUGINS).plugin_sources)
 
 
 def _include_dirs() -> list[str]:
     env = os.environ.get("TRT_PANOPTIC_TENSORRT_INCLUDES")
-    dirs = env.split(os.pathsep) if env else sorted(glob.glob("/tmp/trt-*/include"))
+    dirs = env.split(os.pathsep) if env else sorted(glob.glob(str(VENDORED / "*" / "include")))
     return [d for d in dirs if (Path(d) / "NvInferRuntime.h").is_file()]
 
 
@@ -36,8 +39,8 @@ def _cuda_include() -> str | None:
 INCLUDES = _include_dirs()
 
 
-@pytest.mark.skipif(not INCLUDES, reason="TensorRT headers not found (fetch NVIDIA/TensorRT include/ of v10.3.0 and "
-                    "v11.1 to /tmp/trt-<tag>/include or set TRT_PANOPTIC_TENSORRT_INCLUDES)")
+@pytest.mark.skipif(not INCLUDES, reason=f"TensorRT headers not found in {VENDORED}/<tag>/include (NVIDIA's public "
+                    "headers; or set TRT_PANOPTIC_TENSORRT_INCLUDES)")
 @pytest.mark.skipif(build.find_cxx() is None or _cuda_include() is None, reason="needs a C++ compiler and CUDA headers")
 @pytest.mark.parametrize("include", INCLUDES or ["none"], ids=lambda d: Path(d).parent.name)
 def test_plugin_library_builds_against_tensorrt_headers(include, cuda_objects, tmp_path):

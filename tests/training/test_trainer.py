@@ -77,3 +77,26 @@ def test_a_diverging_loss_stops_with_a_hint(tmp_path, tiny_data, tiny_config):
     cfg = tiny_config(tiny_data, max_iter=3, base_lr=1e6, warmup_iters=0, clip_grad_norm=0.0)
     with pytest.raises(TrtPanopticError, match="base_lr"):
         train(cfg, tmp_path / "run", num_threads=1, progress=False)
+
+
+def test_training_evaluation_feeds_an_rgb_model_rgb():
+    # ModelPredictor (the trainer's evaluation) flips BGR frames for an RGB model, as the backends do
+    import numpy as np
+
+    from trt_panoptic.training.evaluate import ModelPredictor
+
+    seen = []
+
+    class Model(torch.nn.Module):
+        input_format, fusion = "RGB", {"instance_score_thresh": 0.5, "overlap_thresh": 0.5, "stuff_area_limit": 0}
+
+        def forward(self, images, do_postprocess=True):
+            seen.append(images[0].clone())
+            z = torch.zeros
+            return [{"sem_labels": z(2, 2, dtype=torch.long), "instances": {
+                "boxes": z(0, 4), "scores": z(0), "classes": z(0, dtype=torch.long), "mask_probs": z(0, 28, 28)}}]
+
+    frame = np.zeros((2, 2, 3), np.uint8)
+    frame[..., 0] = 7  # blue in OpenCV's BGR
+    ModelPredictor(Model(), ["t"], ["s"]).predict(frame)
+    assert seen[0][2].eq(7).all() and seen[0][0].eq(0).all()  # blue is the last channel for the model

@@ -38,6 +38,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", choices=BACKENDS, default="auto",
                    help="inference backend (default: auto = best available)")
     p.add_argument("--model", help="ONNX file or TensorRT engine instead of the bundled model")
+    p.add_argument("--plugins", help="tensorrt: the plugin library to load (default: the one the engine's sidecar "
+                                     "names, if it is this package's own build)")
+    p.add_argument("--trust-sidecar-plugins", action="store_true",
+                   help="tensorrt: load the library the engine's sidecar names wherever it is")
     p.add_argument("--weights", help="PyTorch checkpoint instead of the bundled model")
     p.add_argument("--device", default="cpu", help="torch backend device: cpu, cuda or cuda:N (default: cpu)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -97,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
     sink = VideoFileSink(annotated)  # checks the folder is writable before any work
 
     write_synthetic_video(clip, args.frames, size, seed=args.seed, fps=30.0, force=True, progress=False)
-    predictor = make_predictor(args.backend, model=args.model, weights=args.weights, device=args.device)
+    predictor = make_predictor(args.backend, model=args.model, weights=args.weights, device=args.device,
+                               plugins=args.plugins, trust_sidecar_plugins=args.trust_sidecar_plugins)
     source = open_source(str(clip))
     stats = execute(source, predictor, [sink], PipelineConfig(mode="lossless"), stats_path=stats_path,
                     progress=not args.no_progress)

@@ -32,6 +32,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", help="PyTorch checkpoint (default: the bundled model)")
     p.add_argument("--config", help="config for --weights (default: the one stored in the checkpoint)")
     p.add_argument("--model", help="ONNX file (onnxruntime) or TensorRT engine (tensorrt)")
+    p.add_argument("--plugins", help="tensorrt: the plugin library to load (default: the one the engine's sidecar "
+                                     "names, if it is this package's own build)")
+    p.add_argument("--trust-sidecar-plugins", action="store_true",
+                   help="tensorrt: load the library the engine's sidecar names wherever it is")
     p.add_argument("--height", type=int,
                    help="model input height in pixels (default: the model's own size; torch: each image's own)")
     p.add_argument("--width", type=int, help="model input width in pixels")
@@ -62,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
         raise TrtPanopticError(f"--limit should be ≥ 1, got {args.limit} — or leave it out to evaluate every image")
     dataset = load_coco_panoptic(args.data)  # checks the dataset before the model is built
     predictor = create_predictor(args.backend, model=args.model, weights=args.weights, config=args.config,
-                                 height=args.height, width=args.width, device=args.device)
+                                 height=args.height, width=args.width, device=args.device, plugins=args.plugins,
+                                 trust_sidecar_plugins=args.trust_sidecar_plugins)
     metrics = evaluate_predictor(predictor, args.data, pred_out=pred_out, force=args.force, limit=args.limit,
                                  progress=not args.no_progress)
     names = {cid: name for ids, cat_names in ((dataset.categories.thing_ids, dataset.categories.thing_names),

@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from trt_panoptic.data.categories import PanopticCategories
     from trt_panoptic.data.coco_panoptic import encode_panoptic_png
     from trt_panoptic.data.frames import read_image_bgr
+    from trt_panoptic.data.preprocess import to_model_channels
     from trt_panoptic.evaluation.evaluator import result_to_coco
     from trt_panoptic.modeling.checkpoint import load_model
     from trt_panoptic.data.preprocess import Letterbox
@@ -88,9 +89,9 @@ def run(args: argparse.Namespace) -> int:
     for path in tqdm(images, desc="predict", unit="img", disable=len(images) < 2):
         stem = _unique_stem(path.stem, stems)  # a.png and a.jpg must not overwrite each other's results
         bgr = read_image_bgr(path)
-        chw = bgr[:, :, ::-1] if cfg.model.input.format == "RGB" else bgr
+        image = to_model_channels(bgr, cfg.model.input.format)
         with torch.no_grad():
-            (out,) = model([torch.from_numpy(np.ascontiguousarray(chw.transpose(2, 0, 1))).to(device)],
+            (out,) = model([torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).to(device)],
                            do_postprocess=False)
         result = result_from_outputs(detection_outputs(out), Letterbox.identity(*bgr.shape[:2]), **model.fusion)
         pan_ids, coco_segments = result_to_coco(result, categories)

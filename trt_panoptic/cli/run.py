@@ -43,6 +43,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "or none; repeat for several (default: none)")
     p.add_argument("--backend", choices=BACKENDS, default="auto", help="inference backend (default: auto = best available)")
     p.add_argument("--model", help="ONNX file or TensorRT engine (default: the bundled model)")
+    p.add_argument("--plugins", help="tensorrt: the plugin library to load (default: the one the engine's sidecar "
+                                     "names, if it is this package's own build)")
+    p.add_argument("--trust-sidecar-plugins", action="store_true",
+                   help="tensorrt: load the library the engine's sidecar names wherever it is")
     p.add_argument("--weights", help="PyTorch checkpoint for the torch backend (with --config)")
     p.add_argument("--config", help="config name or YAML for --weights")
     p.add_argument("--device", default="cpu", help="torch backend device: cpu, cuda or cuda:N (default: cpu)")
@@ -161,7 +165,8 @@ def run(args: argparse.Namespace) -> int:
         sinks = [open_sink(o, fps=args.fps, codec=args.codec) for o in outputs]
         predictor = make_predictor(
             args.backend, model=args.model, weights=args.weights, config=args.config,
-            height=args.height, width=args.width, device=args.device,
+            height=args.height, width=args.width, device=args.device, plugins=args.plugins,
+            trust_sidecar_plugins=args.trust_sidecar_plugins,
         )
     except BaseException:
         source.close()

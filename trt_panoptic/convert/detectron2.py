@@ -118,7 +118,7 @@ def config_from_detectron2(d2: dict[str, Any], names: dict[str, list[str]] | Non
             "roi_heads": {
                 "box_pooler_resolution": int(_get(d2, "MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION", 7)),
                 "mask_pooler_resolution": int(_get(d2, "MODEL.ROI_MASK_HEAD.POOLER_RESOLUTION", 14)),
-                "pooler_sampling_ratio": int(_get(d2, "MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO", 0)),
+                "pooler_sampling_ratio": _pooler_sampling_ratio(d2),
                 "box_fc_dim": int(_get(d2, "MODEL.ROI_BOX_HEAD.FC_DIM", 1024)),
                 "box_num_fc": int(_get(d2, "MODEL.ROI_BOX_HEAD.NUM_FC", 2)),
                 "mask_conv_dim": int(_get(d2, "MODEL.ROI_MASK_HEAD.CONV_DIM", 256)),
@@ -142,6 +142,28 @@ def config_from_detectron2(d2: dict[str, Any], names: dict[str, list[str]] | Non
     if _get(d2, "MODEL.ROI_BOX_HEAD.NUM_CONV", 0):
         raise TrtPanopticError("MODEL.ROI_BOX_HEAD.NUM_CONV should be 0 (the 2-FC box head), got {}".format(_get(d2, "MODEL.ROI_BOX_HEAD.NUM_CONV")))
     return config_from_dict(data, source="detectron2 config")
+
+
+#: The RoI pooler this project implements (models, export, plugin): aligned RoIAlign (detectron2's ROIAlignV2).
+_SUPPORTED_POOLER = "ROIAlignV2"
+
+
+def _pooler_sampling_ratio(d2: dict[str, Any]) -> int:
+    """The one sampling ratio of both RoI heads; a pooler type or a pair of ratios this project does not
+    implement is a one-line error instead of a model that silently computes something else."""
+    for head in ("ROI_BOX_HEAD", "ROI_MASK_HEAD"):
+        kind = _get(d2, f"MODEL.{head}.POOLER_TYPE", _SUPPORTED_POOLER)
+        if kind != _SUPPORTED_POOLER:
+            raise TrtPanopticError(
+                f"MODEL.{head}.POOLER_TYPE should be {_SUPPORTED_POOLER} (aligned RoIAlign, detectron2's default), got "
+                f"{kind!r} — this project's RoI heads, export and plugin implement only that pooler")
+    box = int(_get(d2, "MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO", 0))
+    mask = int(_get(d2, "MODEL.ROI_MASK_HEAD.POOLER_SAMPLING_RATIO", 0))
+    if box != mask or box < 0:
+        raise TrtPanopticError(
+            f"MODEL.ROI_BOX_HEAD and ROI_MASK_HEAD.POOLER_SAMPLING_RATIO should be one value >= 0, got {box} and {mask} "
+            "— this project's RoI heads share one sampling ratio")
+    return box
 
 
 def _test_size(d2: dict[str, Any]) -> list[int]:

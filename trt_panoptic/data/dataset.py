@@ -25,6 +25,7 @@ import torch
 from trt_panoptic.data.categories import PanopticCategories
 from trt_panoptic.data.coco_panoptic import load_coco_panoptic, panoptic_to_targets, read_panoptic_png
 from trt_panoptic.data.frames import read_image_bgr
+from trt_panoptic.data.preprocess import to_model_channels
 from trt_panoptic.errors import TrtPanopticError
 
 
@@ -36,6 +37,8 @@ class PanopticDataset(torch.utils.data.Dataset):
         categories: the classes of the model (:meth:`PanopticCategories.from_model_config`); None = the JSON's.
         transforms: called as ``transforms(image, pan, rng)`` (see :mod:`trt_panoptic.data.transforms`); None = none.
         seed: base seed of the augmentation.
+        input_format: the model's channel order (``cfg.model.input.format``); images are read as BGR and
+            given to the model in this order, as every predictor gives them.
     """
 
     def __init__(
@@ -44,11 +47,13 @@ class PanopticDataset(torch.utils.data.Dataset):
         categories: PanopticCategories | None = None,
         transforms: Callable | None = None,
         seed: int = 0,
+        input_format: str = "BGR",
     ) -> None:
         self.data = load_coco_panoptic(root, categories=categories)
         self.categories = self.data.categories
         self.transforms = transforms
         self.seed = seed
+        self.input_format = input_format
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -60,7 +65,7 @@ class PanopticDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         rec = self.data.records[index]
-        image = read_image_bgr(rec.image_path)
+        image = to_model_channels(read_image_bgr(rec.image_path), self.input_format)
         pan = read_panoptic_png(rec.panoptic_path)
         if image.shape[:2] != pan.shape:
             raise TrtPanopticError(

@@ -36,6 +36,17 @@ def check_image(image: np.ndarray) -> None:
         raise TrtPanopticError(f"image should be a BGR uint8 array [H, W, 3], got {got} — convert it with cv2.imread or .astype(np.uint8)")
 
 
+def to_model_channels(image: np.ndarray, input_format: str) -> np.ndarray:
+    """A BGR [H, W, 3] image (OpenCV's order) in the channel order the model takes (``cfg.model.input.format``).
+
+    The one place that decides, for training, training-time evaluation, ``predict``, every backend and the
+    INT8 calibration: a model trained on RGB sees RGB everywhere (a view, no copy).
+    """
+    if input_format not in ("BGR", "RGB"):
+        raise TrtPanopticError(f"model.input.format should be BGR or RGB, got {input_format!r} — fix the config")
+    return image[:, :, ::-1] if input_format == "RGB" else image
+
+
 def prepare_input(
     image: np.ndarray, height: int | None, width: int | None, pad_value: tuple[float, float, float], rgb: bool = False
 ) -> tuple[np.ndarray, Letterbox]:
@@ -46,8 +57,7 @@ def prepare_input(
     ``height``/``width`` None keeps the frame's own size (the PyTorch model pads it itself).
     """
     check_image(image)
-    if rgb:
-        image = image[:, :, ::-1]
+    image = to_model_channels(image, "RGB" if rgb else "BGR")
     if height is None or width is None:
         h, w = image.shape[:2]
         return np.ascontiguousarray(image.transpose(2, 0, 1))[None], Letterbox.identity(h, w)

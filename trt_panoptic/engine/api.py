@@ -69,7 +69,9 @@ TRT_API: tuple[TrtName, ...] = (
     _e("Logger.Severity.VERBOSE"),
     # plugins
     TrtName("get_plugin_registry", "function"),
+    TrtName("init_libnvinfer_plugins", "function", ("logger", "namespace")),
     _m("IPluginRegistry.load_library", "plugin_path"),
+    _m("IPluginRegistry.get_creator", "type", "version", "plugin_namespace"),
     # builder
     _c("Builder"),
     _m("Builder.__init__", "logger"),

@@ -20,7 +20,7 @@ from trt_panoptic.atomic_io import atomic_write_bytes
 from trt_panoptic.engine.files import sha256_file
 from trt_panoptic.engine.onnx_info import check_onnx_for_plan, optimization_profile
 from trt_panoptic.engine.sidecar import Sidecar, write_sidecar
-from trt_panoptic.export.contract import OnnxInfo, onnx_info
+from trt_panoptic.export.contract import PLUGIN_FIELDS, PLUGIN_NAMESPACE, PLUGIN_VERSION, OnnxInfo, onnx_info
 from trt_panoptic.engine.trtexec import trtexec_command
 from trt_panoptic.engine.versions import BuildPlan, TrtVersion, check_supported, parse_version, select_plan
 from trt_panoptic.errors import TrtPanopticError, import_optional
@@ -138,6 +138,21 @@ def check_plugin_library(path: Path) -> None:
             "(not one) — pass libtrt_panoptic_plugins.so from trt-panoptic plugins build")
 
 
+def check_calibration_cache(path: Path, version: TrtVersion) -> None:
+    """Refuse, in one line, a calibration cache whose header names another TensorRT than the one that builds:
+    its ``TRT-<NV_TENSORRT_VERSION>-<calibrator>`` header records the version the scales were written for,
+    and a calibrator reading a cache of another version does not use it."""
+    from trt_panoptic.quantization.cache import read_cache, version_number
+
+    cache = read_cache(path)
+    expected = version_number(f"{version.major}.{version.minor}.{version.patch}")
+    if cache.version != expected:
+        raise TrtPanopticError(
+            f"calibration cache {path.name} should be written for TensorRT {version.major}.{version.minor}.{version.patch} "
+            f"(header TRT-{expected}-…), got TRT-{cache.version} — recalibrate with trt-panoptic calibrate ... --cache "
+            f"{path.name} --trt-version {version.major}.{version.minor}.{version.patch}")
+
+
 def prepare_build(options: BuildOptions, version: TrtVersion | str, *, dry_run: bool = False) -> PreparedBuild:
     """Plan the build of ``options`` for TensorRT ``version`` without TensorRT (also the ``--dry-run``).
 
@@ -148,6 +163,8 @@ def prepare_build(options: BuildOptions, version: TrtVersion | str, *, dry_run: 
     check_supported(version)
     _check_options(options)
     plan = select_plan(version, options.precision, calibration_cache=options.calib_cache is not None)
+    if plan.uses_calibration_cache:
+        check_calibration_cache(Path(options.calib_cache), version)
     info = onnx_info(options.onnx, require_metadata=False)
     warnings = check_onnx_for_plan(info, plan)
     plugins = [str(options.plugin)] if options.plugin else []
@@ -180,14 +197,35 @@ def installed_trt_version() -> TrtVersion | None:
 
 
 def load_plugin_library(trt: Any, major: int, library: str | os.PathLike) -> None:
-    """Load ``library`` into TensorRT's plugin registry (what trtexec's ``--dynamicPlugins`` does)."""
+    """Load ``library`` into TensorRT's plugin registry (what trtexec's ``--dynamicPlugins`` does), once.
+
+    The registry is process-wide, and ``IPluginRegistry.load_library`` is documented to return None "if any of
+    the plugins are already registered" — after an earlier load (build then run, two runners) or when the
+    library registered itself on load. So our plugins being registered counts as loaded: the registry, not a
+    Python flag, says whether to load.
+    """
     registry = lookup(trt, "get_plugin_registry", major)()
-    if registry.load_library(str(library)) is None:
+    if _our_plugins_registered(registry):
+        logger.info("plugin library %s: trt_panoptic plugins already registered in this process", library)
+        return
+    if registry.load_library(str(os.path.realpath(library))) is None and not _our_plugins_registered(registry):
         raise TrtPanopticError(
             f"TensorRT {trt.__version__} should load plugin library {library}, got a failure — rebuild it for this "
             "TensorRT (python -m trt_panoptic.plugins build) and check it exports getCreators"
         )
     logger.info("loaded plugin library %s", library)
+
+
+def _our_plugins_registered(registry: Any) -> bool:
+    return all(registry.get_creator(name, PLUGIN_VERSION, PLUGIN_NAMESPACE) is not None for name in PLUGIN_FIELDS)
+
+
+def init_nvidia_plugins(trt: Any, trt_logger: Any) -> None:
+    """Register libnvinfer_plugin's creators, as trtexec does before parsing: onnx-tensorrt maps ONNX ``RoiAlign``
+    (the portable flavour's pooler) to the ``ROIAlign_TRT`` plugin, which parsing and deserialization need."""
+    if not trt.init_libnvinfer_plugins(trt_logger, ""):
+        raise TrtPanopticError(f"TensorRT {trt.__version__} should initialize its own plugins (libnvinfer_plugin), got a "
+                               "failure — check the TensorRT installation (libnvinfer_plugin.so on the library path)")
 
 
 def trt_log_severity() -> str:
@@ -270,9 +308,11 @@ def build_engine(
     gpu_name, capability = gpu()
 
     trt_logger = trt.Logger(lookup(trt, trt_log_severity(), version.major))
+    builder = create_or_explain(lambda: trt.Builder(trt_logger), "a builder", version)
+    # plugin creators before parsing: NVIDIA's (ROIAlign_TRT for the portable pooler) and ours
+    init_nvidia_plugins(trt, trt_logger)
     if options.plugin is not None:
         load_plugin_library(trt, version.major, options.plugin)
-    builder = create_or_explain(lambda: trt.Builder(trt_logger), "a builder", version)
     network = _parse_network(trt, builder, trt_logger, prepared)
     config = _builder_config(trt, builder, prepared)
     serialized = builder.build_serialized_network(network, config)

@@ -51,7 +51,7 @@ CUDA_RUNTIME_ENUMS: tuple[str, ...] = (
     "cudaError_t.cudaSuccess",
     "cudaMemcpyKind.cudaMemcpyHostToDevice",
     "cudaMemcpyKind.cudaMemcpyDeviceToHost",
-    "cudaStreamCaptureMode.cudaStreamCaptureModeGlobal",
+    "cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal",
 )
 
 
@@ -93,6 +93,9 @@ class CudaBackend(Protocol):
 
     def end_capture(self) -> Any:
         """Stop capturing; returns an executable graph."""
+
+    def abort_capture(self) -> None:
+        """End a failed capture and drop it, so the stream works (and frees) again."""
 
     def launch_graph(self, graph: Any) -> None:
         """Replay a graph from :meth:`end_capture` on the stream."""
@@ -183,9 +186,19 @@ class CudaPythonBackend:
         self._call("cudaStreamSynchronize", self._stream)
 
     def begin_capture(self) -> None:
-        """Start capturing the stream into a CUDA graph (global capture mode)."""
-        mode = self.rt.cudaStreamCaptureMode.cudaStreamCaptureModeGlobal
+        """Start capturing the stream into a CUDA graph, in thread-local mode (as trtexec captures): a global
+        capture makes unsafe calls of *every* thread (cudaFree, cudaStreamSynchronize …) fail with
+        cudaErrorStreamCaptureUnsupported while it lasts."""
+        mode = self.rt.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal
         self._call("cudaStreamBeginCapture", self._stream, mode)
+
+    def abort_capture(self) -> None:
+        """End a capture that failed, whatever its state, and drop what it captured (errors ignored: the
+        capture may already be invalidated), so the stream and the thread can run and free again."""
+        result = self.rt.cudaStreamEndCapture(self._stream)
+        graph = result[1] if len(result) > 1 else None
+        if graph is not None:
+            self.rt.cudaGraphDestroy(graph)
 
     def end_capture(self) -> Any:
         """Stop capturing and instantiate the graph; returns ``(graph, graph_exec)``."""
@@ -282,6 +295,9 @@ class PyCudaBackend:
     def end_capture(self) -> Any:  # pragma: no cover - begin_capture refuses first
         """Never reached: :meth:`begin_capture` refuses first."""
         raise AssertionError("trt_panoptic.engine.cuda: pycuda capture not supported")
+
+    def abort_capture(self) -> None:  # pragma: no cover - begin_capture refuses first
+        """Nothing to end: no capture is ever begun."""
 
     def launch_graph(self, graph: Any) -> None:  # pragma: no cover
         """Never reached: :meth:`begin_capture` refuses first."""

@@ -20,6 +20,7 @@ from trt_panoptic.engine.api import lookup
 from trt_panoptic.engine.builder import (
     TENSORRT_INSTALL_HINT,
     create_or_explain,
+    init_nvidia_plugins,
     load_plugin_library,
     trt_log_severity,
 )
@@ -42,12 +43,25 @@ class TensorSpec:
     is_input: bool
 
 
+def _own_build(library: Path) -> bool:
+    """Whether ``library`` lies in this package's plugin build folder (``trt-panoptic plugins build``)."""
+    from trt_panoptic.plugins.build import default_build_dir
+
+    try:
+        own = default_build_dir().resolve()
+    except TrtPanopticError:  # an install without the plugin sources has no build of its own
+        return False
+    return library.resolve().is_relative_to(own)
+
+
 class TrtRunner:
     """A deserialized engine with its buffers, stream and (optionally) CUDA graph.
 
     Args:
         engine_path: the ``.engine`` file; its sidecar ``<engine>.json`` must be beside it.
-        plugin: plugin library to load (default: the one recorded in the sidecar).
+        plugin: plugin library to load (default: the one recorded in the sidecar, if it is this package's own
+            build — a sidecar is a JSON file anyone can edit, so it may not make us load any library).
+        trust_sidecar_plugin: load the sidecar's library wherever it is.
         cuda_graph: capture H2D → execute → D2H once per input shape and replay it (cuda-python only).
         trt / cuda: the ``tensorrt`` module and a :class:`CudaBackend` (defaults: import them; tests pass
             stand-ins).
@@ -58,6 +72,7 @@ class TrtRunner:
         engine_path: str | os.PathLike,
         *,
         plugin: str | os.PathLike | None = None,
+        trust_sidecar_plugin: bool = False,
         cuda_graph: bool = False,
         trt: Any = None,
         cuda: CudaBackend | None = None,
@@ -74,6 +89,11 @@ class TrtRunner:
         self.sidecar = read_sidecar(self.engine_path)
         if plugin is None and self.sidecar.plugin_path:
             plugin = self.engine_path.parent / self.sidecar.plugin_path  # relative paths: beside the engine
+            if not (trust_sidecar_plugin or _own_build(Path(plugin))):
+                raise TrtPanopticError(
+                    f"the engine's sidecar names plugin library {plugin}, which is not this package's own build, and a "
+                    "sidecar may not choose what gets loaded — pass --plugins with that library (plugins=...), or "
+                    "--trust-sidecar-plugins to load it")
         if plugin is not None and not Path(plugin).is_file():
             raise TrtPanopticError(
                 f"plugin library should exist, got {str(plugin)!r} — pass --plugins with the library the engine was built with"
@@ -92,11 +112,12 @@ class TrtRunner:
                 self.sidecar, tensorrt_version=str(trt.__version__), gpu_name=gpu_name, compute_capability=capability,
                 plugin_sha256=sha256_file(plugin) if plugin is not None else None,
             )
-            if plugin is not None:
-                load_plugin_library(trt, major, plugin)
-
             self._logger = trt.Logger(lookup(trt, trt_log_severity(), major))
             self._runtime = create_or_explain(lambda: trt.Runtime(self._logger), "a runtime", self.version)
+            # plugin creators before deserializing: NVIDIA's and ours
+            init_nvidia_plugins(trt, self._logger)
+            if plugin is not None:
+                load_plugin_library(trt, major, plugin)
             self.engine = self._runtime.deserialize_cuda_engine(self.engine_path.read_bytes())
             if self.engine is None:
                 raise TrtPanopticError(
@@ -204,19 +225,35 @@ class TrtRunner:
                 )
             out_buffers.append((spec.name, *self._ensure_buffer(spec, shape)))
 
-        if self.cuda_graph:
-            if self._graph is None:
-                # One plain run first: TensorRT finishes deferred setup outside the capture.
-                self._enqueue(out_buffers)
-                self.cuda.synchronize()
-                self.cuda.begin_capture()
-                self._enqueue(out_buffers)
-                self._graph = self.cuda.end_capture()
+        if self.cuda_graph and self._graph is None:
+            # One plain run first: TensorRT finishes deferred setup outside the capture.
+            self._enqueue(out_buffers)
+            self.cuda.synchronize()
+            self._graph = self._capture(out_buffers)
+        if self._graph is not None:
             self.cuda.launch_graph(self._graph)
         else:
             self._enqueue(out_buffers)
         self.cuda.synchronize()
         return {name: host.copy() for name, host, _ in out_buffers}
+
+    def _capture(self, out_buffers: list[tuple[str, np.ndarray, int]]) -> Any:
+        """The run captured as a CUDA graph, or None when capture fails: as trtexec does, the capture is ended
+        on any error and the runner goes on without a graph (one warning), so the stream, later runs and
+        ``close`` keep working."""
+        try:
+            self.cuda.begin_capture()
+            try:
+                self._enqueue(out_buffers)
+            except BaseException:
+                self.cuda.abort_capture()
+                raise
+            return self.cuda.end_capture()
+        except TrtPanopticError as exc:
+            logger.warning("CUDA graph capture of %s failed (%s); running without a CUDA graph",
+                           self.engine_path.name, str(exc).split(" — ")[0])
+            self.cuda_graph = False
+            return None
 
     def _enqueue(self, out_buffers: list[tuple[str, np.ndarray, int]]) -> None:
         for spec in self.inputs:

@@ -57,7 +57,7 @@ def _pick(backend: str, model: str | None, device: str = "cpu") -> str:
 def create_predictor(
     backend: str = "auto", model: str | os.PathLike | None = None, weights: str | os.PathLike | None = None,
     config: str | os.PathLike | Config | None = None, height: int | None = None, width: int | None = None,
-    device: str = "cpu", **options,
+    device: str = "cpu", plugins: str | os.PathLike | None = None, trust_sidecar_plugins: bool = False, **options,
 ):
     """A :class:`~trt_panoptic.runtime.predictor.Predictor` for ``backend``.
 
@@ -72,6 +72,8 @@ def create_predictor(
         height, width: input size in pixels; frames are letterboxed to it (torch: None = each frame's own size).
         device: the torch backend's device ("cpu", "cuda", "cuda:N"); TensorRT always runs on the GPU, and
             the onnxruntime backend here runs on the CPU, so it refuses a GPU device.
+        plugins: tensorrt: the plugin library to load (default: the one the engine's sidecar names, if it is
+            this package's own build); trust_sidecar_plugins: load the sidecar's library wherever it is.
         options: backend-specific — onnxruntime: ``providers``, ``threads``; tensorrt: ``runner``.
     """
     model = os.fspath(model) if model is not None else None
@@ -88,7 +90,11 @@ def create_predictor(
             raise TrtPanopticError(f"the tensorrt backend should get --model with a .engine file, got {got} — build one with trt-panoptic build")
         from trt_panoptic.runtime.tensorrt_backend import TensorRTPredictor
 
-        return TensorRTPredictor(model, config=config, height=height, width=width, **options)
+        return TensorRTPredictor(model, config=config, height=height, width=width, plugins=plugins,
+                                 trust_sidecar_plugins=trust_sidecar_plugins, **options)
+    if plugins is not None:
+        raise TrtPanopticError(f"--plugins should go with the tensorrt backend (an engine), got the {chosen} backend — "
+                               "drop --plugins, or pass --model model.engine")
     if chosen == "onnxruntime":
         from trt_panoptic.runtime.onnx_backend import OnnxRuntimePredictor
 

@@ -22,11 +22,12 @@ class TensorRTPredictor(RawOutputPredictor):
     backend = "tensorrt"
 
     def __init__(self, engine: str | os.PathLike, *, config: str | Config | None = None, height: int | None = None,
-                 width: int | None = None, runner=None) -> None:
+                 width: int | None = None, plugins: str | os.PathLike | None = None,
+                 trust_sidecar_plugins: bool = False, runner=None) -> None:
         if runner is None:
             from trt_panoptic.engine.runner import TrtRunner
 
-            runner = TrtRunner(engine)
+            runner = TrtRunner(engine, plugin=plugins, trust_sidecar_plugin=trust_sidecar_plugins)
         self.runner = runner
         # The engine carries its model: config and input size are in its sidecar (from the ONNX's metadata).
         sidecar = runner.sidecar

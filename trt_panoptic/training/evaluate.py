@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from trt_panoptic.data.preprocess import Letterbox
+from trt_panoptic.data.preprocess import Letterbox, to_model_channels
 from trt_panoptic.errors import TrtPanopticError
 from trt_panoptic.modeling import PanopticFPN
 from trt_panoptic.postprocess.result import PanopticResult, detection_outputs, result_from_outputs
@@ -50,7 +50,8 @@ class ModelPredictor:
         was_training = self.model.training
         self.model.eval()
         try:
-            x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).to(self.device)
+            chw = to_model_channels(image, self.model.input_format).transpose(2, 0, 1)
+            x = torch.from_numpy(np.ascontiguousarray(chw)).to(self.device)
             out = self.model([x], do_postprocess=False)[0]
         finally:
             self.model.train(was_training)

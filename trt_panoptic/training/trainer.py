@@ -212,7 +212,8 @@ class _Step:
 def _run(cfg: Config, out: Path, info: D.DistInfo, *, resume: bool, progress: bool, t_start: float) -> TrainResult:
     tc = cfg.train
     categories = PanopticCategories.from_model_config(cfg.model)
-    dataset = PanopticDataset(cfg.data.train, categories=categories, transforms=build_train_transforms(tc), seed=tc.seed)
+    dataset = PanopticDataset(cfg.data.train, categories=categories, transforms=build_train_transforms(tc), seed=tc.seed,
+                              input_format=cfg.model.input.format)
     if not cfg.model.input.size:
         cfg = _with_input_size(cfg, dataset.data.records)
     model, optimizer, scaler, use_amp = _build_model_and_optimizer(cfg, info)
