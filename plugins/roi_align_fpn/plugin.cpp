@@ -87,8 +87,14 @@ bool RoIAlignFPNPlugin::supportsFormatCombination(
     {
         return false;
     }
-    // rois (pos 0) may be FP32 or FP16 independently; P3..P5 and the output follow P2's type
-    return pos <= 1 || d.type == inOut[1].desc.type;
+    // RoIs are FP32 only: box coordinates in FP16 are off by up to 0.5 px at 1000 px (and areas overflow
+    // past 65504 px^2), so a weakly typed FP16 build must keep the box math that feeds them in FP32.
+    // P3..P5 and the output follow P2's type.
+    if (pos == 0)
+    {
+        return d.type == nvinfer1::DataType::kFLOAT;
+    }
+    return pos == 1 || d.type == inOut[1].desc.type;
 }
 
 int32_t RoIAlignFPNPlugin::getNbOutputs() const noexcept

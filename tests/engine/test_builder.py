@@ -30,6 +30,7 @@ def _build(tmp_path, version, precision="fp16", kind="fp32", **options):
         ("10.13.0.35", "int8", "qdq", 0, ["INT8", "FP16"]),
         ("11.4.0.106", "fp32", "fp32", 1 << 0, []),  # STRONGLY_TYPED is bit 0 on 11.x
         ("11.4.0.106", "fp16", "fp16", 1 << 0, []),
+        ("10.3.0", "fp16", "fp16", 1 << 1, []),  # FP16-typed ONNX on 10.x: strongly typed (kSTRONGLY_TYPED = 1), no flag
         ("11.4.0.106", "int8", "qdq", 1 << 0, []),
     ],
 )

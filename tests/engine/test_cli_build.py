@@ -115,3 +115,20 @@ def test_inspect_shows_what_an_engine_was_built_from(tmp_path, capsys):
         assert text in out
     assert main(["inspect", str(tmp_path / "other.engine")]) == 2
     assert "should have its sidecar" in capsys.readouterr().err
+
+
+def test_dry_run_on_10_3_with_an_fp16_typed_export_is_strongly_typed(tmp_path, capsys):
+    # the same per-layer types as 11.x: the export's FP32 layers (box math, NMS, RoIs) stay FP32, no FP16 flag
+    typed = make_onnx(tmp_path / "h.onnx", "fp16")
+    outs = {}
+    for target in ("10.3", "11.4"):
+        assert main(["build", "--onnx", str(typed), "--precision", "fp16", "--out", str(tmp_path / "m.engine"),
+                     "--dry-run", "--target-trt", target]) == 0
+        outs[target] = capsys.readouterr().out
+    assert "TensorRT 10.3.0, fp16, strongly typed network, builder flags: none" in outs["10.3"]
+    assert "--stronglyTyped" in outs["10.3"] and "--fp16" not in outs["10.3"]
+    assert "fp16, strongly typed network, builder flags: none" in outs["11.4"]
+    # an FP32 ONNX on 10.x keeps the weakly typed plan with BuilderFlag.FP16
+    assert main(["build", "--onnx", str(make_onnx(tmp_path / "f.onnx")), "--precision", "fp16", "--out",
+                 str(tmp_path / "m.engine"), "--dry-run", "--target-trt", "10.3"]) == 0
+    assert "weakly typed network, builder flags: FP16" in capsys.readouterr().out

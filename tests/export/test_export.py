@@ -156,6 +156,14 @@ def test_fp16_variant_runs_on_ort_and_stays_close(tiny, portable_onnx):
     assert nms and all(types[n.input[0]] == types[n.input[1]] == onnx.TensorProto.FLOAT for n in nms)
     roi = [n for n in fp16.graph.node if n.op_type == "RoIAlignFPN"]
     assert all(types[n.input[0]] == onnx.TensorProto.FLOAT and types[n.input[1]] == onnx.TensorProto.FLOAT16 for n in roi)
+    # GroupNorm (InstanceNormalization) takes its statistics in FP32: FP16 in, casts around it
+    norms = [n for n in fp16.graph.node if n.op_type == "InstanceNormalization"]
+    assert norms and all(types[n.input[0]] == types[n.output[0]] == onnx.TensorProto.FLOAT for n in norms)
+    from trt_panoptic.export.inspect import format_report, inspect_onnx
+
+    islands = inspect_onnx(fp16).fp32_islands
+    assert islands["InstanceNormalization"] == len(norms) and islands["Softmax"] == 1 and islands["Sigmoid"] == 1
+    assert "FP32 islands in the FP16 graph: " in format_report(inspect_onnx(fp16))
     image = scene(1)
     a, b = _ort_raw(portable_onnx, image), _ort_raw(fp16, image)
     assert (a["sem_labels"] == b["sem_labels"]).mean() > 0.98

@@ -79,7 +79,8 @@ TRT_API: tuple[TrtName, ...] = (
     _m("Builder.create_builder_config"),
     _m("Builder.create_optimization_profile"),
     _m("Builder.build_serialized_network", "network", "config"),
-    _e("NetworkDefinitionCreationFlag.STRONGLY_TYPED", ONLY_11),
+    # kSTRONGLY_TYPED = 1 in v10.3.0's NvInfer.h: 10.x has it too (FP16-typed ONNX)
+    _e("NetworkDefinitionCreationFlag.STRONGLY_TYPED"),
     _e("BuilderFlag.FP16", ONLY_10),
     _e("BuilderFlag.INT8", ONLY_10),
     _e("MemoryPoolType.WORKSPACE"),
@@ -296,9 +297,9 @@ def check_bindings(trt: ModuleType, major: int) -> list[str]:
     avoid = set(AVOID.get(major, ()))
     used = {n.path for n in names_for(major)}
     for precision in PRECISIONS:
-        for cache in (False, True):
+        for cache, fp16_typed in ((False, False), (True, False), (False, True)):
             try:
-                plan = select_plan(TrtVersion(major), precision, calibration_cache=cache)
+                plan = select_plan(TrtVersion(major), precision, calibration_cache=cache, fp16_typed_onnx=fp16_typed)
             except Exception:  # a combination the version does not offer (e.g. cache on 11.x)
                 continue
             used.update(plan.enum_names())

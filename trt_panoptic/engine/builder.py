@@ -162,10 +162,11 @@ def prepare_build(options: BuildOptions, version: TrtVersion | str, *, dry_run: 
     version = parse_version(version) if isinstance(version, str) else version
     check_supported(version)
     _check_options(options)
-    plan = select_plan(version, options.precision, calibration_cache=options.calib_cache is not None)
+    info = onnx_info(options.onnx, require_metadata=False)
+    plan = select_plan(version, options.precision, calibration_cache=options.calib_cache is not None,
+                       fp16_typed_onnx=info.num_fp16 > 0)
     if plan.uses_calibration_cache:
         check_calibration_cache(Path(options.calib_cache), version)
-    info = onnx_info(options.onnx, require_metadata=False)
     warnings = check_onnx_for_plan(info, plan)
     plugins = [str(options.plugin)] if options.plugin else []
     if info.plugin_ops and not options.plugin:

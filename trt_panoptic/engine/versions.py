@@ -4,7 +4,7 @@ The table (also in docs/ARCHITECTURE.md, "TensorRT"):
 
 | TensorRT | fp32 | fp16 | int8 |
 |---|---|---|---|
-| 10.x | weakly typed network, no flag | ``BuilderFlag.FP16`` | Q/DQ ONNX + ``BuilderFlag.INT8`` (+ ``FP16`` so the layers kept in float run in half); or, legacy, a plain ONNX + calibration cache |
+| 10.x | weakly typed network, no flag | FP16-typed ONNX: strongly typed (``NetworkDefinitionCreationFlag.STRONGLY_TYPED``, 1 in 10.3's header), exactly as 11.x; FP32 ONNX: ``BuilderFlag.FP16`` (TensorRT may pick FP16 anywhere) | Q/DQ ONNX + ``BuilderFlag.INT8`` (+ ``FP16`` so the layers kept in float run in half); or, legacy, a plain ONNX + calibration cache |
 | 11.x | strongly typed network | strongly typed, FP16-typed ONNX | strongly typed, Q/DQ ONNX |
 
 TensorRT 11 removed ``BuilderFlag.FP16/INT8``, the INT8 calibrators and ``EXPLICIT_BATCH`` and renumbered
@@ -118,13 +118,16 @@ class BuildPlan:
         return "\n".join(lines)
 
 
-def select_plan(version: TrtVersion | str, precision: str, *, calibration_cache: bool = False) -> BuildPlan:
+def select_plan(version: TrtVersion | str, precision: str, *, calibration_cache: bool = False,
+                fp16_typed_onnx: bool = False) -> BuildPlan:
     """The :class:`BuildPlan` for ``precision`` on TensorRT ``version`` (the table in the module docstring).
 
     Args:
         version: a :class:`TrtVersion` or its text.
         precision: ``fp32`` | ``fp16`` | ``int8``.
         calibration_cache: INT8 from a plain ONNX + a TensorRT calibration cache (10.x legacy path only).
+        fp16_typed_onnx: the ONNX is FP16-typed (``export --fp16``): on 10.x, fp16 is then built strongly typed,
+            so the layers the export keeps in FP32 (box math, NMS, RoIs, normalization) stay FP32, as on 11.x.
     """
     if isinstance(version, str):
         version = parse_version(version)
@@ -136,6 +139,12 @@ def select_plan(version: TrtVersion | str, precision: str, *, calibration_cache:
             f"a calibration cache only applies to int8, got precision {precision} — drop --calib-cache or use int8"
         )
     if version.major == 10:
+        if precision == "fp16" and fp16_typed_onnx:
+            return BuildPlan(
+                version, precision, ("STRONGLY_TYPED",), (), ONNX_FP16_TYPED, trtexec_precision_args=("--stronglyTyped",),
+                notes=("FP16 from the FP16-typed ONNX on a strongly typed network (as on 11.x): the export's FP32 "
+                       "layers — box decoding, NMS, RoIs, normalization — stay FP32; no BuilderFlag.FP16",),
+            )
         return _plan_10(version, precision, calibration_cache)
     return _plan_11(version, precision, calibration_cache)
 

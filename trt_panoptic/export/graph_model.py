@@ -53,6 +53,32 @@ _NEG = -1e4
 _FAR = -1e4
 
 
+class Float32Norm(nn.Module):
+    """A normalization layer kept in FP32 inside an FP16 model: FP16 in, FP32 statistics and affine, FP16 out.
+
+    Under strong typing a layer computes in its input's type, so a GroupNorm (exported as
+    InstanceNormalization) fed FP16 would take its mean and variance in FP16; the casts around it make the
+    exported graph say FP32 for the normalization itself, on every TensorRT version.
+    """
+
+    def __init__(self, norm: nn.Module) -> None:
+        super().__init__()
+        self.norm = norm.float()
+
+    def forward(self, x: Tensor) -> Tensor:  # noqa: D102
+        return self.norm(x.float()).to(x.dtype)
+
+
+def _keep_norms_float32(model: nn.Module) -> nn.Module:
+    """Wrap every GroupNorm of ``model`` (in place) in :class:`Float32Norm`; returns ``model``."""
+    for name, child in list(model.named_children()):
+        if isinstance(child, nn.GroupNorm):
+            setattr(model, name, Float32Norm(child))
+        else:
+            _keep_norms_float32(child)
+    return model
+
+
 class _OnnxSum(torch.autograd.Function):
     """Element-wise sum of tensors as one ONNX ``Sum`` node (the surgery finds the pooler by it)."""
 
@@ -125,8 +151,9 @@ class PanopticGraphModel(nn.Module):
     Args:
         model: the trained model (eval mode); its submodules are shared, not copied.
         height, width: input size in pixels, multiples of 32.
-        half: compute backbone and heads in FP16; box decoding, NMS scores, RoIAlign sampling, softmax and
-            mask sigmoid stay FP32 (box coordinates in FP16 would be off by up to 0.5 px at 1000 px).
+        half: compute backbone and heads in FP16; box decoding, NMS scores, RoIAlign sampling, softmax, mask
+            sigmoid and GroupNorm stay FP32 (box coordinates in FP16 would be off by up to 0.5 px at 1000 px;
+            FP16 statistics lose precision).
         panoptic_tail: end in the panoptic map (a ``PanopticFusion`` node; input ``valid_hw``).
         raw_outputs: with ``panoptic_tail``, keep ``mask_probs`` among the outputs.
     """
@@ -138,7 +165,8 @@ class PanopticGraphModel(nn.Module):
         # Normalization stays FP32 (103.53 is 103.5 in FP16); the rest of the model may be an FP16 copy.
         self.register_buffer("pixel_mean", model.pixel_mean.detach().clone().float(), persistent=False)
         self.register_buffer("pixel_std", model.pixel_std.detach().clone().float(), persistent=False)
-        self.model = copy.deepcopy(model).half() if half else model
+        # FP16 copy: normalization stays FP32 (Float32Norm), as box math, NMS and the mask sigmoid do
+        self.model = _keep_norms_float32(copy.deepcopy(model).half()) if half else model
         self.height, self.width = height, width
         self.half = half
         self.panoptic_tail = panoptic_tail

@@ -40,6 +40,9 @@ DATA_DEPENDENT_OPS = frozenset({"NonZero", "NonMaxSuppression", "Unique", "Compr
 INDEX_OPS = frozenset({"TopK", "NonMaxSuppression", "ArgMax", "ArgMin", "NonZero", "Shape", "Size", "Constant",
                        "ConstantOfShape", "Range"})
 _TYPE_NAMES = {v: k.lower() for k, v in onnx.TensorProto.DataType.items()}
+#: nodes that move, cast or reshape data: not counted as FP32 compute
+_NOT_COMPUTE = frozenset({"Cast", "Constant", "Identity", "Reshape", "Squeeze", "Unsqueeze", "Concat", "Gather",
+                          "Slice", "Shape", "Expand", "Transpose", "Flatten", "Split", "Where", "ConstantOfShape"})
 
 
 def _shape(vi: onnx.ValueInfoProto) -> list:
@@ -63,6 +66,9 @@ class InspectReport:
     metadata: dict[str, str]
     opsets: dict[str, int]
     warnings: list[str] = field(default_factory=list)
+    #: in an FP16-typed graph, op type → count of the compute nodes that run in FP32 (box math, NMS,
+    #: normalization …): under strong typing, the layers TensorRT keeps in FP32
+    fp32_islands: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -81,6 +87,10 @@ def inspect_onnx(model: onnx.ModelProto) -> InspectReport:
         opsets={o.domain or "ai.onnx": o.version for o in model.opset_import},
     )
     types = {v.name: v.type.tensor_type.elem_type for v in [*g.value_info, *g.input, *g.output]}
+    if any(t == onnx.TensorProto.FLOAT16 for t in types.values()):
+        report.fp32_islands = dict(Counter(
+            n.op_type for n in g.node if n.output and types.get(n.output[0]) == onnx.TensorProto.FLOAT
+            and n.op_type not in _NOT_COMPUTE).most_common())
     unsupported, int64_ops, data_dep = Counter(), Counter(), Counter()
     for node in g.node:
         attrs = {a.name: _attr(a) for a in node.attribute}
@@ -129,6 +139,8 @@ def format_report(report: InspectReport, source: str = "model") -> str:
     for p in report.plugins:
         attrs = ", ".join(f"{k}={v}" for k, v in p["attributes"].items())
         lines.append(f"  {p['op_type']} [{p['name']}] domain={p['domain'] or '-'}: {attrs}")
+    if report.fp32_islands:
+        lines.append("FP32 islands in the FP16 graph: " + ", ".join(f"{op} ×{n}" for op, n in report.fp32_islands.items()))
     lines.append(f"warnings ({len(report.warnings)}):")
     lines += [f"  ! {w}" for w in report.warnings] or ["  none"]
     return "\n".join(lines)

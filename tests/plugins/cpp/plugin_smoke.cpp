@@ -154,6 +154,8 @@ void checkRoIAlignFPN(Logger& logger)
     io[3].desc.type = DataType::kHALF;
     io[0].desc.type = DataType::kINT32;
     CHECK(!build->supportsFormatCombination(0, io.data(), 5, 1));
+    io[0].desc.type = DataType::kHALF; // RoIs are FP32 only: box math must not run in FP16
+    CHECK(!build->supportsFormatCombination(0, io.data(), 5, 1));
     io[0].desc.type = DataType::kFLOAT;
     CHECK(build->configurePlugin(io.data(), 5, io.data() + 5, 1) == 0);
     io[0].desc.dims.d[1] = 6; // rois must be [R, 4] or [R, 5]
