@@ -41,3 +41,16 @@ def test_an_output_folder_is_readable_by_others(tmp_path):
     with atomic_output_dir(tmp_path / "dataset") as tmp:
         (tmp / "x.txt").write_text("x")
     assert oct(os.stat(tmp_path / "dataset").st_mode & 0o777) == "0o755"  # a temp folder is made 0700
+
+
+def test_an_output_stays_apart_from_the_inputs(tmp_path):
+    from trt_panoptic.atomic_io import check_apart_from_inputs
+
+    data = tmp_path / "data"
+    (data / "images").mkdir(parents=True)
+    inputs = {"--data": data, "the JSON": data / "panoptic.json"}
+    for bad in (data, tmp_path, data / "panoptic.json"):  # the input, a folder around it, an input file
+        with pytest.raises(TrtPanopticError, match="--out"):
+            check_apart_from_inputs(bad, inputs, "--out")
+    check_apart_from_inputs(data / "preds", inputs, "--out")  # inside an input folder, touching no input
+    check_apart_from_inputs(tmp_path / "elsewhere", inputs, "--out")

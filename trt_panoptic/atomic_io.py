@@ -87,6 +87,28 @@ def check_writable_dir(folder: Path, what: str) -> None:
         ) from None
 
 
+def check_apart_from_inputs(output: str | Path, inputs: dict[str, str | Path], flag: str) -> None:
+    """Refuse, in one line, an output that would overwrite, delete or mix with a command's inputs.
+
+    ``output`` (a file or folder the command writes, or replaces with ``--force``) may not be an input, nor a
+    folder that holds one (replacing it would delete the input); an output *inside* an input folder is fine
+    (``--output images/preds``), as long as it is not itself an input.
+
+    Args:
+        inputs: what the user passed, as flag → path (``{"--input": "imgs/"}``).
+        flag: the output's flag, for the message.
+    """
+    out = Path(output).resolve()
+    for name, path in inputs.items():
+        src = Path(path).resolve()
+        if out == src:
+            raise TrtPanopticError(f"{flag} {output} should differ from {name}, got the same path — the command would "
+                                   "overwrite its own input; choose another output")
+        if src.is_relative_to(out):
+            raise TrtPanopticError(f"{flag} {output} should not hold {name} {path}, got a folder around it — replacing or "
+                                   "filling it would touch the input; choose an output beside or inside it")
+
+
 def check_output_dir(out: str | Path, force: bool) -> Path:
     """Refuse a non-empty ``out`` unless ``force``; an existing plain file is always refused."""
     out = Path(out)

@@ -48,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from trt_panoptic.atomic_io import atomic_write_text, check_output_dir
+    from trt_panoptic.atomic_io import atomic_write_text, check_apart_from_inputs, check_output_dir
     from trt_panoptic.data.coco_panoptic import load_coco_panoptic
     from trt_panoptic.errors import TrtPanopticError
     from trt_panoptic.evaluation import evaluate_predictor
@@ -61,10 +61,17 @@ def run(args: argparse.Namespace) -> int:
     if out.is_dir():
         raise TrtPanopticError(f"--json should be a file, got the folder {out} — name a file inside it")
     pred_out = Path(args.pred_out) if args.pred_out else out.with_name(out.stem + "_predictions")
-    check_output_dir(pred_out, args.force)  # before the model loads: fail fast
     if args.limit is not None and args.limit < 1:
         raise TrtPanopticError(f"--limit should be ≥ 1, got {args.limit} — or leave it out to evaluate every image")
     dataset = load_coco_panoptic(args.data)  # checks the dataset before the model is built
+    # the metrics and the predictions never land on the dataset (its folder, JSON, images, PNGs) or the model
+    inputs = {"--data": args.data, "the ground-truth JSON": dataset.json_path,
+              **({"--model": args.model} if args.model else {}), **({"--weights": args.weights} if args.weights else {})}
+    if dataset.records:
+        inputs |= {"the images": dataset.records[0].image_path.parent, "the PNGs": dataset.records[0].panoptic_path.parent}
+    check_apart_from_inputs(out, inputs, "--json")
+    check_apart_from_inputs(pred_out, inputs, "--pred-out")
+    check_output_dir(pred_out, args.force)  # before the model loads: fail fast
     predictor = create_predictor(args.backend, model=args.model, weights=args.weights, config=args.config,
                                  height=args.height, width=args.width, device=args.device, plugins=args.plugins,
                                  trust_sidecar_plugins=args.trust_sidecar_plugins)

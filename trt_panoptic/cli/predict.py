@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trt_panoptic.atomic_io import atomic_write, atomic_write_bytes
+from trt_panoptic.atomic_io import atomic_write, atomic_write_bytes, check_apart_from_inputs
 from trt_panoptic.data.frames import IMAGE_SUFFIXES, cv2_module, folder_images
 from trt_panoptic.errors import TrtPanopticError
 
@@ -75,6 +75,12 @@ def run(args: argparse.Namespace) -> int:
     device = torch_device(args.device)
     images = list_images(Path(args.input))
     out_dir = Path(args.output)
+    # results are written as <stem>.png etc.: never into the input folder itself, never over an input image
+    check_apart_from_inputs(out_dir, {"--input": args.input}, "--output")
+    clash = {p.resolve() for p in images} & {p.resolve() for p in out_dir.glob("*")} if out_dir.is_dir() else set()
+    if clash:
+        raise TrtPanopticError(f"--output {out_dir} should not contain input images, got {len(clash)} of them — "
+                               "choose a separate folder")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
