@@ -266,6 +266,9 @@ def validate_config(cfg: Config) -> None:
     for name, value, allowed in checks:
         if value not in allowed:
             raise TrtPanopticError(f"{name} should be one of {list(allowed)}, got {value!r} — fix the config")
+    if not m.backbone.resnet.width_mult > 0:
+        raise TrtPanopticError(f"model.backbone.resnet.width_mult should be > 0, got {m.backbone.resnet.width_mult} — "
+                               "e.g. 1.0 (0.25-0.5 for CPU-sized models)")
     size, div = m.input.size, m.input.size_divisibility
     if size and (len(size) != 2 or any(v <= 0 or v % max(div, 1) for v in size)):
         raise TrtPanopticError(f"model.input.size should be [H, W], positive multiples of {div}, got {size} — fix the config")

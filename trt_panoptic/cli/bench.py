@@ -55,8 +55,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from trt_panoptic.bench import compare, report
+    from trt_panoptic.errors import TrtPanopticError
     from trt_panoptic.modeling.backbone.variants import VariantSpec
 
+    if args.num_classes < 1:
+        raise TrtPanopticError(f"--num-classes should be at least 1, got {args.num_classes} — e.g. 19 (Cityscapes)")
+    if not args.width_mult > 0:
+        raise TrtPanopticError(f"--width-mult should be > 0, got {args.width_mult} — e.g. 1.0, or 0.25-0.5 on a CPU")
     spec = VariantSpec(num_classes=args.num_classes, width_mult=args.width_mult)
     out = Path(args.json)
     if args.bench_command == "flops":

@@ -71,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
     from trt_panoptic.runtime.torch_backend import torch_device
     from trt_panoptic.video.render import PanopticRenderer
 
+    if args.threads < 0:
+        raise TrtPanopticError(f"--threads should be 0 (torch's default) or more, got {args.threads} — e.g. --threads 2")
     cv2 = cv2_module()
     device = torch_device(args.device)
     images = list_images(Path(args.input))

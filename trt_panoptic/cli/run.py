@@ -139,13 +139,13 @@ def execute(source, predictor, sinks, config, *, stats_path: Path | None, progre
 
 
 def run(args: argparse.Namespace) -> int:
+    from trt_panoptic.runtime.factory import check_input_size
     from trt_panoptic.runtime.predictor import input_size
     from trt_panoptic.video.pipeline import PipelineConfig, ReconnectPolicy
     from trt_panoptic.video.sinks import VideoFileSink, open_sink
     from trt_panoptic.video.sources import open_source
 
-    _positive("--height", args.height)
-    _positive("--width", args.width)
+    check_input_size(args.height, args.width)
     _positive("--max-frames", args.max_frames)
     _positive("--queue-size", args.queue_size)
     _positive("--inflight", args.inflight)

@@ -352,6 +352,11 @@ def render_scene(
 
 
 # ---------------------------------------------------------------------------------------------- dataset
+#: Most images one synthetic dataset holds (a few hours on 2 cores, ~0.2 MB each): a larger request is a
+#: typo, refused before anything is written instead of running until killed.
+MAX_SYNTH_IMAGES = 1_000_000
+
+
 def generate_synthetic_dataset(
     out: str | Path,
     num_images: int,
@@ -378,15 +383,17 @@ def generate_synthetic_dataset(
         The output folder.
 
     Raises:
-        TrtPanopticError: ``num_images`` < 1, ``out`` non-empty without ``force``, undrawable classes.
+        TrtPanopticError: ``num_images`` outside 1..:data:`MAX_SYNTH_IMAGES`, ``out`` non-empty without
+            ``force``, undrawable classes.
     """
     cv2 = cv2_module()
     from tqdm import tqdm
 
     from trt_panoptic.data.coco_panoptic import encode_panoptic_png, make_annotation, write_coco_panoptic_json
 
-    if num_images < 1:
-        raise TrtPanopticError(f"--num-images should be at least 1, got {num_images} — ask for some images")
+    if not 1 <= num_images <= MAX_SYNTH_IMAGES:
+        raise TrtPanopticError(f"--num-images should be 1..{MAX_SYNTH_IMAGES:,}, got {num_images:,} — ask for fewer images "
+                               "(or make several datasets)")
     cats = categories or default_categories()
     _check_drawable(cats)
     h, w = size

@@ -34,6 +34,20 @@ def export_size(cfg: Config, height: int | None, width: int | None) -> tuple[int
     return height or own[0], width or own[1]
 
 
+#: Largest input side a predictor accepts: beyond it one frame's activations need tens of GB.
+MAX_INPUT_SIDE = 8192
+
+
+def check_input_size(height: int | None, width: int | None) -> None:
+    """One-line errors for a half-given or absurd ``--height/--width`` (given alone it used to be ignored)."""
+    if (height is None) != (width is None):
+        raise TrtPanopticError("--height and --width should be given together, got only one — give both, or neither "
+                               "for the model's own size")
+    for name, value in (("--height", height), ("--width", width)):
+        if value is not None and not 0 < value <= MAX_INPUT_SIDE:
+            raise TrtPanopticError(f"{name} should be 1..{MAX_INPUT_SIDE} pixels, got {value} — e.g. {name} 512")
+
+
 def _pick(backend: str, model: str | None, device: str = "cpu") -> str:
     if backend not in BACKENDS:
         raise TrtPanopticError(f"backend should be one of {', '.join(BACKENDS)}, got {backend!r} — pick one of them")
@@ -77,6 +91,7 @@ def create_predictor(
         options: backend-specific — onnxruntime: ``providers``, ``threads``; tensorrt: ``runner``.
     """
     model = os.fspath(model) if model is not None else None
+    check_input_size(height, width)
     chosen = _pick(backend, model, device)
     if backend == "auto":
         why = {"tensorrt": "a TensorRT engine", "onnxruntime": "an ONNX model" if model else "a checkpoint on the CPU",
