@@ -187,4 +187,6 @@ def test_hud_and_legend_panels_sit_in_the_left_corners() -> None:
     renderer.render(image, result, hud=["12.0 FPS"])
     (hud,), (legend,) = renderer.last_layout["hud"], renderer.last_layout["legend"]
     assert hud[:2] == (0, 0) and legend[0] == 0 and legend[3] == 64  # top-left and bottom-left
-    assert not PanopticRenderer(THINGS, STUFF, legend=False).render(image, result) is None
+    plain = PanopticRenderer(THINGS, STUFF, legend=False)
+    plain.render(image, result)
+    assert plain.last_layout["legend"] == [] and plain.last_layout["hud"] == []  # switched off: nothing drawn

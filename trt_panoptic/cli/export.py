@@ -63,13 +63,12 @@ def run(args: argparse.Namespace) -> int:
     from trt_panoptic.export.graph_model import VALID_HW_NAME, check_export_size
     from trt_panoptic.export.ort_ops import ort_session
     from trt_panoptic.modeling.checkpoint import load_model
+    from trt_panoptic.runtime.factory import check_input_size
 
     flavor = resolve_flavor(args.flavor)
     if flavor != args.flavor:
         logger.info("export: --flavor %s → %s", args.flavor, flavor)
-    if (args.height is None) != (args.width is None):
-        raise TrtPanopticError("--height and --width should be given together, got only one — give both, or neither "
-                               "for the model's own size")
+    check_input_size(args.height, args.width)  # together or not at all, within the predictors' limit
     if args.height is not None:
         check_export_size(args.height, args.width)  # before the model loads: fail fast
     out = Path(args.out)

@@ -79,10 +79,6 @@ def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.output)
     # results are written as <stem>.png etc.: never into the input folder itself, never over an input image
     check_apart_from_inputs(out_dir, {"--input": args.input}, "--output")
-    clash = {p.resolve() for p in images} & {p.resolve() for p in out_dir.glob("*")} if out_dir.is_dir() else set()
-    if clash:
-        raise TrtPanopticError(f"--output {out_dir} should not contain input images, got {len(clash)} of them — "
-                               "choose a separate folder")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

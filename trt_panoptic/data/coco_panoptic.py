@@ -19,7 +19,7 @@ import numpy as np
 
 from trt_panoptic.atomic_io import atomic_write_bytes, atomic_write_text
 from trt_panoptic.data.categories import PanopticCategories
-from trt_panoptic.data.frames import cv2_module, decode_image
+from trt_panoptic.data.frames import cv2_module, read_image_bgr
 from trt_panoptic.errors import TrtPanopticError
 
 logger = logging.getLogger(__name__)
@@ -45,12 +45,7 @@ def read_panoptic_png(path: str | Path) -> np.ndarray:
     Raises:
         TrtPanopticError: the file is missing or not a readable RGB image.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise TrtPanopticError(f"panoptic PNG {path} should exist, got no such file — check the dataset's panoptic/ folder")
-    bgr = decode_image(path)
-    if bgr is None:
-        raise TrtPanopticError(f"panoptic PNG {path} should be a readable image, got a corrupt or non-image file — regenerate it")
+    bgr = read_image_bgr(path, what="panoptic PNG", folder="panoptic/", fix="regenerate it")
     return rgb2id(bgr[..., ::-1])
 
 

@@ -75,18 +75,22 @@ def decode_image(path: str | os.PathLike) -> np.ndarray | None:
     return image if is_bgr_image(image) else None
 
 
-def read_image_bgr(path: str | os.PathLike) -> np.ndarray:
+def read_image_bgr(path: str | os.PathLike, *, what: str = "image", folder: str = "images/",
+                   fix: str = "replace it") -> np.ndarray:
     """Read a picture as uint8 [H, W, 3] BGR (grey images are expanded to 3 channels).
+
+    Args:
+        what, folder, fix: how the one-line errors name the file, the dataset folder it belongs in, and the fix.
 
     Raises:
         TrtPanopticError: the file is missing or corrupt.
     """
     path = Path(path)
     if not path.is_file():
-        raise TrtPanopticError(f"image {path} should exist, got no such file — check the dataset's images/ folder")
+        raise TrtPanopticError(f"{what} {path} should exist, got no such file — check the dataset's {folder} folder")
     image = decode_image(path)
     if image is None:
-        raise TrtPanopticError(f"image {path} should be a readable image, got a corrupt or non-image file — replace it")
+        raise TrtPanopticError(f"{what} {path} should be a readable image, got a corrupt or non-image file — {fix}")
     return image
 
 
