@@ -23,6 +23,7 @@ setup(
         "onnx-graphsurgeon>=0.5",
         "onnxruntime-extensions>=0.10",
         "matplotlib>=3.7",
+        "pillow>=9.0",  # picture headers (size before decoding); matplotlib needs it too
     ],
     extras_require={
         "test": ["pytest>=7", "fvcore>=0.1.5", "scipy>=1.10"],

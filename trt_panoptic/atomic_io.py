@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
 
-from trt_panoptic.errors import TrtPanopticError
+from trt_panoptic.errors import BrokenOutputError, TrtPanopticError
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
@@ -25,6 +25,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     temp file is created 0600, but results are meant to be read by others).
     """
     path = Path(path)
+    if path.is_dir():
+        raise TrtPanopticError(f"{path} should be writable as a file, got a folder — choose another output path")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
@@ -40,7 +42,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        raise TrtPanopticError(f"{path} should be writable, got {exc.strerror or exc} — choose another output path") from None
+        raise BrokenOutputError(f"{path} should be written completely, got {exc.strerror or exc} — free space or choose "
+                                "another output path; nothing was kept") from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -61,6 +64,22 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 def atomic_write_json(path: str | os.PathLike, data: object) -> Path:
     """``data`` as indented JSON (trailing newline) at ``path``."""
     return atomic_write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def atomic_torch_save(path: str | os.PathLike, obj: object) -> Path:
+    """``torch.save(obj)`` to ``path`` atomically.
+
+    The archive is built in memory and written by :func:`atomic_write_bytes`: torch's own file writer turns a
+    full disk into a RuntimeError (also through a file object), this way it is an ``OSError`` like any other
+    write — a one-line error, no temp file left behind.
+    """
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return atomic_write_bytes(path, buffer.getbuffer())
 
 
 def check_writable_dir(folder: Path, what: str) -> None:
@@ -87,6 +106,16 @@ def check_writable_dir(folder: Path, what: str) -> None:
         ) from None
 
 
+def check_output_file(path: str | os.PathLike, flag: str) -> Path:
+    """Refuse, in one line and before any work, an output file that could not be written: a folder of that
+    name, or a folder that does not take new files (read-only, missing permission). Returns the path."""
+    path = Path(path)
+    if path.is_dir():
+        raise TrtPanopticError(f"{flag} should be a file, got the folder '{path}' — name a file inside it")
+    check_writable_dir(path.parent, flag)
+    return path
+
+
 def check_apart_from_inputs(output: str | Path, inputs: dict[str, str | Path], flag: str) -> None:
     """Refuse, in one line, an output that would overwrite, delete or mix with a command's inputs.
 
@@ -109,28 +138,33 @@ def check_apart_from_inputs(output: str | Path, inputs: dict[str, str | Path], f
                                    "filling it would touch the input; choose an output beside or inside it")
 
 
-def check_output_dir(out: str | Path, force: bool) -> Path:
-    """Refuse a non-empty ``out`` unless ``force``; an existing plain file is always refused."""
+def check_output_dir(out: str | Path, force: bool, flag: str = "--out") -> Path:
+    """Refuse a non-empty ``out`` unless ``force``; an existing plain file is always refused. ``flag`` names
+    the output in the message."""
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise TrtPanopticError(f"--out should be a folder, got the file {out} — choose another path")
+        raise TrtPanopticError(f"{flag} should be a folder, got the file {out} — choose another path")
     if out.is_dir() and any(out.iterdir()) and not force:
-        raise TrtPanopticError(f"--out {out} should be empty or absent, got a non-empty folder — pass --force to replace it")
+        raise TrtPanopticError(f"{flag} {out} should be empty or absent, got a non-empty folder — pass --force to replace it")
     return out
 
 
 @contextlib.contextmanager
-def atomic_output_dir(out: str | Path, force: bool = False) -> Iterator[Path]:
+def atomic_output_dir(out: str | Path, force: bool = False, flag: str = "--out") -> Iterator[Path]:
     """Yield a temporary folder beside ``out``; on success it replaces ``out`` (removed only then, if ``force``).
 
     Raises:
         TrtPanopticError: ``out`` is a file, or a non-empty folder and ``force`` is False.
     """
-    out = check_output_dir(out, force)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = check_output_dir(out, force, flag)
+    check_writable_dir(out.parent, f"{flag} {out}")
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
-        yield tmp
+        try:
+            yield tmp
+        except OSError as exc:  # a full disk while filling it: nothing of it stays behind (finally)
+            raise BrokenOutputError(f"{flag} {out} should be writable to the end, got {exc.strerror or exc} — free space "
+                                   "or choose another folder") from None
         os.chmod(tmp, 0o755)  # mkdtemp made it 0700; an output folder is meant to be read by others
         old = None
         if out.exists():

@@ -11,7 +11,18 @@ from types import ModuleType
 
 
 class TrtPanopticError(Exception):
-    """A user-facing error: the message is one line that says what is wrong and how to fix it."""
+    """A user-facing error: the message is one line that says what is wrong and how to fix it.
+
+    The CLI exits with :attr:`exit_code`: 2 for input the user can fix before running again.
+    """
+
+    exit_code = 2
+
+
+class BrokenOutputError(TrtPanopticError):
+    """The work ran but an output could not be completed (full disk, failing encoder); it was not kept (exit 1)."""
+
+    exit_code = 1
 
 
 def import_optional(module: str, install_hint: str) -> ModuleType:

@@ -4,18 +4,12 @@ Each case ran to exit 0 and destroyed data before: predict --output = --input ov
 eval --json DATA/panoptic.json overwrote the ground truth; eval --pred-out DATA --force deleted the dataset.
 Each now ends in one line, exit 2, with every input byte unchanged (checksums).
 """
-import hashlib
-from pathlib import Path
-
 import pytest
 
 from trt_panoptic.cli.main import main
 from trt_panoptic.data.synthetic import generate_synthetic_dataset
 
-
-def checksums(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+from .conftest import checksums
 
 
 @pytest.fixture()

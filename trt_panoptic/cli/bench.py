@@ -11,7 +11,6 @@ Each writes the JSON and, beside it, a Markdown table (``.md``) and a plot (``.p
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 # From config (torch-free) rather than modeling, so `trt-panoptic --help` does not load torch.
 from trt_panoptic.config import BACKBONE_VARIANTS as VARIANTS
@@ -54,6 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from trt_panoptic.atomic_io import check_output_file
     from trt_panoptic.bench import compare, report
     from trt_panoptic.errors import TrtPanopticError
     from trt_panoptic.modeling.backbone.variants import VariantSpec
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.width_mult > 0:
         raise TrtPanopticError(f"--width-mult should be > 0, got {args.width_mult} — e.g. 1.0, or 0.25-0.5 on a CPU")
     spec = VariantSpec(num_classes=args.num_classes, width_mult=args.width_mult)
-    out = Path(args.json)
+    out = check_output_file(args.json, "--json")
     if args.bench_command == "flops":
         result = compare.flops_comparison(depth=args.depth, height=args.height, width=args.width,
                                           variants=args.variants, spec=spec)

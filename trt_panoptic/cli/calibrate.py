@@ -46,6 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from trt_panoptic.atomic_io import check_output_file
     from trt_panoptic.export.exporter import load_onnx, save_onnx
     from trt_panoptic.quantization.cache import check_cache_matches, read_cache, write_cache
     from trt_panoptic.quantization.pipeline import (
@@ -63,6 +64,9 @@ def run(args: argparse.Namespace) -> int:
     if out.suffix.lower() != ".onnx":
         logger.info("calibrate: --out %s → %s (ONNX files end in .onnx)", out, out.with_suffix(".onnx"))
         out = out.with_suffix(".onnx")
+    check_output_file(out, "--out")
+    if args.cache:
+        check_output_file(args.cache, "--cache")
     model = load_onnx(args.onnx)
     if any(o.op_type in ("QuantizeLinear", "DequantizeLinear") for o in model.graph.node):
         raise TrtPanopticError(f"--onnx should be a float ONNX, got {args.onnx} which already has Q/DQ nodes — pass the exported model")

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 
@@ -31,9 +30,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from trt_panoptic.atomic_io import atomic_write_json, check_output_file
     from trt_panoptic.convert import convert_detectron2
     from trt_panoptic.modeling.checkpoint import save_checkpoint
 
+    check_output_file(args.out, "--out")  # before the conversion: fail fast
+    if args.report:
+        check_output_file(args.report, "--report")
     names = None
     if args.names:
         path = Path(args.names)
@@ -46,9 +49,9 @@ def run(args: argparse.Namespace) -> int:
     print(report.summary())
     out = save_checkpoint(args.out, model, cfg, meta={"converted_from": str(args.checkpoint), "source": "detectron2"})
     if args.report:
-        Path(args.report).write_text(json.dumps({
+        atomic_write_json(args.report, {
             "placed": [{"from": a, "to": b, "shape": list(s)} for a, b, s in report.placed], "ignored": report.ignored,
-        }, indent=1))
+        })
     r = cfg.model.backbone.resnet
     print(f"wrote {out}: R{r.depth}-FPN, {cfg.model.num_thing_classes} thing / {cfg.model.num_semantic_classes - 1} stuff classes, "
           f"input {cfg.model.input.format}. Next: trt-panoptic predict --weights {out} --input IMAGE --output DIR")

@@ -13,6 +13,7 @@ import logging
 import os
 from pathlib import Path
 
+from trt_panoptic.atomic_io import check_writable_dir
 from trt_panoptic.errors import TrtPanopticError
 
 logger = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
 
         torch_device(args.device)
     run_dir = choose_run_dir(args.out_dir, args.force)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    check_writable_dir(run_dir, "--out-dir")
     clip, annotated = run_dir / "input.mp4", run_dir / "demo.mp4"
     stats_path = check_stats_path(str(run_dir / "stats.json"))
     sink = VideoFileSink(annotated)  # checks the folder is writable before any work

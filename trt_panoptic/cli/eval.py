@@ -48,7 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from trt_panoptic.atomic_io import atomic_write_text, check_apart_from_inputs, check_output_dir
+    from trt_panoptic.atomic_io import (atomic_write_text, check_apart_from_inputs, check_output_dir, check_output_file,
+                                        check_writable_dir)
     from trt_panoptic.data.coco_panoptic import load_coco_panoptic
     from trt_panoptic.errors import TrtPanopticError
     from trt_panoptic.evaluation import evaluate_predictor
@@ -71,7 +72,9 @@ def run(args: argparse.Namespace) -> int:
         inputs |= {"the images": dataset.records[0].image_path.parent, "the PNGs": dataset.records[0].panoptic_path.parent}
     check_apart_from_inputs(out, inputs, "--json")
     check_apart_from_inputs(pred_out, inputs, "--pred-out")
-    check_output_dir(pred_out, args.force)  # before the model loads: fail fast
+    check_output_dir(pred_out, args.force, "--pred-out")  # before the model loads: fail fast
+    check_output_file(out, "--json")
+    check_writable_dir(pred_out.parent, "--pred-out")
     predictor = create_predictor(args.backend, model=args.model, weights=args.weights, config=args.config,
                                  height=args.height, width=args.width, device=args.device, plugins=args.plugins,
                                  trust_sidecar_plugins=args.trust_sidecar_plugins)

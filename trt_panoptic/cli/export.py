@@ -58,6 +58,7 @@ def resolve_flavor(name: str) -> str:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from trt_panoptic.atomic_io import check_output_file
     from trt_panoptic.export.contract import onnx_info
     from trt_panoptic.export.exporter import export_onnx, load_onnx, save_onnx
     from trt_panoptic.export.graph_model import VALID_HW_NAME, check_export_size
@@ -75,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     if out.suffix.lower() != ".onnx":
         logger.info("export: --out %s → %s (ONNX files end in .onnx)", out, out.with_suffix(".onnx"))
         out = out.with_suffix(".onnx")
+    check_output_file(out, "--out")  # before the model loads and exports (tens of seconds): fail fast
     if args.weights is None:
         logger.info("export: --weights not given → the bundled model")
     model, cfg = load_model(args.weights, args.config)

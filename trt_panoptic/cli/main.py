@@ -44,7 +44,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except TrtPanopticError as exc:
         print(f"trt-panoptic {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
+    except OSError as exc:
+        # The backstop for the file system failing under a command (disk full, read-only, permissions) where no
+        # check named it first: one line, and the atomic writers have already removed their temp files.
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"trt-panoptic {args.command}: error: a file could not be read or written{where}: "
+              f"{exc.strerror or exc} — free space or choose another path", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"trt-panoptic {args.command}: interrupted", file=sys.stderr)
         return 130

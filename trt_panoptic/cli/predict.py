@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from trt_panoptic.atomic_io import atomic_write, atomic_write_bytes, check_apart_from_inputs
-from trt_panoptic.data.frames import IMAGE_SUFFIXES, cv2_module, folder_images
+from trt_panoptic.data.frames import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, cv2_module, folder_images
 from trt_panoptic.errors import TrtPanopticError
 
 logger = logging.getLogger(__name__)
@@ -33,6 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--save-raw", action="store_true", help="also write <stem>.npz with the raw output arrays")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
+                   help=f"refuse pictures larger than N pixels, read from the header before decoding (default {DEFAULT_MAX_PIXELS:,})")
     p.set_defaults(func=run)
 
 
@@ -62,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
 
     from trt_panoptic.data.categories import PanopticCategories
     from trt_panoptic.data.coco_panoptic import encode_panoptic_png
-    from trt_panoptic.data.frames import read_image_bgr
+    from trt_panoptic.data.frames import decode_image, read_image_bgr
     from trt_panoptic.data.preprocess import to_model_channels
     from trt_panoptic.evaluation.evaluator import result_to_coco
     from trt_panoptic.modeling.checkpoint import load_model
@@ -71,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
     from trt_panoptic.runtime.torch_backend import torch_device
     from trt_panoptic.video.render import PanopticRenderer
 
+    if args.max_pixels < 1:
+        raise TrtPanopticError(f"--max-pixels should be at least 1, got {args.max_pixels} — e.g. {DEFAULT_MAX_PIXELS}")
     if args.threads < 0:
         raise TrtPanopticError(f"--threads should be 0 (torch's default) or more, got {args.threads} — e.g. --threads 2")
     cv2 = cv2_module()
@@ -90,9 +94,14 @@ def run(args: argparse.Namespace) -> int:
     categories = PanopticCategories.from_model_config(cfg.model)
     renderer = PanopticRenderer(cfg.model.thing_classes, cfg.model.stuff_classes, track=False)
     stems: set[str] = set()
+    skipped = 0
     for path in tqdm(images, desc="predict", unit="img", disable=len(images) < 2):
+        if len(images) == 1:
+            bgr = read_image_bgr(path, max_pixels=args.max_pixels)  # the one picture asked for: an error
+        elif (bgr := decode_image(path, args.max_pixels)) is None:  # in a folder: skipped, warned, counted
+            skipped += 1
+            continue
         stem = _unique_stem(path.stem, stems)  # a.png and a.jpg must not overwrite each other's results
-        bgr = read_image_bgr(path)
         image = to_model_channels(bgr, cfg.model.input.format)
         with torch.no_grad():
             (out,) = model([torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).to(device)],
@@ -110,5 +119,8 @@ def run(args: argparse.Namespace) -> int:
                 "panoptic": result.panoptic.astype(np.int32),
             }
             atomic_write(out_dir / f"{stem}.npz", lambda tmp: np.savez_compressed(tmp, **raw))
-    print(f"wrote {len(images)} result(s) to {out_dir}/ (<stem>.png, .json, _overlay.jpg{', .npz' if args.save_raw else ''})")
+    print(f"wrote {len(images) - skipped} result(s) to {out_dir}/ (<stem>.png, .json, _overlay.jpg"
+          f"{', .npz' if args.save_raw else ''})" + (f"; skipped {skipped} unreadable image(s), see the warnings" if skipped else ""))
+    if skipped == len(images):
+        raise TrtPanopticError(f"--input {args.input} should hold readable images, got {skipped} unreadable — see the warnings")
     return 0

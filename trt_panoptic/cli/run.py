@@ -22,6 +22,7 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
+from trt_panoptic.data.frames import DEFAULT_MAX_PIXELS
 from trt_panoptic.errors import TrtPanopticError
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--height", type=int, help="model input height in pixels (default: the model's)")
     p.add_argument("--width", type=int, help="model input width in pixels (default: the model's)")
     p.add_argument("--max-frames", type=int, metavar="N", help="stop after N processed frames")
+    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
+                   help=f"refuse frames larger than N pixels: pictures are skipped, a video is an error "
+                        f"(default {DEFAULT_MAX_PIXELS:,})")
     p.add_argument("--stats", metavar="FILE", help="write latency/throughput/drop statistics as JSON")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--realtime", dest="mode", action="store_const", const="realtime",
@@ -102,9 +106,15 @@ def make_predictor(backend: str = "auto", **kwargs):
     return create_predictor(backend, **kwargs)
 
 
+#: How a run stopped by a second signal is marked in its stats (``stopped_by``: ``signal:SIGINT:forced``).
+FORCED = "forced"
+
+
 @contextlib.contextmanager
 def stop_on_signals(pipeline) -> Iterator[None]:
-    """While inside, SIGINT/SIGTERM ask ``pipeline`` to stop cleanly; a second signal raises KeyboardInterrupt."""
+    """While inside, SIGINT/SIGTERM ask ``pipeline`` to stop after the frames in flight; a second one stops it at
+    once. Neither raises: an exception thrown into the main thread while it closes the outputs would leave
+    them half-written and native threads running at exit (the process then aborts)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -112,11 +122,13 @@ def stop_on_signals(pipeline) -> Iterator[None]:
 
     def handler(signum: int, _frame) -> None:
         received.append(signum)
-        if len(received) > 1:
-            raise KeyboardInterrupt
         name = signal.Signals(signum).name
-        logger.warning("%s: finishing the current frame and closing the outputs (repeat to abort)", name)
-        pipeline.stop(f"signal:{name}")
+        if len(received) == 1:
+            logger.warning("%s: finishing the frames in flight and closing the outputs (repeat to stop at once)", name)
+            pipeline.stop(f"signal:{name}")
+        elif len(received) == 2:
+            logger.warning("%s again: stopping now; closing the outputs with the frames written so far", name)
+            pipeline.stop_now(f"signal:{name}:{FORCED}")
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -150,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
     _positive("--queue-size", args.queue_size)
     _positive("--inflight", args.inflight)
     _positive("--fps", args.fps)
+    _positive("--max-pixels", args.max_pixels)
     _positive("--reconnect-attempts", args.reconnect_attempts, allow_zero=True)
     _positive("--reconnect-max-delay", args.reconnect_max_delay)
     if args.codec is not None and len(args.codec) != 4:
@@ -160,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
         if os.path.exists(args.source) and Path(out).expanduser().resolve() == Path(args.source).resolve():
             raise TrtPanopticError(f"--output should differ from --source, got '{out}' for both — "
                                    "write the result to another file")
-    source = open_source(args.source, pace_files=args.mode == "realtime")
+    source = open_source(args.source, pace_files=args.mode == "realtime", max_pixels=args.max_pixels)
     try:
         sinks = [open_sink(o, fps=args.fps, codec=args.codec) for o in outputs]
         predictor = make_predictor(
@@ -194,8 +207,8 @@ def run(args: argparse.Namespace) -> int:
     if stats_path is not None:
         print(f"stats: {os.path.abspath(stats_path)}")
     if stats.stopped_by.startswith("signal"):
-        print(f"stopped by {stats.stopped_by.split(':', 1)[1]}; outputs are complete up to the last frame written")
-        return 0
+        print(f"stopped by {stats.stopped_by.split(':')[1]}; outputs are complete up to the last frame written")
+        return 130 if stats.stopped_by.endswith(FORCED) else 0
     if stats.frames_processed == 0:
         raise TrtPanopticError(f"source {args.source} should give decodable frames, got none — check the file or camera")
     return 0

@@ -7,6 +7,7 @@ the mapping is a short prefix table; every tensor is accounted for (placed, or a
 from __future__ import annotations
 
 import pickle
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,19 @@ def _get(d: dict[str, Any], path: str, default: Any = None) -> Any:
     return node
 
 
+def _number(d: dict[str, Any], path: str, default: float, kind: type = int) -> Any:
+    """The number (``kind``: int or float) at ``path`` of a detectron2 config; a one-line error names the key
+    when it is not one (``RES2_OUT_CHANNELS: abc``)."""
+    value = _get(d, path, default)
+    try:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ValueError
+        return kind(value)
+    except ValueError:
+        name = "an integer" if kind is int else "a number"
+        raise TrtPanopticError(f"{path} should be {name}, got {value!r} — fix the detectron2 config") from None
+
+
 def config_from_detectron2(d2: dict[str, Any], names: dict[str, list[str]] | None = None) -> Config:
     """Translate a detectron2 config (the dict of its YAML dump) into our :class:`Config`.
 
@@ -75,15 +89,15 @@ def config_from_detectron2(d2: dict[str, Any], names: dict[str, list[str]] | Non
         raise TrtPanopticError("deformable convolutions (MODEL.RESNETS.DEFORM_ON_PER_STAGE) are not supported — use a model without them")
     if res.get("RES5_DILATION", 1) != 1:
         raise TrtPanopticError(f"MODEL.RESNETS.RES5_DILATION should be 1 for Panoptic FPN, got {res['RES5_DILATION']}")
-    num_things = int(_get(d2, "MODEL.ROI_HEADS.NUM_CLASSES", 80))
-    num_sem = int(_get(d2, "MODEL.SEM_SEG_HEAD.NUM_CLASSES", 54))
+    num_things = _number(d2, "MODEL.ROI_HEADS.NUM_CLASSES", 80)
+    num_sem = _number(d2, "MODEL.SEM_SEG_HEAD.NUM_CLASSES", 54)
     meta = _class_names(num_things, num_sem - 1, names)
     fmt = _get(d2, "INPUT.FORMAT", "BGR")
     if fmt not in ("BGR", "RGB"):
         raise TrtPanopticError(f"INPUT.FORMAT should be BGR or RGB, got {fmt!r}")
     anchor_sizes = [float(s[0]) for s in _get(d2, "MODEL.ANCHOR_GENERATOR.SIZES", [[32], [64], [128], [256], [512]])]
     ratios = [float(r) for r in _get(d2, "MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS", [[0.5, 1.0, 2.0]])[0]]
-    groups = int(res.get("NUM_GROUPS", 1))
+    groups = _number(d2, "MODEL.RESNETS.NUM_GROUPS", 1)
     data = {
         "model": {
             **meta,
@@ -92,47 +106,47 @@ def config_from_detectron2(d2: dict[str, Any], names: dict[str, list[str]] | Non
             "backbone": {
                 "variant": "fpn",
                 "resnet": {
-                    "depth": int(res.get("DEPTH", 50)), "norm": res.get("NORM", "FrozenBN"), "width_mult": 1.0,
-                    "stem_channels": int(res.get("STEM_OUT_CHANNELS", 64)), "res2_channels": int(res.get("RES2_OUT_CHANNELS", 256)),
-                    "bottleneck_channels": groups * int(res.get("WIDTH_PER_GROUP", 64)), "num_groups": groups,
+                    "depth": _number(d2, "MODEL.RESNETS.DEPTH", 50), "norm": res.get("NORM", "FrozenBN"), "width_mult": 1.0,
+                    "stem_channels": _number(d2, "MODEL.RESNETS.STEM_OUT_CHANNELS", 64), "res2_channels": _number(d2, "MODEL.RESNETS.RES2_OUT_CHANNELS", 256),
+                    "bottleneck_channels": groups * _number(d2, "MODEL.RESNETS.WIDTH_PER_GROUP", 64), "num_groups": groups,
                     "stride_in_1x1": bool(res.get("STRIDE_IN_1X1", True)),
                 },
-                "fpn": {"out_channels": int(_get(d2, "MODEL.FPN.OUT_CHANNELS", 256)), "norm": _get(d2, "MODEL.FPN.NORM", "")},
+                "fpn": {"out_channels": _number(d2, "MODEL.FPN.OUT_CHANNELS", 256), "norm": _get(d2, "MODEL.FPN.NORM", "")},
             },
             "semantic_head": {
-                "conv_dims": int(_get(d2, "MODEL.SEM_SEG_HEAD.CONVS_DIM", 128)), "norm": _get(d2, "MODEL.SEM_SEG_HEAD.NORM", "GN"),
-                "common_stride": int(_get(d2, "MODEL.SEM_SEG_HEAD.COMMON_STRIDE", 4)),
-                "ignore_value": int(_get(d2, "MODEL.SEM_SEG_HEAD.IGNORE_VALUE", 255)),
-                "loss_weight": float(_get(d2, "MODEL.SEM_SEG_HEAD.LOSS_WEIGHT", 0.5)),
+                "conv_dims": _number(d2, "MODEL.SEM_SEG_HEAD.CONVS_DIM", 128), "norm": _get(d2, "MODEL.SEM_SEG_HEAD.NORM", "GN"),
+                "common_stride": _number(d2, "MODEL.SEM_SEG_HEAD.COMMON_STRIDE", 4),
+                "ignore_value": _number(d2, "MODEL.SEM_SEG_HEAD.IGNORE_VALUE", 255),
+                "loss_weight": _number(d2, "MODEL.SEM_SEG_HEAD.LOSS_WEIGHT", 0.5, float),
             },
             "rpn": {
                 "anchor_sizes": anchor_sizes, "aspect_ratios": ratios,
-                "pre_nms_topk_train": int(_get(d2, "MODEL.RPN.PRE_NMS_TOPK_TRAIN", 2000)),
-                "pre_nms_topk_test": int(_get(d2, "MODEL.RPN.PRE_NMS_TOPK_TEST", 1000)),
-                "post_nms_topk_train": int(_get(d2, "MODEL.RPN.POST_NMS_TOPK_TRAIN", 1000)),
-                "post_nms_topk_test": int(_get(d2, "MODEL.RPN.POST_NMS_TOPK_TEST", 1000)),
-                "nms_thresh": float(_get(d2, "MODEL.RPN.NMS_THRESH", 0.7)),
-                "min_box_size": float(_get(d2, "MODEL.PROPOSAL_GENERATOR.MIN_SIZE", 0)),
+                "pre_nms_topk_train": _number(d2, "MODEL.RPN.PRE_NMS_TOPK_TRAIN", 2000),
+                "pre_nms_topk_test": _number(d2, "MODEL.RPN.PRE_NMS_TOPK_TEST", 1000),
+                "post_nms_topk_train": _number(d2, "MODEL.RPN.POST_NMS_TOPK_TRAIN", 1000),
+                "post_nms_topk_test": _number(d2, "MODEL.RPN.POST_NMS_TOPK_TEST", 1000),
+                "nms_thresh": _number(d2, "MODEL.RPN.NMS_THRESH", 0.7, float),
+                "min_box_size": _number(d2, "MODEL.PROPOSAL_GENERATOR.MIN_SIZE", 0, float),
                 "bbox_reg_weights": [float(w) for w in _get(d2, "MODEL.RPN.BBOX_REG_WEIGHTS", [1.0, 1.0, 1.0, 1.0])],
             },
             "roi_heads": {
-                "box_pooler_resolution": int(_get(d2, "MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION", 7)),
-                "mask_pooler_resolution": int(_get(d2, "MODEL.ROI_MASK_HEAD.POOLER_RESOLUTION", 14)),
+                "box_pooler_resolution": _number(d2, "MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION", 7),
+                "mask_pooler_resolution": _number(d2, "MODEL.ROI_MASK_HEAD.POOLER_RESOLUTION", 14),
                 "pooler_sampling_ratio": _pooler_sampling_ratio(d2),
-                "box_fc_dim": int(_get(d2, "MODEL.ROI_BOX_HEAD.FC_DIM", 1024)),
-                "box_num_fc": int(_get(d2, "MODEL.ROI_BOX_HEAD.NUM_FC", 2)),
-                "mask_conv_dim": int(_get(d2, "MODEL.ROI_MASK_HEAD.CONV_DIM", 256)),
-                "mask_num_conv": int(_get(d2, "MODEL.ROI_MASK_HEAD.NUM_CONV", 4)),
+                "box_fc_dim": _number(d2, "MODEL.ROI_BOX_HEAD.FC_DIM", 1024),
+                "box_num_fc": _number(d2, "MODEL.ROI_BOX_HEAD.NUM_FC", 2),
+                "mask_conv_dim": _number(d2, "MODEL.ROI_MASK_HEAD.CONV_DIM", 256),
+                "mask_num_conv": _number(d2, "MODEL.ROI_MASK_HEAD.NUM_CONV", 4),
                 "bbox_reg_weights": [float(w) for w in _get(d2, "MODEL.ROI_BOX_HEAD.BBOX_REG_WEIGHTS", [10.0, 10.0, 5.0, 5.0])],
-                "score_thresh_test": float(_get(d2, "MODEL.ROI_HEADS.SCORE_THRESH_TEST", 0.05)),
-                "nms_thresh_test": float(_get(d2, "MODEL.ROI_HEADS.NMS_THRESH_TEST", 0.5)),
-                "detections_per_image": int(_get(d2, "TEST.DETECTIONS_PER_IMAGE", 100)),
+                "score_thresh_test": _number(d2, "MODEL.ROI_HEADS.SCORE_THRESH_TEST", 0.05, float),
+                "nms_thresh_test": _number(d2, "MODEL.ROI_HEADS.NMS_THRESH_TEST", 0.5, float),
+                "detections_per_image": _number(d2, "TEST.DETECTIONS_PER_IMAGE", 100),
             },
             "panoptic": {
-                "instance_score_thresh": float(_get(d2, "MODEL.PANOPTIC_FPN.COMBINE.INSTANCES_CONFIDENCE_THRESH", 0.5)),
-                "overlap_thresh": float(_get(d2, "MODEL.PANOPTIC_FPN.COMBINE.OVERLAP_THRESH", 0.5)),
-                "stuff_area_limit": int(_get(d2, "MODEL.PANOPTIC_FPN.COMBINE.STUFF_AREA_LIMIT", 4096)),
-                "instance_loss_weight": float(_get(d2, "MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT", 1.0)),
+                "instance_score_thresh": _number(d2, "MODEL.PANOPTIC_FPN.COMBINE.INSTANCES_CONFIDENCE_THRESH", 0.5, float),
+                "overlap_thresh": _number(d2, "MODEL.PANOPTIC_FPN.COMBINE.OVERLAP_THRESH", 0.5, float),
+                "stuff_area_limit": _number(d2, "MODEL.PANOPTIC_FPN.COMBINE.STUFF_AREA_LIMIT", 4096),
+                "instance_loss_weight": _number(d2, "MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT", 1.0, float),
             },
         }
     }
@@ -157,8 +171,8 @@ def _pooler_sampling_ratio(d2: dict[str, Any]) -> int:
             raise TrtPanopticError(
                 f"MODEL.{head}.POOLER_TYPE should be {_SUPPORTED_POOLER} (aligned RoIAlign, detectron2's default), got "
                 f"{kind!r} — this project's RoI heads, export and plugin implement only that pooler")
-    box = int(_get(d2, "MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO", 0))
-    mask = int(_get(d2, "MODEL.ROI_MASK_HEAD.POOLER_SAMPLING_RATIO", 0))
+    box = _number(d2, "MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO", 0)
+    mask = _number(d2, "MODEL.ROI_MASK_HEAD.POOLER_SAMPLING_RATIO", 0)
     if box != mask or box < 0:
         raise TrtPanopticError(
             f"MODEL.ROI_BOX_HEAD and ROI_MASK_HEAD.POOLER_SAMPLING_RATIO should be one value >= 0, got {box} and {mask} "
@@ -171,7 +185,7 @@ def _test_size(d2: dict[str, Any]) -> list[int]:
     (short side INPUT.MIN_SIZE_TEST, long side up to INPUT.MAX_SIZE_TEST), rounded up to 32 — 800×1344 by
     default; empty when the config does not resize at test time."""
     try:
-        short, long = int(_get(d2, "INPUT.MIN_SIZE_TEST", 800)), int(_get(d2, "INPUT.MAX_SIZE_TEST", 1333))
+        short, long = _number(d2, "INPUT.MIN_SIZE_TEST", 800), _number(d2, "INPUT.MAX_SIZE_TEST", 1333)
     except (TypeError, ValueError):
         raise TrtPanopticError("INPUT.MIN_SIZE_TEST and INPUT.MAX_SIZE_TEST should be integers — fix the detectron2 config") from None
     if short <= 0 or long <= 0:
@@ -203,13 +217,17 @@ def read_detectron2_weights(path: str | Path, trust_pickle: bool = False) -> dic
     path = Path(path)
     if not path.is_file():
         raise TrtPanopticError(f"detectron2 checkpoint {path} not found — check the path")
-    if path.suffix == ".pkl":
+    if path.suffix == ".pkl" and not zipfile.is_zipfile(path):  # a torch.save archive named .pkl reads as a .pth
         if not trust_pickle:
             raise TrtPanopticError(
                 f"{path} is a pickle, and loading a pickle runs code from it — pass --trust-pickle only if you trust its source"
             )
-        with path.open("rb") as f:
-            obj = pickle.load(f, encoding="latin1")  # noqa: S301 — explicitly trusted by the user
+        try:
+            with path.open("rb") as f:
+                obj = pickle.load(f, encoding="latin1")  # noqa: S301 — explicitly trusted by the user
+        except Exception as exc:  # unpickling fails in many ways on a truncated or foreign file
+            raise TrtPanopticError(f"{path} should be a complete detectron2 .pkl, got an unreadable pickle "
+                                   f"({type(exc).__name__}) — is it truncated? re-download it") from None
     else:
         try:
             obj = torch.load(path, map_location="cpu", weights_only=True)

@@ -337,9 +337,30 @@ def panoptic_to_targets(
     )
 
 
-def read_targets(record: PanopticRecord, categories: PanopticCategories) -> PanopticTargets:
-    """Read a record's PNG and build its :class:`PanopticTargets`."""
+def read_record_png(record: PanopticRecord) -> np.ndarray:
+    """A record's panoptic PNG as int64 [H, W] ids, checked against its JSON segments both ways.
+
+    A JSON segment without a pixel would count as a missed ground-truth segment and silently lower PQ; an id
+    in the PNG without a segment has no category. The COCO panoptic API treats both as errors.
+
+    Raises:
+        TrtPanopticError: the PNG is unreadable, or the PNG and the JSON disagree.
+    """
     pan = read_panoptic_png(record.panoptic_path)
+    in_png = set(np.unique(pan).tolist()) - {0}
+    in_json = {int(s["id"]) for s in record.segments_info}
+    for found, where, other in ((sorted(in_json - in_png), "the JSON's segments_info", "the PNG"),
+                                (sorted(in_png - in_json), "the PNG", "the JSON's segments_info")):
+        if found:
+            more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+            raise TrtPanopticError(f"{record.panoptic_path}: segment id {found[0]} is in {where} but not in {other}"
+                                   f"{more} — regenerate the annotation")
+    return pan
+
+
+def read_targets(record: PanopticRecord, categories: PanopticCategories) -> PanopticTargets:
+    """Read a record's PNG (checked against its JSON) and build its :class:`PanopticTargets`."""
+    pan = read_record_png(record)
     return panoptic_to_targets(pan, record.segments_info, categories, source=str(record.panoptic_path))
 
 

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from trt_panoptic.data.categories import PanopticCategories
-from trt_panoptic.data.coco_panoptic import load_coco_panoptic, panoptic_to_targets, read_panoptic_png
+from trt_panoptic.data.coco_panoptic import load_coco_panoptic, panoptic_to_targets, read_record_png
 from trt_panoptic.data.frames import read_image_bgr
 from trt_panoptic.data.preprocess import to_model_channels
 from trt_panoptic.errors import TrtPanopticError
@@ -66,7 +66,7 @@ class PanopticDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         rec = self.data.records[index]
         image = to_model_channels(read_image_bgr(rec.image_path), self.input_format)
-        pan = read_panoptic_png(rec.panoptic_path)
+        pan = read_record_png(rec)
         if image.shape[:2] != pan.shape:
             raise TrtPanopticError(
                 f"{rec.panoptic_path} should be {image.shape[1]}x{image.shape[0]} like {rec.image_path.name}, "

@@ -7,15 +7,19 @@ frame are decided once. OpenCV is optional; :func:`cv2_module` imports it with t
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import re
+import shutil
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from trt_panoptic.errors import TrtPanopticError, import_optional
+from trt_panoptic.errors import BrokenOutputError, TrtPanopticError, import_optional
+
+logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 CV2_INSTALL_HINT = "pip install opencv-python-headless"
@@ -67,31 +71,101 @@ def is_bgr_image(image: np.ndarray | None) -> bool:
             and image.size > 0)
 
 
-def decode_image(path: str | os.PathLike) -> np.ndarray | None:
-    """The picture at ``path`` as uint8 [H, W, 3] BGR (grey expanded to 3 channels), or None when it is
-    missing or OpenCV cannot decode it — for readers that skip bad files rather than stop."""
+#: Largest picture read, in pixels (width × height), checked from the file's header before decoding. 8K UHD
+#: (33 MP) fits; an 8000×8000 PNG of a few hundred KB would otherwise take GBs and minutes to decode and run.
+DEFAULT_MAX_PIXELS = 40_000_000
+
+
+def image_problem(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> str | None:
+    """Why the encoded picture ``data`` should not be decoded ("should be …, got …"), or None when it may be.
+
+    OpenCV decodes a truncated JPEG or PNG without an error (the missing rows come out grey), so the end of
+    the file is checked: a JPEG's last scan (SOS marker) must be followed by its end marker (EOI; 0xFFD9
+    cannot occur inside entropy-coded data, where 0xFF is stuffed), a PNG must hold its IEND chunk. The
+    size comes from the header (Pillow reads only that), so a huge picture is refused before it is decoded.
+    """
+    if data.startswith(b"\xff\xd8"):
+        if data.rfind(b"\xff\xd9") < max(data.rfind(b"\xff\xda"), 2):
+            return "should be a complete picture, got a truncated JPEG (its end marker is missing)"
+    elif data.startswith(b"\x89PNG\r\n\x1a\n"):
+        end = data.rfind(b"IEND")
+        if end < 0 or len(data) < end + 8:
+            return "should be a complete picture, got a truncated PNG (its IEND chunk is missing)"
+    size = _header_size(data)
+    if size is not None and size[0] * size[1] > max_pixels:
+        return f"should be within the pixel limit, got {size[0]}x{size[1]} pixels, above {max_pixels:,} (--max-pixels)"
+    return None
+
+
+def _header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from the picture's header, or None when Pillow does not know the format."""
+    import io
+    import warnings
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                return im.size
+    except Image.DecompressionBombError:  # Pillow refuses to even describe it: far above any sane limit
+        return (1 << 20, 1 << 20)
+    except Exception:  # noqa: BLE001 — unknown or damaged header: OpenCV decides
+        return None
+
+
+def decode_image_checked(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS, *, what: str = "image",
+                         fix: str = "replace it") -> np.ndarray:
+    """The picture at ``path`` as uint8 [H, W, 3] BGR (grey expanded to 3 channels).
+
+    Args:
+        max_pixels: refuse pictures with more pixels than this (read from the header, before decoding).
+        what, fix: how the one-line errors name the file and what they suggest.
+
+    Raises:
+        TrtPanopticError: unreadable, truncated, too large (see :func:`image_problem`) or not a picture.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise TrtPanopticError(f"{what} {path} should be a readable file, got {exc.strerror or exc} — {fix}") from None
+    problem = image_problem(data, max_pixels)
+    if problem is not None:
+        raise TrtPanopticError(f"{what} {path} {problem} — {fix}")
     cv2 = cv2_module()
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    return image if is_bgr_image(image) else None
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+    if not is_bgr_image(image):
+        raise TrtPanopticError(f"{what} {path} should be a readable image, got a corrupt or non-image file — {fix}")
+    return image
+
+
+def decode_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray | None:
+    """:func:`decode_image_checked`, or None (with a warning that says why) for readers that skip bad files and
+    count them rather than stop."""
+    try:
+        return decode_image_checked(path, max_pixels, fix="skipped")
+    except TrtPanopticError as exc:
+        logger.warning("%s", exc)
+        return None
 
 
 def read_image_bgr(path: str | os.PathLike, *, what: str = "image", folder: str = "images/",
-                   fix: str = "replace it") -> np.ndarray:
+                   fix: str = "replace it", max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Read a picture as uint8 [H, W, 3] BGR (grey images are expanded to 3 channels).
 
     Args:
         what, folder, fix: how the one-line errors name the file, the dataset folder it belongs in, and the fix.
+        max_pixels: see :func:`decode_image_checked`.
 
     Raises:
-        TrtPanopticError: the file is missing or corrupt.
+        TrtPanopticError: the file is missing, corrupt, truncated or too large.
     """
     path = Path(path)
     if not path.is_file():
         raise TrtPanopticError(f"{what} {path} should exist, got no such file — check the dataset's {folder} folder")
-    image = decode_image(path)
-    if image is None:
-        raise TrtPanopticError(f"{what} {path} should be a readable image, got a corrupt or non-image file — {fix}")
-    return image
+    return decode_image_checked(path, max_pixels, what=what, fix=fix)
 
 
 # ------------------------------------------------------------------------------------------- video
@@ -102,6 +176,44 @@ def open_video(path: str | os.PathLike) -> Any | None:
         return cap
     cap.release()
     return None
+
+
+#: Below this many free bytes a video writer that does not open is blamed on the disk, not on the codec.
+_MIN_FREE_BYTES = 1 << 20
+
+
+def check_video_writer(writer: Any, target: str | os.PathLike, codec_hint: str) -> None:
+    """Raise a one-line error unless ``cv2.VideoWriter`` ``writer`` (for ``target``) opened.
+
+    OpenCV says only that it did not open; a full disk is the usual cause on a robot, so it is named when the
+    folder has (almost) no room left, else ``codec_hint`` says what to try.
+    """
+    if writer.isOpened():
+        return
+    folder = Path(target).parent
+    if shutil.disk_usage(folder).free < _MIN_FREE_BYTES:
+        raise BrokenOutputError(f"video {target} should have room on its disk, got a full disk at {folder} — free "
+                                "space or choose another folder")
+    raise TrtPanopticError(f"video {target} should be encodable by this OpenCV, got a writer that does not open — "
+                           f"{codec_hint}")
+
+
+def check_video_frames(path: str | os.PathLike, expected: int, target: str | os.PathLike) -> None:
+    """Raise a one-line error unless the video file just written at ``path`` holds ``expected`` frames.
+
+    ``cv2.VideoWriter.write`` returns nothing and a full disk or a dying encoder only shows in the file
+    (e.g. an mp4 without its index), so a writer's temp file is reopened and counted before it is renamed
+    to ``target``, the name the user asked for.
+    """
+    cv2 = cv2_module()
+    cap = open_video(path)
+    found = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap is not None else 0
+    if cap is not None:
+        cap.release()
+    if found != expected:
+        raise BrokenOutputError(f"video {target} should hold the {expected} frames written, got "
+                               f"{'an unreadable file' if cap is None else f'{found} frames'} (disk full or encoder "
+                               "failure) — free space or choose another output; nothing was kept")
 
 
 def video_frames(path: str | os.PathLike, *, every_k: int = 1, wanted: set[int] | None = None

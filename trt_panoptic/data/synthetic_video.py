@@ -27,7 +27,8 @@ from trt_panoptic.data.synthetic import (
     paint_things,
     random_thing,
 )
-from trt_panoptic.data.frames import cv2_module
+from trt_panoptic.atomic_io import check_writable_dir
+from trt_panoptic.data.frames import check_video_frames, check_video_writer, cv2_module
 from trt_panoptic.errors import TrtPanopticError
 
 logger = logging.getLogger(__name__)
@@ -125,23 +126,21 @@ def write_synthetic_video(
         raise TrtPanopticError(f"--fps should be positive, got {fps} — e.g. --fps 30")
     if out.exists() and not force:
         raise TrtPanopticError(f"--out {out} already exists — pass --force to replace it")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    check_writable_dir(out.parent, "--out")
     h, w = size
     fd, tmp_name = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=suffix, dir=out.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*FOURCC[suffix]), float(fps), (w, h))
-        if not writer.isOpened():
-            raise TrtPanopticError(f"OpenCV should be able to write {FOURCC[suffix]} {suffix} files, got a writer that does not open — try .avi or another OpenCV build")
+        check_video_writer(writer, out, f"{FOURCC[suffix]} {suffix} files need another OpenCV build; try .avi")
         try:
             frames = render_video_frames(num_frames, size, seed)
             for frame, _, _ in tqdm(frames, total=num_frames, desc="synth-video", unit="frame", disable=not progress):
                 writer.write(frame)
         finally:
             writer.release()
-        if tmp.stat().st_size == 0:
-            raise TrtPanopticError(f"the video writer should produce data for {out.name}, got an empty file — try .avi")
+        check_video_frames(tmp, num_frames, out)
         os.chmod(tmp, 0o644)  # mkstemp made it 0600; a clip is meant to be shared
         os.replace(tmp, out)
     finally:

@@ -83,7 +83,7 @@ def evaluate_predictor(
         load_coco_panoptic,
         make_annotation,
         panoptic_to_targets,
-        read_panoptic_png,
+        read_record_png,
         write_coco_panoptic_json,
     )
     from trt_panoptic.data.frames import read_image_bgr
@@ -99,7 +99,7 @@ def evaluate_predictor(
     predict_s = 0.0
     for rec in tqdm(records, desc="eval", unit="img", disable=not progress):
         image = read_image_bgr(rec.image_path)
-        gt = read_panoptic_png(rec.panoptic_path)
+        gt = read_record_png(rec)
         t0 = time.perf_counter()
         result = predictor.predict(image)
         predict_s += time.perf_counter() - t0
@@ -114,7 +114,7 @@ def evaluate_predictor(
             images.append({"id": rec.image_id, "file_name": rec.image_path.name, "height": h, "width": w})
             annotations.append(make_annotation(rec.image_id, name, pred_ids, pred_segments))
     if pred_out is not None:
-        with atomic_output_dir(pred_out, force=force) as tmp:
+        with atomic_output_dir(pred_out, force=force, flag="--pred-out") as tmp:
             (tmp / "panoptic").mkdir()
             for name, data_bytes in pngs.items():
                 (tmp / "panoptic" / name).write_bytes(data_bytes)

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from trt_panoptic.atomic_io import atomic_torch_save
 from trt_panoptic.config import Config, config_from_dict, load_config
 from trt_panoptic.errors import TrtPanopticError
 from trt_panoptic.modeling import PanopticFPN, build_model
@@ -29,13 +30,8 @@ def bundled_weights() -> Path:
 
 def save_checkpoint(path: str | Path, model: nn.Module, cfg: Config, meta: dict[str, Any] | None = None) -> Path:
     """Write ``model``'s state dict with ``cfg`` atomically (temp file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"model": state, "config": cfg.to_dict(), "meta": meta or {}}, tmp)
-    tmp.replace(path)
-    return path
+    return atomic_torch_save(path, {"model": state, "config": cfg.to_dict(), "meta": meta or {}})
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -73,10 +73,15 @@ def load_recipe(path: str | Path) -> CalibrationRecipe:
 
 
 def model_input_size(model) -> tuple[int, int]:
-    """(H, W) of the ONNX's static uint8 [1, 3, H, W] input."""
-    dims = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
-    if len(dims) != 4 or dims[2] <= 0 or dims[3] <= 0:
-        raise TrtPanopticError(f"ONNX input should be a static [1, 3, H, W], got {dims} — export with a fixed --height/--width")
+    """(H, W) of the ONNX's static uint8 [1, 3, H, W] input (what calibration frames are fed as)."""
+    import onnx
+
+    tensor = model.graph.input[0].type.tensor_type
+    dims = [d.dim_value for d in tensor.shape.dim]
+    if tensor.elem_type != onnx.TensorProto.UINT8 or len(dims) != 4 or dims[:2] != [1, 3] or min(dims) <= 0:
+        dtype = onnx.TensorProto.DataType.Name(tensor.elem_type)
+        raise TrtPanopticError(f"ONNX input should be uint8 [1, 3, H, W] images (a trt-panoptic export), got {dtype} "
+                               f"{dims} — calibrate the ONNX from `trt-panoptic export` with a fixed --height/--width")
     return dims[2], dims[3]
 
 

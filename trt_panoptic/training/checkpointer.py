@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from trt_panoptic.config import Config
-from trt_panoptic.atomic_io import atomic_write_text
+from trt_panoptic.atomic_io import atomic_torch_save, atomic_write_text
 from trt_panoptic.errors import TrtPanopticError
 from trt_panoptic.modeling.checkpoint import load_state_dict_strict, read_checkpoint, save_checkpoint
 
@@ -63,9 +63,7 @@ def save_training_checkpoint(
         "scaler": scaler_state,
         "rng": rng_states,
     }
-    tmp = state_path(out, iteration).with_suffix(".pt.tmp")
-    torch.save(state, tmp)
-    tmp.replace(state_path(out, iteration))
+    atomic_torch_save(state_path(out, iteration), state)
     atomic_write_text(out / LAST, path.name + "\n")
     return path
 

@@ -29,7 +29,7 @@ import yaml
 from torch import nn
 
 from trt_panoptic.config import Config
-from trt_panoptic.atomic_io import atomic_write_text
+from trt_panoptic.atomic_io import atomic_write_text, check_writable_dir
 from trt_panoptic.data.categories import PanopticCategories
 from trt_panoptic.data.coco_panoptic import PanopticRecord
 from trt_panoptic.data.dataset import PanopticDataset
@@ -79,7 +79,7 @@ def prepare_output_dir(out: Path, resume: bool, force: bool) -> None:
         if not force:
             raise TrtPanopticError(f"--out {out} is not empty — pass --resume to continue that run or --force to replace it")
         shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+    check_writable_dir(out, "--out")
 
 
 def _to_device(sample: dict[str, Any], device: torch.device) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

@@ -219,6 +219,14 @@ class Pipeline:
             self._stop.set()
             self._to_infer.abort()
 
+    def stop_now(self, reason: str = "stopped") -> None:
+        """End the run at once (a second Ctrl-C): frames not yet written are dropped, the outputs are still
+        closed with what they hold. Safe from signal handlers: it only sets flags and wakes queues."""
+        self._stop_reason = reason
+        self._stop.set()
+        self._to_infer.abort()
+        self._to_render.abort()
+
     @property
     def stopping(self) -> bool:
         return self._stop.is_set()

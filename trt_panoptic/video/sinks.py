@@ -21,7 +21,7 @@ import numpy as np
 
 from trt_panoptic.atomic_io import atomic_write_json, check_writable_dir
 from trt_panoptic.data.coco_panoptic import coco_segments_info, write_panoptic_png
-from trt_panoptic.data.frames import cv2_module
+from trt_panoptic.data.frames import check_video_frames, check_video_writer, cv2_module
 from trt_panoptic.errors import TrtPanopticError
 from trt_panoptic.runtime.result import PanopticResult
 from trt_panoptic.video.quiet import silenced_native_stderr
@@ -184,9 +184,7 @@ class VideoFileSink(FrameSink):
         self.codec = choose_codec(self.path.suffix, self._requested_codec)
         fps = self._fps_override or getattr(self, "info", StreamInfo(30.0)).fps or 30.0
         self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*self.codec), float(fps), (width, height))
-        if not self._writer.isOpened():
-            raise TrtPanopticError(f"video output should be encodable with {self.codec}, got an OpenCV that cannot "
-                                   f"(writing '{self.path}') — pass --codec mp4v or use a .avi output")
+        check_video_writer(self._writer, self.path, f"{self.codec} is not available: pass --codec mp4v or use a .avi output")
         self._size = (width, height)
         self._fps = float(fps)
         logger.info("writing %s (%s, %dx%d, %.1f FPS)", self.path, self.codec, width, height, fps)
@@ -215,10 +213,15 @@ class VideoFileSink(FrameSink):
             return
         self._writer.release()
         self._writer = None
-        if self.frames:
-            os.replace(self._tmp, self.path)
-        elif self._tmp.exists():
-            self._tmp.unlink()
+        try:
+            if self.frames:
+                # the writer reports no failure (full disk, encoder): the file itself must show every frame
+                check_video_frames(self._tmp, self.frames, self.path)
+                os.chmod(self._tmp, 0o644)
+                os.replace(self._tmp, self.path)
+        finally:
+            if self._tmp.exists():
+                self._tmp.unlink()
 
 
 class ImageFolderSink(FrameSink):

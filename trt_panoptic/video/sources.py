@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from trt_panoptic.data.frames import (
+    DEFAULT_MAX_PIXELS,
     IMAGE_SUFFIXES,
     cv2_module,
     decode_image,
@@ -102,9 +103,11 @@ class VideoFileSource(FrameSource):
         pace: deliver frames at the file's own frame rate, as a camera would (``--realtime`` on a file);
             the source then counts as live.
         max_consecutive_failures: failed reads in a row that mean end of file.
+        max_pixels: refuse a file whose frames have more pixels (before decoding any).
     """
 
-    def __init__(self, path: str | os.PathLike, *, pace: bool = False, max_consecutive_failures: int = 5) -> None:
+    def __init__(self, path: str | os.PathLike, *, pace: bool = False, max_consecutive_failures: int = 5,
+                 max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         cv2 = cv2_module()
         self.path = path  # a str for http(s) URLs: Path() would fold their '//'
         self.description = str(path)
@@ -115,6 +118,11 @@ class VideoFileSource(FrameSource):
                 f"source should be a video OpenCV can decode, got '{path}' (cannot open it) — "
                 "check the file or convert it with ffmpeg -i IN -c:v libx264 OUT.mp4"
             )
+        width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
+        if width * height > max_pixels:
+            cap.release()
+            raise TrtPanopticError(f"source should have frames within {max_pixels:,} pixels (--max-pixels), got "
+                                   f"{width}x{height} in '{path}' — downscale it with ffmpeg or raise --max-pixels")
         self._cap = cap
         fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
         self.fps = fps if 0.0 < fps < 1000.0 else None
@@ -176,8 +184,9 @@ class ImageFilesSource(FrameSource):
     An unreadable image is a CORRUPT frame (skipped and counted); frames may differ in size.
     """
 
-    def __init__(self, paths: list[Path], description: str) -> None:
+    def __init__(self, paths: list[Path], description: str, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         self._paths = paths
+        self._max_pixels = max_pixels
         self._next = 0
         self.description = description
         self.num_frames = len(paths)
@@ -188,9 +197,8 @@ class ImageFilesSource(FrameSource):
             return Read(ReadStatus.END)
         path = self._paths[self._next]
         self._next += 1
-        image = decode_image(path)
+        image = decode_image(path, self._max_pixels)  # warns with the reason when it cannot
         if image is None:
-            logger.warning("skipping unreadable image %s", path)
             return Read(ReadStatus.CORRUPT, name=path.stem)
         return Read(ReadStatus.FRAME, image, path.stem, path.name)
 
@@ -254,7 +262,7 @@ def has_gstreamer() -> bool:
     return bool(re.search(r"GStreamer:\s+YES", info))
 
 
-def open_source(spec: str, *, pace_files: bool = False) -> FrameSource:
+def open_source(spec: str, *, pace_files: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS) -> FrameSource:
     """Open the source a user names, or raise a one-line TrtPanopticError.
 
     Accepted ``spec``: a video file; an image file, folder or glob (``'frames/*.png'``); a camera index
@@ -265,6 +273,7 @@ def open_source(spec: str, *, pace_files: bool = False) -> FrameSource:
     Args:
         spec: the ``--source`` string.
         pace_files: play video files at their own frame rate, as live sources (``--realtime``).
+        max_pixels: refuse pictures (skipped) and video files (an error) with larger frames.
     """
     cv2 = cv2_module()
     spec = spec.strip()
@@ -299,19 +308,19 @@ def open_source(spec: str, *, pace_files: bool = False) -> FrameSource:
         if not images:
             raise TrtPanopticError(f"source glob should match image files, got '{spec}' (no images match) — "
                                    f"check the pattern; images are {', '.join(IMAGE_SUFFIXES)}")
-        return ImageFilesSource(images, spec)
+        return ImageFilesSource(images, spec, max_pixels=max_pixels)
     if path.is_dir():
         images = folder_images(path)
         if not images:
             raise TrtPanopticError(f"source folder should contain images, got '{spec}' (none found) — "
                                    f"images are {', '.join(IMAGE_SUFFIXES)}")
-        return ImageFilesSource(images, spec)
+        return ImageFilesSource(images, spec, max_pixels=max_pixels)
     if path.is_file():
         if path.suffix.lower() in IMAGE_SUFFIXES:
-            return ImageFilesSource([path], spec)
+            return ImageFilesSource([path], spec, max_pixels=max_pixels)
         if not os.access(path, os.R_OK):
             raise TrtPanopticError(f"source should be readable, got '{spec}' (permission denied) — fix its permissions")
-        return VideoFileSource(path, pace=pace_files)
+        return VideoFileSource(path, pace=pace_files, max_pixels=max_pixels)
     raise TrtPanopticError(
         f"source should be a video file, image folder/glob, camera index, /dev/videoN, URL or GStreamer pipeline, "
         f"got '{spec}' (no such file) — check the path"
