@@ -25,7 +25,8 @@ class RecordingSink(FrameSink):
         self.frames: list[tuple[int, str, int]] = []
         self.closed = False
 
-    def write(self, index, name, image, rendered, result, *, timestamp=None, source_file=None) -> None:
+    def write(self, index, name, image, rendered, result, *, timestamp=None, source_file=None, stamp=None,
+              timing=None) -> None:
         assert rendered.shape == image.shape and rendered.dtype == np.uint8
         self.frames.append((index, name, index_of(image)))
 
