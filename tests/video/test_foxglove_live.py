@@ -136,3 +136,10 @@ def test_busy_port_is_one_line_error() -> None:
     assert "\n" not in str(err.value)
     with pytest.raises(TrtPanopticError, match="foxglove:PORT"):
         open_sink("foxglove:notaport")
+
+
+def test_a_folder_named_foxglove_is_still_an_image_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from trt_panoptic.video.sinks import ImageFolderSink, open_sink
+
+    monkeypatch.chdir(tmp_path)
+    assert isinstance(open_sink("foxglove_frames/"), ImageFolderSink)

@@ -45,7 +45,7 @@ def parse_foxglove_spec(spec: str) -> tuple[str, int] | None:
     The default host is loopback (this machine only): serving other machines (``foxglove:0.0.0.0:8765``)
     is the user's explicit choice. Port 0 picks a free port.
     """
-    if not spec.lower().startswith("foxglove"):
+    if not (spec.lower() == "foxglove" or spec.lower().startswith("foxglove:")):
         return None
     match = _SPEC.match(spec.strip())
     if not match or not 0 <= int(match.group("port") or DEFAULT_PORT) <= 65535:

@@ -371,7 +371,7 @@ def open_sink(spec: str, *, fps: float | None = None, codec: str | None = None,
     spec = spec.strip()
     if spec.lower() == "none":
         return NullSink()
-    if spec.lower().startswith("foxglove"):
+    if spec.lower() == "foxglove" or spec.lower().startswith("foxglove:"):
         from trt_panoptic.video.foxglove_sink import FoxgloveSink, parse_foxglove_spec
 
         host, port = parse_foxglove_spec(spec)
