@@ -125,7 +125,12 @@ class BagSource(FrameSource):
         schema, channel, message = record
         position = self._position
         self._position += 1
-        decode = self._decoders.decoder_for(channel.message_encoding, schema)
+        try:
+            decode = self._decoders.decoder_for(channel.message_encoding, schema)
+        except Exception as exc:  # noqa: BLE001 — mcap_ros2 cannot parse the definition stored in the bag
+            raise TrtPanopticError(f"images on {self.topic} should have a readable ros2msg definition in the bag, got "
+                                   f"one mcap-ros2-support cannot parse ({exc}) — re-record with rosbag2 (MCAP storage)"
+                                   ) from None
         if decode is None:
             raise TrtPanopticError(f"images on {self.topic} should be CDR-encoded ROS 2 messages with a ros2msg schema, "
                                    f"got {channel.message_encoding}/{schema.encoding if schema else 'no schema'} — "
