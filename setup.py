@@ -6,7 +6,7 @@ ROBOTICS = [
     # the CDR encoder is taken from mcap_ros2._dynamic (trt_panoptic/ros2/messages.py): a minor version bump
     # may move it, so newer versions are let in only after the tests ran on them
     "mcap-ros2-support>=0.5.3,<0.7",
-    "foxglove-sdk>=0.16",
+    "foxglove-sdk>=0.30",  # the version tested (Context, per-channel has_sinks, foxglove.sdk.v1)
 ]
 
 setup(
