@@ -54,3 +54,31 @@ def test_a_missing_gpu_fails_before_anything_is_written(tmp_path: Path, capsys: 
     out = tmp_path / "demo"
     assert main(["demo", "--out-dir", str(out), "--device", "cuda", "--no-progress"]) == 2
     assert "should name a visible GPU" in capsys.readouterr().err and not out.exists()
+
+
+def test_demo_bag_runs_the_robotics_loop(tmp_path: Path, fake_backend: None, capsys: pytest.CaptureFixture) -> None:
+    pytest.importorskip("mcap_ros2", reason="needs the robotics extra: pip install -e '.[robotics]'")
+    from ros2.bag_helpers import summary_counts
+
+    out = tmp_path / "demo"
+    code = main(["demo", "--bag", "--out-dir", str(out), "--frames", "5", "--size", "48x64", "--no-progress"])
+    stdout, err = capsys.readouterr()
+    assert code == 0, err
+    assert summary_counts(out / "input.mcap") == {"/camera/image_raw/compressed": ("sensor_msgs/msg/CompressedImage", 5)}
+    result = summary_counts(out / "result.mcap")
+    assert result["/camera/image_raw/compressed"] == ("sensor_msgs/msg/CompressedImage", 5)  # passed through
+    assert result["/trt_panoptic/segments"] == ("trt_panoptic_msgs/msg/Segments", 5)
+    assert len(read_all(out / "demo.mp4")) == 5
+    assert str((out / "result.mcap").resolve()) in stdout and "foxglove" in stdout
+
+
+def test_data_synth_bag_command(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    pytest.importorskip("mcap_ros2", reason="needs the robotics extra: pip install -e '.[robotics]'")
+    from ros2.bag_helpers import summary_counts
+
+    out = tmp_path / "cam.mcap"
+    assert main(["data", "synth-bag", "--out", str(out), "--frames", "3", "--encoding", "bayer_rggb8",
+                 "--size", "32x48"]) == 0
+    assert summary_counts(out) == {"/camera/image_raw": ("sensor_msgs/msg/Image", 3)}
+    assert main(["data", "synth-bag", "--out", str(out), "--frames", "3", "--encoding", "yuv422"]) == 2
+    assert "--encoding should be one of" in capsys.readouterr().err

@@ -24,10 +24,15 @@ class RecordingSink(FrameSink):
     def __init__(self) -> None:
         self.frames: list[tuple[int, str, int]] = []
         self.closed = False
+        self.stamps: list = []
+        self.timings: list = []
 
-    def write(self, index, name, image, rendered, result, *, timestamp=None, source_file=None) -> None:
+    def write(self, index, name, image, rendered, result, *, timestamp=None, source_file=None, stamp=None,
+              timing=None) -> None:
         assert rendered.shape == image.shape and rendered.dtype == np.uint8
         self.frames.append((index, name, index_of(image)))
+        self.stamps.append(stamp)
+        self.timings.append(timing)
 
     def close(self) -> None:
         self.closed = True
@@ -49,6 +54,10 @@ def test_file_source_is_lossless_and_ordered(clip: Path, tmp_path: Path) -> None
     assert (stats.frames_read, stats.frames_processed, stats.frames_written) == (30, 30, 30)
     assert stats.dropped_stale == 0 and stats.corrupt == 0 and stats.mode == "lossless"
     assert stats.stopped_by == "end_of_source"
+    # every frame carries its stamp: position / fps for a file (25 FPS here), and what its stages took
+    assert [st.stamp_ns for st in recorder.stamps] == [round(i * 1e9 / 25.0) for i in range(30)]
+    assert all(st.log_time_ns == st.stamp_ns for st in recorder.stamps)
+    assert all(t.infer_s >= 0 and t.since_capture_s >= t.infer_s for t in recorder.timings)
 
 
 def test_rendered_output_has_every_frame(clip: Path, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
     trt-panoptic data synth --out DIR --num-images N [--seed S --size HxW --force]
     trt-panoptic data synth-video --out clip.mp4 --frames N [--size HxW --seed S --fps F --force]
+    trt-panoptic data synth-bag --out camera.mcap --frames N [--encoding jpeg|png|rgb8|... --topic T --size HxW ...]
     trt-panoptic data check --data DIR [--config CFG]
 """
 from __future__ import annotations
@@ -37,6 +38,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="replace an existing --out")
     p.set_defaults(func=run_synth_video)
 
+    p = sub.add_parser("synth-bag", help="synthetic ROS 2 bag (MCAP) of the synthetic clip, one camera topic",
+                       description="Write the synthetic clip as a ROS 2 bag: one sensor_msgs/msg/CompressedImage "
+                                   "(jpeg, png) or sensor_msgs/msg/Image (rgb8, bgr8, mono8, bayer_*8) per frame. "
+                                   "Needs the robotics extra.")
+    p.add_argument("--out", required=True, help="output bag, .mcap")
+    p.add_argument("--frames", type=int, required=True, help="number of frames")
+    p.add_argument("--encoding", default="jpeg",
+                   help="jpeg or png (CompressedImage), or rgb8, bgr8, mono8, bayer_rggb8, bayer_bggr8, bayer_gbrg8, "
+                        "bayer_grbg8 (Image); default jpeg")
+    p.add_argument("--topic", help="camera topic (default /camera/image_raw, or /camera/image_raw/compressed "
+                                   "for jpeg/png)")
+    p.add_argument("--size", default="256x256", help="frame size HxW in pixels (default 256x256)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--fps", type=float, default=30.0, help="frame rate of the header stamps (default 30)")
+    p.add_argument("--force", action="store_true", help="replace an existing --out")
+    p.set_defaults(func=run_synth_bag)
+
     p = sub.add_parser("check", help="read every annotation of a COCO panoptic dataset and report its counts",
                        description="Read every image and annotation of a COCO panoptic dataset and report the "
                                    "segment counts per class.")
@@ -60,6 +78,17 @@ def run_synth_video(args: argparse.Namespace) -> int:
 
     out = write_synthetic_video(args.out, args.frames, size=parse_size(args.size), seed=args.seed, fps=args.fps, force=args.force)
     print(f"wrote {args.frames} frames to {out}")
+    return 0
+
+
+def run_synth_bag(args: argparse.Namespace) -> int:
+    from trt_panoptic.data.synthetic import parse_size
+    from trt_panoptic.ros2.synthetic_bag import default_topic, write_synthetic_bag
+
+    topic = args.topic or default_topic(args.encoding)
+    out = write_synthetic_bag(args.out, args.frames, size=parse_size(args.size), seed=args.seed, fps=args.fps,
+                              cameras=[(topic, args.encoding)], force=args.force)
+    print(f"wrote {args.frames} frames ({args.encoding}) on {topic} to {out}")
     return 0
 
 

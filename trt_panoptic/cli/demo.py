@@ -5,6 +5,10 @@ bundled model on the best available backend (``create_predictor("auto")``), and 
 ``./trt_panoptic_demo/``: ``input.mp4`` (the clip), ``demo.mp4`` (annotated) and ``stats.json``. An
 existing non-empty folder is never overwritten silently: the next free ``trt_panoptic_demo-N`` is used,
 unless ``--force`` is given.
+
+``--bag`` makes the loop a robot's: the clip is written as a ROS 2 bag (``input.mcap``), segmented from the
+bag, and the results go into ``result.mcap`` (overlay, panoptic id map, segments, stats, with the camera
+topic copied alongside) — open it in Foxglove, or ``ros2 bag info`` it.
 """
 from __future__ import annotations
 
@@ -45,6 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="tensorrt: load the library the engine's sidecar names wherever it is")
     p.add_argument("--weights", help="PyTorch checkpoint instead of the bundled model")
     p.add_argument("--device", default="cpu", help="torch backend device: cpu, cuda or cuda:N (default: cpu)")
+    p.add_argument("--bag", action="store_true",
+                   help="the robotics loop: clip as a ROS 2 bag in, result bag out (needs the robotics extra)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -95,17 +101,34 @@ def run(args: argparse.Namespace) -> int:
         from trt_panoptic.runtime.torch_backend import torch_device
 
         torch_device(args.device)
+    if args.bag:
+        from trt_panoptic.ros2.extra import import_robotics
+
+        import_robotics("mcap_ros2")  # a missing extra fails before the run folder is made
     run_dir = choose_run_dir(args.out_dir, args.force)
     check_writable_dir(run_dir, "--out-dir")
-    clip, annotated = run_dir / "input.mp4", run_dir / "demo.mp4"
+    clip, annotated = run_dir / ("input.mcap" if args.bag else "input.mp4"), run_dir / "demo.mp4"
     stats_path = check_stats_path(str(run_dir / "stats.json"))
     sink = VideoFileSink(annotated)  # checks the folder is writable before any work
+    sinks = [sink]
 
-    write_synthetic_video(clip, args.frames, size, seed=args.seed, fps=30.0, force=True, progress=False)
-    predictor = make_predictor(args.backend, model=args.model, weights=args.weights, device=args.device,
-                               plugins=args.plugins, trust_sidecar_plugins=args.trust_sidecar_plugins)
-    source = open_source(str(clip))
-    stats = execute(source, predictor, [sink], PipelineConfig(mode="lossless"), stats_path=stats_path,
+    if args.bag:
+        from trt_panoptic.ros2.synthetic_bag import write_synthetic_bag
+        from trt_panoptic.video.bag_sink import BagSink
+
+        write_synthetic_bag(clip, args.frames, size, seed=args.seed, fps=30.0, force=True, progress=False)
+        source = open_source(str(clip))
+        sinks.append(BagSink(run_dir / "result.mcap", passthrough=source.files))
+    else:
+        write_synthetic_video(clip, args.frames, size, seed=args.seed, fps=30.0, force=True, progress=False)
+        source = open_source(str(clip))
+    try:
+        predictor = make_predictor(args.backend, model=args.model, weights=args.weights, device=args.device,
+                                   plugins=args.plugins, trust_sidecar_plugins=args.trust_sidecar_plugins)
+    except BaseException:
+        source.close()
+        raise
+    stats = execute(source, predictor, sinks, PipelineConfig(mode="lossless"), stats_path=stats_path,
                     progress=not args.no_progress)
 
     infer = stats.stages["infer"]
@@ -115,6 +138,16 @@ def run(args: argparse.Namespace) -> int:
           f"model {infer.percentile_ms(50):.1f} ms/frame p50 = {1e3 / max(infer.percentile_ms(50), 1e-9):.1f} FPS")
     print(f"  annotated video: {annotated.resolve()}")
     print(f"  stats:           {stats_path.resolve()}")
-    print(f"  input clip:      {clip.resolve()}")
+    print(f"  input {'bag: ' if args.bag else 'clip:'}     {clip.resolve()}")
+    if args.bag:
+        from trt_panoptic.ros2.bags import read_summary, topics
+
+        result = run_dir / "result.mcap"
+        print(f"  result bag:      {result.resolve()}")
+        for info in sorted(topics(read_summary(result)), key=lambda t: t.topic):
+            print(f"    {info.topic:<32} {info.schema:<36} {info.count}")
+        print("  open result.mcap in Foxglove (layout: docs/foxglove_layout.json), or ros2 bag info it")
+        print(f"next: trt-panoptic run --source {clip} --output foxglove --realtime   (live, ws://localhost:8765)")
+        return 0
     print(f"next: trt-panoptic run --source {clip} --output out.mp4 --stats stats.json")
     return 0

@@ -6,6 +6,8 @@ Examples::
     trt-panoptic run --source 0 --output window --backend tensorrt --model model.engine
     trt-panoptic run --source rtsp://cam/stream --output none --max-frames 300 --stats live.json
     trt-panoptic run --source 'frames/*.png' --output coco:pred/ --output overlays/
+    trt-panoptic run --source recording.mcap --topic /camera/image_raw --output results.mcap --passthrough
+    trt-panoptic run --source recording.mcap --output foxglove --realtime
 
 Everything the user can get wrong (missing source, unwritable output or stats path) is checked before the
 model is loaded. Ctrl-C or SIGTERM ends the run cleanly: the frame in flight is finished, the outputs
@@ -37,11 +39,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Run a Panoptic FPN over a video source and write the annotated frames and stats.",
     )
     p.add_argument("--source", required=True,
-                   help="video file, image folder or glob, camera index (0), /dev/videoN, rtsp/http URL, "
-                        "or GStreamer pipeline ending in appsink")
+                   help="video file, ROS 2 bag (.mcap or a rosbag2 folder), image folder or glob, camera index (0), "
+                        "/dev/videoN, rtsp/http URL, or GStreamer pipeline ending in appsink")
+    p.add_argument("--topic", help="bag sources: the image topic to read (default: the bag's only image topic)")
     p.add_argument("--output", action="append", metavar="OUT",
-                   help="out.mp4|.avi|.mkv (video), DIR/ (images), coco:DIR (COCO panoptic PNG+JSON), window, "
+                   help="out.mp4|.avi|.mkv (video), results.mcap (ROS 2 bag), foxglove[:PORT] (live Foxglove view, "
+                        "port 8765 by default), DIR/ (images), coco:DIR (COCO panoptic PNG+JSON), window, "
                         "or none; repeat for several (default: none)")
+    p.add_argument("--passthrough", action="store_true",
+                   help="bag source and .mcap output: copy every message of the input bag into the result bag")
     p.add_argument("--backend", choices=BACKENDS, default="auto", help="inference backend (default: auto = best available)")
     p.add_argument("--model", help="ONNX file or TensorRT engine (default: the bundled model)")
     p.add_argument("--plugins", help="tensorrt: the plugin library to load (default: the one the engine's sidecar "
@@ -93,6 +99,14 @@ def check_stats_path(path: str | None) -> Path | None:
         raise TrtPanopticError(f"--stats should be a file path, got the folder '{path}' — add a file name like stats.json")
     check_writable_dir(target.parent, "--stats")
     return target
+
+
+def _check_not_in_bag_folder(output: str, source: str) -> None:
+    """Refuse a .mcap output inside a rosbag2 folder source: the next read of that bag would include it."""
+    out, folder = Path(output).expanduser(), Path(source).expanduser()
+    if out.suffix.lower() == ".mcap" and folder.is_dir() and out.resolve().parent == folder.resolve():
+        raise TrtPanopticError(f"--output {output} should not go into the source bag folder {source} — it would become "
+                               "part of that bag; write it beside the folder")
 
 
 def make_predictor(backend: str = "auto", **kwargs):
@@ -150,6 +164,19 @@ def execute(source, predictor, sinks, config, *, stats_path: Path | None, progre
     return stats
 
 
+def _print_bag(sink) -> None:
+    """The result bag's topics, types and message counts, as the mcap reader's summary gives them."""
+    if not sink.frames:
+        print(f"bag: none written to {sink.path} (no frame could be processed)")
+        return
+    from trt_panoptic.ros2.bags import read_summary, topics
+
+    print(f"bag: {os.path.abspath(sink.path)} ({sink.frames} frames" +
+          (f", {sink.copied} input messages copied)" if sink.copied else ")"))
+    for info in sorted(topics(read_summary(sink.path)), key=lambda t: t.topic):
+        print(f"  {info.topic:<32} {info.schema:<36} {info.count}")
+
+
 def run(args: argparse.Namespace) -> int:
     from trt_panoptic.runtime.factory import check_input_size
     from trt_panoptic.runtime.predictor import input_size
@@ -173,9 +200,20 @@ def run(args: argparse.Namespace) -> int:
         if os.path.exists(args.source) and Path(out).expanduser().resolve() == Path(args.source).resolve():
             raise TrtPanopticError(f"--output should differ from --source, got '{out}' for both — "
                                    "write the result to another file")
-    source = open_source(args.source, pace_files=args.mode == "realtime", max_pixels=args.max_pixels)
+        _check_not_in_bag_folder(out, args.source)
+    if args.passthrough and not any(o.strip().lower().endswith(".mcap") for o in outputs):
+        raise TrtPanopticError("--passthrough should come with a .mcap --output, got none — add --output results.mcap")
+    source = open_source(args.source, pace_files=args.mode == "realtime", topic=args.topic, max_pixels=args.max_pixels)
+    sinks = []
     try:
-        sinks = [open_sink(o, fps=args.fps, codec=args.codec) for o in outputs]
+        passthrough = None
+        if args.passthrough:
+            passthrough = getattr(source, "files", None)
+            if passthrough is None:
+                raise TrtPanopticError(f"--passthrough should come with a ROS 2 bag source, got '{args.source}' — "
+                                       "drop --passthrough")
+        for o in outputs:
+            sinks.append(open_sink(o, fps=args.fps, codec=args.codec, passthrough=passthrough))
         predictor = make_predictor(
             args.backend, model=args.model, weights=args.weights, config=args.config,
             height=args.height, width=args.width, device=args.device, plugins=args.plugins,
@@ -183,6 +221,8 @@ def run(args: argparse.Namespace) -> int:
         )
     except BaseException:
         source.close()
+        for sink in sinks:  # a live server already listening must not outlive the failed start
+            sink.close()
         raise
     config = PipelineConfig(
         mode=args.mode,
@@ -197,7 +237,9 @@ def run(args: argparse.Namespace) -> int:
     stats = execute(source, predictor, sinks, config, stats_path=stats_path, progress=not args.no_progress)
     print(stats.summary_line())
     for sink in sinks:
-        if isinstance(sink, VideoFileSink):
+        if sink.description.lower().endswith(".mcap"):
+            _print_bag(sink)
+        elif isinstance(sink, VideoFileSink):
             if sink.frames == 0:
                 print(f"video: none written to {sink.path} (no frame could be processed)")
             else:

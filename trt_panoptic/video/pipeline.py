@@ -27,8 +27,8 @@ from trt_panoptic.errors import TrtPanopticError
 from trt_panoptic.runtime.predictor import Predictor, input_size
 from trt_panoptic.runtime.result import PanopticResult
 from trt_panoptic.video.render import PanopticRenderer
-from trt_panoptic.video.sinks import FrameSink, StreamInfo
-from trt_panoptic.video.sources import FrameSource, ReadStatus
+from trt_panoptic.video.sinks import FrameSink, FrameTiming, StreamInfo
+from trt_panoptic.video.sources import FrameSource, FrameStamp, ReadStatus
 from trt_panoptic.video.stats import PipelineStats
 
 logger = logging.getLogger(__name__)
@@ -147,6 +147,8 @@ class _Captured:
     image: np.ndarray
     t_capture: float  # perf_counter when the frame left the decoder
     file_name: str | None = None  # the source image's file name, if it had one
+    stamp: FrameStamp | None = None
+    decode_s: float = 0.0
 
 
 @dataclass
@@ -155,6 +157,7 @@ class _Inferred:
     frame: _Captured
     result: PanopticResult
     infer_s: float
+    queue_s: float = 0.0
 
 
 class Pipeline:
@@ -245,7 +248,10 @@ class Pipeline:
                 if read.status is ReadStatus.FRAME:
                     stats.frames_read += 1
                     stats.record("capture", t1 - t0)
-                    frame = _Captured(index, read.name or f"{index:06d}", read.image, t1, read.file_name)
+                    # a source that gives no stamp gets one from the frame's position at its frame rate
+                    stamp = read.stamp or FrameStamp.from_position(index, self.source.fps)
+                    frame = _Captured(index, read.name or f"{index:06d}", read.image, t1, read.file_name,
+                                      stamp, t1 - t0)
                     index += 1
                     if self._to_infer.put(frame):
                         stats.dropped_stale += 1
@@ -293,14 +299,15 @@ class Pipeline:
         try:
             while (taken := self._take()) is not None:
                 seq, item = taken
-                stats.record("queue_wait", time.perf_counter() - item.t_capture)
                 t0 = time.perf_counter()
+                queue_s = t0 - item.t_capture
+                stats.record("queue_wait", queue_s)
                 result = self.predictor.predict(item.image)
                 infer_s = time.perf_counter() - t0
                 stats.record("infer", infer_s)
                 with self._count_lock:
                     stats.frames_processed += 1
-                self._to_render.put(_Inferred(seq, item, result, infer_s))
+                self._to_render.put(_Inferred(seq, item, result, infer_s, queue_s))
                 if cfg.max_frames is not None and seq + 1 >= cfg.max_frames:
                     self._stop_reason = self._stop_reason or "max_frames"
                     self._to_infer.abort()  # also ends the capture loop's blocking put
@@ -349,9 +356,11 @@ class Pipeline:
                 else:
                     rendered = frame.image
                 t1 = time.perf_counter()
+                timing = FrameTiming(frame.decode_s, item.queue_s, item.infer_s, t1 - t0, t1 - frame.t_capture)
                 for sink in self.sinks:
                     sink.write(stats.frames_written, frame.name, frame.image, rendered, item.result,
-                               timestamp=frame.t_capture, source_file=frame.file_name)
+                               timestamp=frame.t_capture, source_file=frame.file_name, stamp=frame.stamp,
+                               timing=timing)
                 t2 = time.perf_counter()
                 stats.record("render", t1 - t0)
                 stats.record("write", t2 - t1)
@@ -383,7 +392,7 @@ class Pipeline:
         fps = self.source.fps or 30.0
         classes = StreamInfo(fps, list(self.predictor.thing_classes), list(self.predictor.stuff_classes),
                              realtime=self.realtime, thing_ids=list(self.predictor.thing_ids),
-                             stuff_ids=list(self.predictor.stuff_ids))
+                             stuff_ids=list(self.predictor.stuff_ids), backend=self.stats.backend)
         for sink in self.sinks:
             sink.start(classes)
         bar = self._progress_bar() if progress else None

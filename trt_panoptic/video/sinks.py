@@ -25,6 +25,7 @@ from trt_panoptic.data.frames import check_video_frames, check_video_writer, cv2
 from trt_panoptic.errors import TrtPanopticError
 from trt_panoptic.runtime.result import PanopticResult
 from trt_panoptic.video.quiet import silenced_native_stderr
+from trt_panoptic.video.sources import FrameStamp
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class StreamInfo:
     realtime: bool = False  # frames are dropped to keep up with a live source
     thing_ids: list[int] = field(default_factory=list)
     stuff_ids: list[int] = field(default_factory=list)
+    backend: str = ""  #: the predictor's backend name, for outputs that record it
 
     def category_ids(self) -> tuple[list[int], list[int]]:
         """(thing ids, stuff ids): the model's dataset ids, or contiguous ids when it has none."""
@@ -57,6 +59,17 @@ class StreamInfo:
         things = list(self.thing_ids) or list(range(1, n + 1))
         stuff = list(self.stuff_ids) or list(range(n + 1, n + len(self.stuff_classes) + 1))
         return things, stuff
+
+
+@dataclass(frozen=True)
+class FrameTiming:
+    """What one frame's stages took, in seconds (for sinks that record per-frame stats)."""
+
+    decode_s: float  #: reading and decoding it from the source
+    queue_s: float  #: waiting for the model
+    infer_s: float  #: the predictor
+    render_s: float  #: the overlay
+    since_capture_s: float  #: from leaving the decoder to the sinks' writes
 
 
 class FrameSink(ABC):
@@ -70,10 +83,13 @@ class FrameSink(ABC):
 
     @abstractmethod
     def write(self, index: int, name: str, image: np.ndarray, rendered: np.ndarray, result: PanopticResult,
-              *, timestamp: float | None = None, source_file: str | None = None) -> None:
+              *, timestamp: float | None = None, source_file: str | None = None, stamp: FrameStamp | None = None,
+              timing: FrameTiming | None = None) -> None:
         """Consume frame ``index`` (0-based output order) named ``name``; images are BGR uint8 [H, W, 3];
         ``timestamp`` is the capture time in seconds (``time.perf_counter`` clock); ``source_file`` the
-        frame's own file name when it came from one (image folders), else None."""
+        frame's own file name when it came from one (image folders), else None; ``stamp`` when the frame was
+        taken and recorded (:class:`~trt_panoptic.video.sources.FrameStamp`); ``timing`` what its stages took.
+        The pipeline always passes ``stamp`` and ``timing``."""
 
     def close(self) -> None:
         """Flush and move outputs into place; safe to call more than once."""
@@ -95,7 +111,8 @@ class NullSink(FrameSink):
 
     description = "none"
 
-    def write(self, index, name, image, rendered, result, *, timestamp=None, source_file=None) -> None:
+    def write(self, index, name, image, rendered, result, *, timestamp=None, source_file=None, stamp=None,
+              timing=None) -> None:
         pass
 
 
@@ -189,7 +206,8 @@ class VideoFileSink(FrameSink):
         self._fps = float(fps)
         logger.info("writing %s (%s, %dx%d, %.1f FPS)", self.path, self.codec, width, height, fps)
 
-    def write(self, index, name, image, rendered, result, *, timestamp=None, source_file=None) -> None:
+    def write(self, index, name, image, rendered, result, *, timestamp=None, source_file=None, stamp=None,
+              timing=None) -> None:
         h, w = rendered.shape[:2]
         if self._writer is None:
             self._open(w, h)
@@ -234,7 +252,8 @@ class ImageFolderSink(FrameSink):
         check_new_or_empty_dir(self.folder, "image output")
         check_writable_dir(self.folder, "image output")
 
-    def write(self, index, name, image, rendered, result, *, timestamp=None, source_file=None) -> None:
+    def write(self, index, name, image, rendered, result, *, timestamp=None, source_file=None, stamp=None,
+              timing=None) -> None:
         cv2 = cv2_module()
         target = self.folder / f"{index:06d}{self.ext}"
         tmp = self.folder / f".{index:06d}.partial{self.ext}"
@@ -260,7 +279,8 @@ class CocoPanopticSink(FrameSink):
         self._images: list[dict] = []
         self._annotations: list[dict] = []
 
-    def write(self, index, name, image, rendered, result, *, timestamp=None, source_file=None) -> None:
+    def write(self, index, name, image, rendered, result, *, timestamp=None, source_file=None, stamp=None,
+              timing=None) -> None:
         thing_ids, stuff_ids = self.info.category_ids()
         file_stem = name or f"{index:06d}"
         png = f"{file_stem}.png"
@@ -318,7 +338,8 @@ class WindowSink(FrameSink):
         self._latest: np.ndarray | None = None
         self._lock = threading.Lock()
 
-    def write(self, index, name, image, rendered, result, *, timestamp=None, source_file=None) -> None:
+    def write(self, index, name, image, rendered, result, *, timestamp=None, source_file=None, stamp=None,
+              timing=None) -> None:
         with self._lock:
             self._latest = rendered
 
@@ -340,16 +361,28 @@ class WindowSink(FrameSink):
             cv2_module().destroyWindow(self.title)
 
 
-def open_sink(spec: str, *, fps: float | None = None, codec: str | None = None) -> FrameSink:
+def open_sink(spec: str, *, fps: float | None = None, codec: str | None = None,
+              passthrough: list[Path] | None = None) -> FrameSink:
     """Parse one ``--output`` value and check it is writable, or raise a one-line TrtPanopticError.
 
     ``none`` → :class:`NullSink`; ``window`` → :class:`WindowSink`; ``*.mp4|.avi|.mkv|.mov|.m4v`` →
-    :class:`VideoFileSink`; ``coco:DIR`` → :class:`CocoPanopticSink`; anything else (a folder, or a path
-    ending in ``/``) → :class:`ImageFolderSink`.
+    :class:`VideoFileSink`; ``*.mcap`` → a ROS 2 result bag (:class:`~trt_panoptic.video.bag_sink.BagSink`,
+    copying every message of the ``passthrough`` bag files too); ``foxglove[:PORT]`` → a live Foxglove
+    WebSocket (:class:`~trt_panoptic.video.foxglove_sink.FoxgloveSink`); ``coco:DIR`` →
+    :class:`CocoPanopticSink`; anything else (a folder, or a path ending in ``/``) → :class:`ImageFolderSink`.
     """
     spec = spec.strip()
     if spec.lower() == "none":
         return NullSink()
+    if spec.lower() == "foxglove" or spec.lower().startswith("foxglove:"):
+        from trt_panoptic.video.foxglove_sink import FoxgloveSink, parse_foxglove_spec
+
+        host, port = parse_foxglove_spec(spec)
+        return FoxgloveSink(host, port)
+    if spec.lower().endswith(".mcap"):
+        from trt_panoptic.video.bag_sink import BagSink
+
+        return BagSink(Path(spec).expanduser(), passthrough=passthrough)
     if spec.lower() in ("window", "show"):
         return WindowSink()
     if spec.lower().startswith("coco:"):
@@ -359,7 +392,8 @@ def open_sink(spec: str, *, fps: float | None = None, codec: str | None = None) 
         return VideoFileSink(path, fps=fps, codec=codec)
     if path.suffix and not spec.endswith(("/", os.sep)) and not path.is_dir():
         raise TrtPanopticError(
-            f"output should be a video ({', '.join(VIDEO_SUFFIXES)}), a folder, coco:DIR, window or none, got '{spec}'"
+            f"output should be a video ({', '.join(VIDEO_SUFFIXES)}), a .mcap bag, a folder, coco:DIR, foxglove[:PORT], "
+            f"window or none, got '{spec}'"
             " — use one of those"
         )
     return ImageFolderSink(path)

@@ -46,14 +46,45 @@ class ReadStatus(Enum):
     DISCONNECTED = "disconnected"  # a live source stopped delivering; the pipeline may reopen() it
 
 
+@dataclass(frozen=True)
+class FrameStamp:
+    """When a frame was taken, in integer nanoseconds (float seconds cannot hold a ROS time exactly).
+
+    Attributes:
+        stamp_ns: acquisition time — a bag's header stamp; a camera's capture time (Unix epoch); a file's
+            frame position / fps (from 0).
+        log_time_ns: when the frame was recorded — a bag message's log time; the stamp for other sources.
+        frame_id: the camera's coordinate frame (a bag header's ``frame_id``), else ``""``.
+    """
+
+    stamp_ns: int
+    log_time_ns: int
+    frame_id: str = ""
+
+    @classmethod
+    def at(cls, stamp_ns: int, frame_id: str = "") -> FrameStamp:
+        """A stamp that is also its log time (sources that do not record)."""
+        return cls(int(stamp_ns), int(stamp_ns), frame_id)
+
+    @classmethod
+    def from_position(cls, position: int, fps: float | None) -> FrameStamp:
+        """Frame ``position`` of a file at ``fps`` (30 when unknown), counted from 0."""
+        return cls.at(round(position * 1e9 / (fps or DEFAULT_FPS)))
+
+
+DEFAULT_FPS = 30.0  #: frame rate assumed for stamps when a source has none (image folders)
+
+
 @dataclass
 class Read:
-    """One read: a BGR uint8 image [H, W, 3] when ``status`` is FRAME, and a name for file outputs."""
+    """One read: a BGR uint8 image [H, W, 3] when ``status`` is FRAME, a name for file outputs and the frame's
+    :class:`FrameStamp`."""
 
     status: ReadStatus
     image: np.ndarray | None = None
     name: str | None = None
     file_name: str | None = None  #: the image's own file name (image folders), for outputs that record it
+    stamp: FrameStamp | None = None  #: None only from sources outside this module; the pipeline then uses its position
 
 
 class FrameSource(ABC):
@@ -153,7 +184,9 @@ class VideoFileSource(FrameSource):
             self._position += 1
             if ok and is_bgr_image(image):
                 self._pending.extend(Read(ReadStatus.CORRUPT) for _ in range(failures))
-                self._pending.append(Read(ReadStatus.FRAME, image, f"{self._position - 1:06d}"))
+                position = self._position - 1
+                self._pending.append(Read(ReadStatus.FRAME, image, f"{position:06d}",
+                                          stamp=FrameStamp.from_position(position, self.fps)))
                 return
             failures += 1
             if failures > self._max_failures:
@@ -196,11 +229,12 @@ class ImageFilesSource(FrameSource):
         if self._next >= len(self._paths):
             return Read(ReadStatus.END)
         path = self._paths[self._next]
+        position = self._next
         self._next += 1
         image = decode_image(path, self._max_pixels)  # warns with the reason when it cannot
         if image is None:
             return Read(ReadStatus.CORRUPT, name=path.stem)
-        return Read(ReadStatus.FRAME, image, path.stem, path.name)
+        return Read(ReadStatus.FRAME, image, path.stem, path.name, stamp=FrameStamp.from_position(position, None))
 
 
 class CaptureSource(FrameSource):
@@ -239,11 +273,12 @@ class CaptureSource(FrameSource):
         if self._cap is None:
             return Read(ReadStatus.DISCONNECTED)
         ok, image = self._cap.read()
+        stamp = FrameStamp.at(time.time_ns())  # capture time: when the driver handed the frame over
         if not ok:
             return Read(ReadStatus.DISCONNECTED)
         if not is_bgr_image(image):
             return Read(ReadStatus.CORRUPT)
-        return Read(ReadStatus.FRAME, image)
+        return Read(ReadStatus.FRAME, image, stamp=stamp)
 
     def reopen(self) -> bool:
         self.close()
@@ -256,27 +291,48 @@ class CaptureSource(FrameSource):
             self._cap = None
 
 
+def _is_bag_path(spec: str) -> bool:
+    """A .mcap path (existing or not: a missing one gets the bag's error), or a folder holding .mcap files."""
+    path = Path(spec).expanduser()
+    if path.suffix.lower() == ".mcap":
+        return True
+    if not path.is_dir():
+        return False
+    from trt_panoptic.ros2.bags import is_bag
+
+    return is_bag(path)
+
+
 def has_gstreamer() -> bool:
     """Whether this OpenCV build was compiled with GStreamer (needed for pipeline-string sources)."""
     info = cv2_module().getBuildInformation()
     return bool(re.search(r"GStreamer:\s+YES", info))
 
 
-def open_source(spec: str, *, pace_files: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS) -> FrameSource:
+def open_source(spec: str, *, pace_files: bool = False, topic: str | None = None,
+                max_pixels: int = DEFAULT_MAX_PIXELS) -> FrameSource:
     """Open the source a user names, or raise a one-line TrtPanopticError.
 
-    Accepted ``spec``: a video file; an image file, folder or glob (``'frames/*.png'``); a camera index
-    (``'0'``); a V4L2 device (``'/dev/video0'``); an ``rtsp://``/``http://``/``udp://`` URL; a GStreamer
-    pipeline ending in ``appsink`` (OpenCV built with GStreamer, e.g. Jetson CSI cameras through
-    ``nvarguscamerasrc``).
+    Accepted ``spec``: a video file; a ROS 2 bag (a ``.mcap`` file, or a rosbag2 folder holding ``.mcap``
+    files); an image file, folder or glob (``'frames/*.png'``); a camera index (``'0'``); a V4L2 device
+    (``'/dev/video0'``); an ``rtsp://``/``http://``/``udp://`` URL; a GStreamer pipeline ending in
+    ``appsink`` (OpenCV built with GStreamer, e.g. Jetson CSI cameras through ``nvarguscamerasrc``).
 
     Args:
         spec: the ``--source`` string.
-        pace_files: play video files at their own frame rate, as live sources (``--realtime``).
+        pace_files: play video files and bags at their own (recorded) rate, as live sources (``--realtime``).
+        topic: a bag's image topic (``--topic``); only bags have topics.
         max_pixels: refuse pictures (skipped) and video files (an error) with larger frames.
     """
     cv2 = cv2_module()
     spec = spec.strip()
+    if spec and _is_bag_path(spec):
+        from trt_panoptic.video.bag_source import BagSource
+
+        return BagSource(Path(spec).expanduser(), topic=topic, pace=pace_files)
+    if topic is not None:
+        raise TrtPanopticError(f"--topic should come with a ROS 2 bag source (.mcap or a rosbag2 folder), got '{spec}' "
+                               "— drop --topic")
     if not spec:
         raise TrtPanopticError("source should be a file, folder, glob, camera index, /dev/videoN, URL or pipeline, "
                                "got '' — pass --source")
