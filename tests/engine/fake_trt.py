@@ -40,6 +40,7 @@ class Recorder:
     def __init__(self) -> None:
         self.names: set[str] = set()
         self.calls: list[tuple[str, int, tuple[str, ...]]] = []  # (path, positional count, keyword names)
+        self.networks: list[Any] = []  # every network the builder created, for tests to inspect
 
 
 def _wrap(rec: Recorder, path: str, fn: Any) -> Any:
@@ -204,7 +205,7 @@ def make_fake_trt(version: str = "10.3.0", cuda: FakeCuda | None = None, unsuppo
     builder_flags = {"DEBUG": 0, "GPU_FALLBACK": 1, "REFIT": 2, "TF32": 3}
     net_flags = {"STRONGLY_TYPED": 0}
     if major == 10:
-        builder_flags.update(FP16=4, INT8=5, BF16=6)
+        builder_flags.update(FP16=4, INT8=5, BF16=6, OBEY_PRECISION_CONSTRAINTS=10)
         net_flags = {"EXPLICIT_BATCH": 0, "STRONGLY_TYPED": 1}
     enums = {
         "BuilderFlag": builder_flags,
@@ -231,13 +232,40 @@ def make_fake_trt(version: str = "10.3.0", cuda: FakeCuda | None = None, unsuppo
         def serialize(self):
             return IHostMemory(self._data + b"+timed")
 
+    float32, float16 = (EnumValue("DataType", name, i) for i, name in enumerate(TRT_TO_NP) if name in ("FLOAT", "HALF"))
+
     class ITensor(_Rec):
-        def __init__(self, name, shape):
-            self._rec, self.name, self.shape = rec, name, shape
+        def __init__(self, name, shape, dtype=None):
+            self._rec, self.name, self.shape, self.dtype = rec, name, shape, dtype
+
+    class ILayer(_RecSet):
+        """One layer per ONNX node, named after the node, as TensorRT's ONNX parser names them."""
+
+        def __init__(self, node, dtype):
+            # outputs named after the node's outputs, float32 in an FP32 ONNX
+            self._rec, self._outputs, self._output_types = rec, [ITensor(o, (), dtype) for o in node.output], {}
+            object.__setattr__(self, "name", node.name)
+            object.__setattr__(self, "precision", dtype)
+            object.__setattr__(self, "_precision_set", False)
+
+        def __setattr__(self, name, value):
+            if name == "precision":
+                object.__setattr__(self, "_precision_set", True)
+            super().__setattr__(name, value)
+
+        @property
+        def num_outputs(self):
+            return len(self._outputs)
+
+        def get_output(self, index):
+            return self._outputs[index]
+
+        def set_output_type(self, index, dtype):
+            self._output_types[index] = dtype
 
     class INetworkDefinition(_Rec):
         def __init__(self, flags):
-            self._rec, self._flags, self._inputs, self._dtypes = rec, flags, [], {}
+            self._rec, self._flags, self._inputs, self._dtypes, self._layers = rec, flags, [], {}, []
 
         @property
         def num_inputs(self):
@@ -245,6 +273,13 @@ def make_fake_trt(version: str = "10.3.0", cuda: FakeCuda | None = None, unsuppo
 
         def get_input(self, index):
             return self._inputs[index]
+
+        @property
+        def num_layers(self):
+            return len(self._layers)
+
+        def get_layer(self, index):
+            return self._layers[index]
 
     class ParserError(_Rec):
         def __init__(self, index, node):
@@ -275,6 +310,8 @@ def make_fake_trt(version: str = "10.3.0", cuda: FakeCuda | None = None, unsuppo
             for i, node in enumerate(graph.node):
                 if node.op_type in unsupported_ops:
                     self._errors.append(ParserError(i, node))
+            half = any(i.data_type == onnx.TensorProto.FLOAT16 for i in graph.initializer)
+            self._network._layers = [ILayer(node, float16 if half else float32) for node in graph.node]
             for value in graph.input:
                 dims = tuple(d.dim_value if d.dim_value > 0 else -1 for d in value.type.tensor_type.shape.dim)
                 self._network._inputs.append(ITensor(value.name, dims))
@@ -328,7 +365,8 @@ def make_fake_trt(version: str = "10.3.0", cuda: FakeCuda | None = None, unsuppo
             rec.calls.append(("Builder.__init__", 1, ()))
 
         def create_network(self, flags=0):
-            return INetworkDefinition(flags)
+            rec.networks.append(INetworkDefinition(flags))
+            return rec.networks[-1]
 
         def create_builder_config(self):
             return IBuilderConfig()
@@ -454,6 +492,7 @@ def make_fake_trt(version: str = "10.3.0", cuda: FakeCuda | None = None, unsuppo
     classes = dict(Logger=Logger, Builder=Builder, OnnxParser=OnnxParser, Runtime=Runtime, nptype=nptype,
                    get_plugin_registry=get_plugin_registry, init_libnvinfer_plugins=init_libnvinfer_plugins)
     if major == 10:
+        classes.update(float32=float32, float16=float16)
         class IInt8EntropyCalibrator2:
             def __init__(self):
                 pass

@@ -26,8 +26,8 @@ def _build(tmp_path, version, precision="fp16", kind="fp32", **options):
     "version, precision, kind, net_flags, flags",
     [
         ("10.3.0", "fp32", "fp32", 0, []),
-        ("10.3.0", "fp16", "fp32", 0, ["FP16"]),
-        ("10.13.0.35", "int8", "qdq", 0, ["INT8", "FP16"]),
+        ("10.3.0", "fp16", "fp32", 0, ["FP16", "OBEY_PRECISION_CONSTRAINTS"]),
+        ("10.13.0.35", "int8", "qdq", 0, ["INT8", "FP16", "OBEY_PRECISION_CONSTRAINTS"]),
         ("11.4.0.106", "fp32", "fp32", 1 << 0, []),  # STRONGLY_TYPED is bit 0 on 11.x
         ("11.4.0.106", "fp16", "fp16", 1 << 0, []),
         ("10.3.0", "fp16", "fp16", 1 << 1, []),  # FP16-typed ONNX on 10.x: strongly typed (kSTRONGLY_TYPED = 1), no flag
@@ -78,7 +78,7 @@ def test_legacy_calibration_cache_10x(tmp_path):
     calib = tmp_path / "calib.cache"
     calib.write_text("TRT-100300-EntropyCalibration2\nimage: 3c000000\n")  # NV_TENSORRT_VERSION of 10.3.0
     engine, sidecar, rec = _build(tmp_path, "10.3.0", "int8", "fp32", calib_cache=calib)
-    assert engine["flags"] == ["INT8", "FP16"]
+    assert engine["flags"] == ["INT8", "FP16", "OBEY_PRECISION_CONSTRAINTS"]
     assert engine["calibrator"] == {"batch": 1, "cache": calib.read_text()}
     assert_names_declared(rec, 10)
 
@@ -175,3 +175,35 @@ def test_nvidia_plugins_are_registered_before_parsing(tmp_path):
     calls = [c[0] for c in rec.calls]
     assert "init_libnvinfer_plugins" in calls
     assert calls.index("init_libnvinfer_plugins") < calls.index("OnnxParser.parse_from_file")
+
+
+@pytest.mark.parametrize("fp16_typed", [False, True])
+def test_10x_fp16_from_the_fp32_export_pins_its_fp32_islands(tmp_path, tensorrt_onnx, fp16_typed):
+    # an FP32 ONNX on 10.x: weakly typed + FP16, the layers the FP16-typed export keeps in FP32 pinned to FP32
+    # (box math in FP16 overflows areas above 65504 px²); the FP16-typed export: strongly typed, nothing pinned
+    import onnx
+
+    from export.tiny_model import cached_export
+    from trt_panoptic.export.contract import fp32_nodes
+
+    model = cached_export("tensorrt", fp16=True) if fp16_typed else tensorrt_onnx
+    path = tmp_path / "m.onnx"
+    onnx.save(model, path)
+    trt, rec = make_fake_trt("10.3.0")
+    lib = fake_plugin_library(tmp_path / "libtrt_panoptic_plugins.so")
+    build_engine(BuildOptions(onnx=path, out=tmp_path / "m.engine", precision="fp16", plugin=lib), trt=trt, gpu=GPU)
+    engine = json.loads((tmp_path / "m.engine").read_bytes())
+    layers = rec.networks[0]._layers
+    pinned = {layer.name for layer in layers if layer._precision_set}
+    if fp16_typed:
+        assert engine["network_flags"] == 1 << 1 and engine["flags"] == [] and pinned == set()
+        return
+    assert engine["flags"] == ["FP16", "OBEY_PRECISION_CONSTRAINTS"]
+    assert pinned == set(fp32_nodes(model)) and len(pinned) > 100
+    for layer in layers:
+        if layer.name in pinned:
+            assert layer.precision == trt.float32
+            assert layer._output_types == {j: trt.float32 for j in range(layer.num_outputs)}
+        else:
+            assert layer._output_types == {}
+    assert_names_declared(rec, 10)

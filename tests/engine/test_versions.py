@@ -43,12 +43,13 @@ def test_parse_version_rejects(bad):
 # version, precision, calibration cache → network flags, builder flags, ONNX it needs, trtexec flags
 PLAN_TABLE = [
     ("10.3", "fp32", False, (), (), ONNX_ANY, ()),
-    ("10.3", "fp16", False, (), ("FP16",), ONNX_ANY, ("--fp16",)),
-    ("10.3", "int8", False, (), ("INT8", "FP16"), ONNX_QDQ, ("--int8", "--fp16")),
-    ("10.3", "int8", True, (), ("INT8", "FP16"), ONNX_FP32_FOR_CALIB, ("--int8", "--fp16")),
+    # reduced precision from an FP32 ONNX on 10.x: the FP32 islands pinned (OBEY_PRECISION_CONSTRAINTS)
+    ("10.3", "fp16", False, (), ("FP16", "OBEY_PRECISION_CONSTRAINTS"), ONNX_ANY, ("--fp16",)),
+    ("10.3", "int8", False, (), ("INT8", "FP16", "OBEY_PRECISION_CONSTRAINTS"), ONNX_QDQ, ("--int8", "--fp16")),
+    ("10.3", "int8", True, (), ("INT8", "FP16", "OBEY_PRECISION_CONSTRAINTS"), ONNX_FP32_FOR_CALIB, ("--int8", "--fp16")),
     ("10.13", "fp32", False, (), (), ONNX_ANY, ()),
-    ("10.13", "fp16", False, (), ("FP16",), ONNX_ANY, ("--fp16",)),
-    ("10.13", "int8", False, (), ("INT8", "FP16"), ONNX_QDQ, ("--int8", "--fp16")),
+    ("10.13", "fp16", False, (), ("FP16", "OBEY_PRECISION_CONSTRAINTS"), ONNX_ANY, ("--fp16",)),
+    ("10.13", "int8", False, (), ("INT8", "FP16", "OBEY_PRECISION_CONSTRAINTS"), ONNX_QDQ, ("--int8", "--fp16")),
     ("11.4", "fp32", False, ("STRONGLY_TYPED",), (), ONNX_ANY, ()),
     ("11.4", "fp16", False, ("STRONGLY_TYPED",), (), ONNX_FP16_TYPED, ()),
     ("11.4", "int8", False, ("STRONGLY_TYPED",), (), ONNX_QDQ, ()),
@@ -64,6 +65,14 @@ def test_plan_table(version, precision, cache, net, flags, onnx_req, trtexec):
     assert plan.trtexec_precision_args == trtexec
     assert plan.uses_calibration_cache == cache
     assert plan.strongly_typed == (version.startswith("11"))
+
+
+@pytest.mark.parametrize("version", ["10.3", "11.4"])
+@pytest.mark.parametrize("precision", ["fp16", "int8"])
+def test_the_fp16_typed_export_builds_strongly_typed_on_every_version(version, precision):
+    # FP16 (and INT8 from its Q/DQ version) take their per-layer types from the graph on 10.x as on 11.x
+    plan = select_plan(version, precision, fp16_typed_onnx=True)
+    assert plan.network_flags == ("STRONGLY_TYPED",) and plan.builder_flags == () and not plan.pins_fp32
 
 
 def test_plan_11_never_names_removed_members():

@@ -6,7 +6,7 @@ import onnx
 import pytest
 
 from trt_panoptic.errors import TrtPanopticError
-from trt_panoptic.export.contract import META_PREFIX, onnx_info, read_metadata, write_metadata
+from trt_panoptic.export.contract import META_PREFIX, PLUGIN_DOMAIN, fp32_nodes, onnx_info, read_metadata, write_metadata
 
 PACKAGE = Path(__file__).resolve().parents[2] / "trt_panoptic"
 
@@ -45,3 +45,23 @@ def test_each_part_of_the_contract_is_defined_once():
                 and p.name != "contract.py" and re.search(r'"trt_panoptic\.(config|flavor|precision|height|width)"', text)]
     assert [p.relative_to(PACKAGE).as_posix() for p, text in sources.items()
             if re.search(r"^class OnnxInfo\b", text, re.MULTILINE)] == ["export/contract.py"]
+
+
+def test_the_fp32_islands_of_an_fp32_export_are_what_the_fp16_typed_export_types_fp32():
+    # a TensorRT 10.x FP16 build of the FP32 export pins fp32_nodes to FP32; the strongly typed build of the
+    # FP16-typed export takes its types from the graph: the two must agree node for node
+    from export.tiny_model import cached_export
+
+    fp32, fp16 = cached_export("tensorrt"), cached_export("tensorrt", fp16=True)
+    inferred = onnx.shape_inference.infer_shapes(fp16).graph
+    types = {v.name: v.type.tensor_type.elem_type for v in list(inferred.value_info) + list(inferred.output)}
+    pinned, names = set(fp32_nodes(fp32)), {n.name for n in fp32.graph.node}
+    compared = {True: 0, False: 0}
+    for node in fp16.graph.node:
+        floats = {types.get(o) for o in node.output} & {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16}
+        if node.name not in names or node.domain == PLUGIN_DOMAIN or node.op_type == "Gather" or not floats:
+            continue  # casts of the FP16 export, plugins (own formats), gathers (follow their input), int tensors
+        is_fp32 = onnx.TensorProto.FLOAT in floats
+        assert (node.name in pinned) == is_fp32, (node.name, node.op_type, is_fp32)
+        compared[is_fp32] += 1
+    assert compared[True] > 100 and compared[False] > 50, compared

@@ -78,6 +78,25 @@ def tiny_model(seed: int = 0) -> onnx.ModelProto:
     return model
 
 
+def fp16_typed(model: onnx.ModelProto) -> onnx.ModelProto:
+    """``model`` as the FP16-typed export is: normalization in FP32, then a Cast to FP16, FP16 weights and
+    outputs, opset 19 (FP16 Q/DQ)."""
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    for init in out.graph.initializer:
+        if init.data_type == TensorProto.FLOAT and init.name not in ("mean", "std"):
+            init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), init.name))
+    div = next(n for n in out.graph.node if n.name == "/Div")
+    div.output[0] = "x32"
+    out.graph.node.insert(list(out.graph.node).index(div) + 1,
+                          helper.make_node("Cast", ["x32"], ["x"], name="/Cast16", to=TensorProto.FLOAT16))
+    for o in out.graph.output:
+        o.type.tensor_type.elem_type = TensorProto.FLOAT16
+    out.opset_import[0].version = 19
+    onnx.checker.check_model(out)
+    return out
+
+
 def random_images(n: int, seed: int = 1) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     return [rng.integers(0, 256, (1, 3, H, W), dtype=np.uint8) for _ in range(n)]

@@ -2,7 +2,7 @@
 import numpy as np
 import onnx
 import pytest
-from quantization.conftest import random_images
+from quantization.conftest import fp16_typed, random_images
 from onnx import numpy_helper
 
 from trt_panoptic.export.ort_ops import ort_session
@@ -100,6 +100,28 @@ def test_qdq_model_runs_on_onnxruntime_close_to_float(model, method):
         assert err < limit, (name, err)
         if method == "minmax":
             assert err > 0  # it really is quantized
+
+
+def test_int8_composes_with_fp16_in_the_fp16_typed_graph(model):
+    # NVIDIA's explicit quantization with FP16: Q/DQ typed like their tensors (FP16 scales, opset 19), so the
+    # layers left unquantized stay FP16 and no Cast pair wraps a Q/DQ
+    half = fp16_typed(model)
+    plan, q = calibrated(half)
+    assert len(plan.nodes) == len(plan_quantization(model, DEFAULT_SKIP).nodes) > 0
+    scales = [i for i in q.graph.initializer if i.name.endswith("_scale")]
+    assert scales and all(i.data_type == onnx.TensorProto.FLOAT16 for i in scales)
+    casts = [n for n in q.graph.node if n.op_type == "Cast"]
+    assert len(casts) == sum(n.op_type == "Cast" for n in half.graph.node)
+    # each weight dequantizes to q · scale exactly, and close to the FP16 weight it replaces
+    inits, weights = inits_of(q), inits_of(half)
+    deq = inits["stem.weight_int8"].astype(np.float32) * inits["stem.weight_scale"].astype(np.float32)[:, None, None, None]
+    assert np.abs(deq - weights["stem.weight"].astype(np.float32)).max() <= inits["stem.weight_scale"].max() / 2 + 1e-3
+    x = random_images(1, seed=42)[0]
+    for a, b, name in zip(ort_session(half).run(None, {"image": x}), ort_session(q).run(None, {"image": x}),
+                          ("mask", "cls", "vec")):
+        assert a.dtype == b.dtype == np.float16
+        err = np.abs(a.astype(np.float32) - b.astype(np.float32)).max() / np.abs(a.astype(np.float32)).max()
+        assert 0 < err < 0.06, (name, err)
 
 
 def test_missing_threshold_is_named(model):

@@ -38,7 +38,7 @@ def test_recipe_types_are_checked(tmp_path):
     assert load_recipe(one).skip == ["*conv*"]  # one pattern, not one pattern per character
 
 
-def test_fp16_onnx_is_refused_with_the_fix(tmp_path):
+def test_an_fp16_onnx_below_opset_19_is_refused_with_the_fix(tmp_path):
     from onnx import TensorProto, helper
     from onnx_compat import ONNX_IR_VERSION
 
@@ -48,5 +48,6 @@ def test_fp16_onnx_is_refused_with_the_fix(tmp_path):
     graph = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"])], "g",
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT16, [1, 3, 4, 4])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT16, [1, 1, 4, 4])], [w])
-    with pytest.raises(TrtPanopticError, match="should be the FP32 export"):
-        calibrate(helper.make_model(graph, ir_version=ONNX_IR_VERSION), tmp_path, CalibrationRecipe())
+    model = helper.make_model(graph, ir_version=ONNX_IR_VERSION, opset_imports=[helper.make_opsetid("", 17)])
+    with pytest.raises(TrtPanopticError, match="needs opset ≥ 19 for FP16 Q/DQ, got opset 17 .* --fp16 --opset 19"):
+        calibrate(model, tmp_path, CalibrationRecipe())

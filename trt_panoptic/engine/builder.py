@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import onnx
+
 from trt_panoptic.engine.api import lookup
 from trt_panoptic.atomic_io import atomic_write_bytes
 from trt_panoptic.engine.files import sha256_file
 from trt_panoptic.engine.onnx_info import check_onnx_for_plan, optimization_profile
 from trt_panoptic.engine.sidecar import Sidecar, write_sidecar
-from trt_panoptic.export.contract import PLUGIN_FIELDS, PLUGIN_NAMESPACE, PLUGIN_VERSION, OnnxInfo, onnx_info
+from trt_panoptic.export.contract import PLUGIN_FIELDS, PLUGIN_NAMESPACE, PLUGIN_VERSION, OnnxInfo, fp32_nodes, onnx_info
 from trt_panoptic.engine.trtexec import trtexec_command
 from trt_panoptic.engine.versions import BuildPlan, TrtVersion, check_supported, parse_version, select_plan
 from trt_panoptic.errors import TrtPanopticError, import_optional
@@ -75,6 +77,9 @@ class PreparedBuild:
     trtexec: str
     rebuild: str
     warnings: list[str]
+    #: when the plan pins (10.x reduced precision from an FP32 ONNX): the ONNX node names and output tensor
+    #: names of the layers to pin to FP32
+    fp32_layers: list[str] = field(default_factory=list)
 
     def engine_input_shapes(self) -> dict[str, list[int]]:
         """Input shapes recorded in the sidecar: static shapes, or the max of the profile."""
@@ -82,6 +87,14 @@ class PreparedBuild:
             name: list(self.profile[name][2]) if name in self.profile else list(shape)
             for name, shape in self.info.inputs.items()
         }
+
+
+def _fp32_names(path: Path) -> list[str]:
+    """The FP32 islands' node names and their output tensor names (how :func:`pin_fp32_layers` finds them)."""
+    model = onnx.load(str(path), load_external_data=False)
+    nodes = set(fp32_nodes(model))
+    outputs = [o for n in model.graph.node if n.name in nodes for o in n.output]
+    return sorted(nodes) + outputs
 
 
 def rebuild_command(options: BuildOptions) -> str:
@@ -185,7 +198,8 @@ def prepare_build(options: BuildOptions, version: TrtVersion | str, *, dry_run: 
         opt_level=options.opt_level, profile=profile,
         calib_cache=str(options.calib_cache) if options.calib_cache else None,
     )
-    return PreparedBuild(options, plan, info, profile, command, rebuild_command(options), warnings)
+    fp32_layers = _fp32_names(Path(options.onnx)) if plan.pins_fp32 else []
+    return PreparedBuild(options, plan, info, profile, command, rebuild_command(options), warnings, fp32_layers)
 
 
 def installed_trt_version() -> TrtVersion | None:
@@ -315,6 +329,8 @@ def build_engine(
     if options.plugin is not None:
         load_plugin_library(trt, version.major, options.plugin)
     network = _parse_network(trt, builder, trt_logger, prepared)
+    if prepared.fp32_layers:
+        pin_fp32_layers(trt, network, prepared.fp32_layers)
     config = _builder_config(trt, builder, prepared)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
@@ -352,6 +368,36 @@ def _parse_network(trt: Any, builder: Any, trt_logger: Any, prepared: PreparedBu
         tensor = network.get_input(i)
         logger.info("network input %s %s", tensor.name, tuple(tensor.shape))
     return network
+
+
+def pin_fp32_layers(trt: Any, network: Any, names: list[str]) -> int:
+    """Pin the parsed layers named in ``names`` to FP32: their precision and every float output type
+    (``ILayer.precision`` / ``set_output_type``; honoured under ``BuilderFlag.OBEY_PRECISION_CONSTRAINTS``).
+
+    TensorRT's ONNX parser names a node's layer after the node and the layer's output after the node's
+    output, so a layer is pinned when its name or one of its output names is in ``names`` (node and tensor
+    names of the islands). Returns how many layers were pinned; none at all is logged as a warning (a parser
+    naming layers otherwise would silently leave the box math to FP16).
+    """
+    wanted = set(names)
+    float_types = {trt.float32, trt.float16}
+    pinned = 0
+    for i in range(network.num_layers):
+        layer = network.get_layer(i)
+        outputs = [layer.get_output(j) for j in range(layer.num_outputs)]
+        if layer.name not in wanted and not any(t.name in wanted for t in outputs):
+            continue
+        layer.precision = trt.float32
+        for j, tensor in enumerate(outputs):
+            if tensor.dtype in float_types:
+                layer.set_output_type(j, trt.float32)
+        pinned += 1
+    if pinned:
+        logger.info("precision constraints: %d layers pinned to FP32 (the FP16-typed export's FP32 islands)", pinned)
+    else:
+        logger.warning("precision constraints: none of the %d FP32 layers was found by name in the parsed network; "
+                       "box math may run in FP16 — export with --fp16 and build strongly typed instead", len(names))
+    return pinned
 
 
 def _builder_config(trt: Any, builder: Any, prepared: PreparedBuild) -> Any:

@@ -4,8 +4,8 @@ The table (also in docs/ARCHITECTURE.md, "TensorRT"):
 
 | TensorRT | fp32 | fp16 | int8 |
 |---|---|---|---|
-| 10.x | weakly typed network, no flag | FP16-typed ONNX: strongly typed (``NetworkDefinitionCreationFlag.STRONGLY_TYPED``, 1 in 10.3's header), exactly as 11.x; FP32 ONNX: ``BuilderFlag.FP16`` (TensorRT may pick FP16 anywhere) | Q/DQ ONNX + ``BuilderFlag.INT8`` (+ ``FP16`` so the layers kept in float run in half); or, legacy, a plain ONNX + calibration cache |
-| 11.x | strongly typed network | strongly typed, FP16-typed ONNX | strongly typed, Q/DQ ONNX |
+| 10.x | weakly typed network, no flag | FP16-typed ONNX: strongly typed (``NetworkDefinitionCreationFlag.STRONGLY_TYPED``, 1 in 10.3's header), exactly as 11.x; FP32 ONNX: ``BuilderFlag.FP16`` with the export's FP32 islands pinned to FP32 (``OBEY_PRECISION_CONSTRAINTS``) | Q/DQ'd FP16-typed ONNX: strongly typed, as 11.x; Q/DQ'd FP32 ONNX: ``BuilderFlag.INT8`` + ``FP16`` (so the layers kept in float run in half), FP32 islands pinned; or, legacy, a plain ONNX + calibration cache |
+| 11.x | strongly typed network | strongly typed, FP16-typed ONNX | strongly typed, Q/DQ ONNX (FP16 where the Q/DQ'd export is FP16-typed) |
 
 TensorRT 11 removed ``BuilderFlag.FP16/INT8``, the INT8 calibrators and ``EXPLICIT_BATCH`` and renumbered
 the creation flags, so a plan names enum members by *name*; the builder resolves them through
@@ -84,6 +84,9 @@ class BuildPlan:
         onnx_requirement: one of the ``ONNX_*`` constants above.
         uses_calibration_cache: 10.x legacy INT8 path (a calibrator that only replays a cache file).
         trtexec_precision_args: the trtexec flags that give the same precision.
+        pins_fp32: weakly typed with reduced precision from an FP32 ONNX (10.x): the layers the FP16-typed export
+            keeps in FP32 (:func:`trt_panoptic.export.contract.fp32_nodes`) are pinned to FP32 by precision
+            constraints (``BuilderFlag.OBEY_PRECISION_CONSTRAINTS``).
         notes: why this plan, for the log.
     """
 
@@ -94,6 +97,7 @@ class BuildPlan:
     onnx_requirement: str
     uses_calibration_cache: bool = False
     trtexec_precision_args: tuple[str, ...] = ()
+    pins_fp32: bool = False
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -126,8 +130,9 @@ def select_plan(version: TrtVersion | str, precision: str, *, calibration_cache:
         version: a :class:`TrtVersion` or its text.
         precision: ``fp32`` | ``fp16`` | ``int8``.
         calibration_cache: INT8 from a plain ONNX + a TensorRT calibration cache (10.x legacy path only).
-        fp16_typed_onnx: the ONNX is FP16-typed (``export --fp16``): on 10.x, fp16 is then built strongly typed,
-            so the layers the export keeps in FP32 (box math, NMS, RoIs, normalization) stay FP32, as on 11.x.
+        fp16_typed_onnx: the ONNX is FP16-typed (``export --fp16``, or its Q/DQ version): on 10.x, fp16 and Q/DQ
+            int8 are then built strongly typed, so the layers the export keeps in FP32 (box math, NMS, RoIs,
+            normalization) stay FP32, as on 11.x. From an FP32 ONNX, 10.x pins those layers to FP32 instead.
     """
     if isinstance(version, str):
         version = parse_version(version)
@@ -145,6 +150,12 @@ def select_plan(version: TrtVersion | str, precision: str, *, calibration_cache:
                 notes=("FP16 from the FP16-typed ONNX on a strongly typed network (as on 11.x): the export's FP32 "
                        "layers — box decoding, NMS, RoIs, normalization — stay FP32; no BuilderFlag.FP16",),
             )
+        if precision == "int8" and fp16_typed_onnx and not calibration_cache:
+            return BuildPlan(
+                version, precision, ("STRONGLY_TYPED",), (), ONNX_QDQ, trtexec_precision_args=("--stronglyTyped",),
+                notes=("INT8 + FP16 from the Q/DQ'd FP16-typed ONNX on a strongly typed network (as on 11.x): INT8 "
+                       "where the Q/DQ nodes are, FP16 and the export's FP32 islands elsewhere",),
+            )
         return _plan_10(version, precision, calibration_cache)
     return _plan_11(version, precision, calibration_cache)
 
@@ -152,26 +163,34 @@ def select_plan(version: TrtVersion | str, precision: str, *, calibration_cache:
 def _plan_10(version: TrtVersion, precision: str, calibration_cache: bool) -> BuildPlan:
     if precision == "fp32":
         return BuildPlan(version, precision, (), (), ONNX_ANY, notes=("FP32: no precision flag",))
+    pinned = ("the layers the FP16-typed export keeps in FP32 — box decoding, NMS inputs, RoIs, normalization, "
+              "softmax, the mask sigmoid — are pinned to FP32 (layer precision and output types, "
+              "OBEY_PRECISION_CONSTRAINTS), so the per-layer types equal the strongly typed FP16 build's; trtexec "
+              "cannot take that list: build with trt-panoptic, or export --fp16 for trtexec --stronglyTyped")
     if precision == "fp16":
         return BuildPlan(
-            version, precision, (), ("FP16",), ONNX_ANY, trtexec_precision_args=("--fp16",),
-            notes=("FP16 via BuilderFlag.FP16: TensorRT picks FP16 kernels where faster",),
+            version, precision, (), ("FP16", "OBEY_PRECISION_CONSTRAINTS"), ONNX_ANY, trtexec_precision_args=("--fp16",),
+            pins_fp32=True,
+            notes=("FP16 via BuilderFlag.FP16 from the FP32 ONNX: TensorRT picks FP16 kernels where faster", pinned),
         )
     if calibration_cache:
         return BuildPlan(
-            version, precision, (), ("INT8", "FP16"), ONNX_FP32_FOR_CALIB, uses_calibration_cache=True,
-            trtexec_precision_args=("--int8", "--fp16"),
+            version, precision, (), ("INT8", "FP16", "OBEY_PRECISION_CONSTRAINTS"), ONNX_FP32_FOR_CALIB,
+            uses_calibration_cache=True, trtexec_precision_args=("--int8", "--fp16"), pins_fp32=True,
             notes=(
                 "INT8, legacy implicit quantization: scales from a calibration cache (deprecated in 10.x, "
                 "removed in 11.x; prefer the Q/DQ ONNX)",
+                pinned,
             ),
         )
     return BuildPlan(
-        version, precision, (), ("INT8", "FP16"), ONNX_QDQ, trtexec_precision_args=("--int8", "--fp16"),
+        version, precision, (), ("INT8", "FP16", "OBEY_PRECISION_CONSTRAINTS"), ONNX_QDQ,
+        trtexec_precision_args=("--int8", "--fp16"), pins_fp32=True,
         notes=(
             "INT8 via explicit quantization: the Q/DQ nodes of the ONNX carry the scales; "
             "BuilderFlag.INT8 enables the Q/DQ kernels",
             "BuilderFlag.FP16 as well, so the layers the calibration kept in float may run in FP16",
+            pinned,
         ),
     )
 

@@ -8,7 +8,9 @@ ONNX this project wrote:
 - **what a graph is**: :class:`OnnxInfo` / :func:`onnx_info` — config, input size, flavour, precision
   (from the metadata) and inputs, Q/DQ and FP16 counts, plugin ops (from the graph);
 - **plugin identity**: the ONNX domain, TensorRT plugin namespace and version, and each plugin's fields
-  (ONNX attributes = ``plugins/<name>/fields.h``).
+  (ONNX attributes = ``plugins/<name>/fields.h``);
+- **FP32 islands**: :func:`fp32_nodes`, the nodes of an FP32 export that a reduced-precision build must keep in
+  FP32 — the ones the FP16-typed export types FP32.
 """
 from __future__ import annotations
 
@@ -41,6 +43,33 @@ PLUGIN_FIELDS = {
     # emitted by the export twin itself (graph_model._PanopticFusion), not by a rewrite
     "PanopticFusion": ("stuff_area_limit", "num_stuff", "instance_score_thresh", "overlap_thresh", "mask_threshold"),
 }
+
+
+#: Normalization ops (GroupNorm exports as InstanceNormalization between reshapes, in a ``norm`` scope).
+_NORM_OPS = ("InstanceNormalization", "GroupNormalization", "LayerNormalization", "BatchNormalization")
+#: Data movement that follows its input's type (FP16 feature maps in the FP16-typed export): never pinned.
+_FOLLOWS_INPUT = ("Gather",)
+
+
+def fp32_nodes(model: onnx.ModelProto) -> list[str]:
+    """Names of the nodes of an FP32 export that compute in FP32 in the FP16-typed export.
+
+    The export twin (``export/graph_model.py``) names its own arithmetic at the graph's top level (one path
+    segment: ``/Sub_3``, ``/TopK``, ``/NonMaxSuppression``) — pixel normalization, anchors, box decoding and
+    clipping, NMS scores, top-k, softmax, the mask sigmoid, the panoptic tail — and its submodules under their
+    scope (``/backbone/…``); normalization layers live in a ``norm`` scope. Those are what the FP16-typed
+    export keeps in FP32 (``Float32Norm``, ``_compute``), so a TensorRT 10.x FP16/INT8 build of the FP32
+    export pins exactly these to FP32 (precision constraints) and gets the per-layer types the strongly typed
+    build of the FP16-typed export gets. Plugin nodes choose their own formats; gathers follow their input.
+    """
+    names = []
+    for node in model.graph.node:
+        scope = node.name.strip("/").split("/")
+        if node.domain == PLUGIN_DOMAIN or node.op_type in _FOLLOWS_INPUT or not node.name:
+            continue
+        if len(scope) == 1 or "norm" in scope[:-1] or node.op_type in _NORM_OPS:
+            names.append(node.name)
+    return names
 
 
 def write_metadata(model: onnx.ModelProto, **values: str) -> onnx.ModelProto:

@@ -144,9 +144,13 @@ def calibrate(model, data: str | Path, recipe: CalibrationRecipe, *, progress: b
     import onnx
 
     from trt_panoptic.quantization.calib_data import CalibrationImages
+    from trt_panoptic.quantization.qdq import FP16_QDQ_OPSET
 
-    if any(init.data_type == onnx.TensorProto.FLOAT16 for init in model.graph.initializer):
-        raise TrtPanopticError("--onnx should be the FP32 export, got an FP16-typed one — export without --fp16 and calibrate that")
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    if opset < FP16_QDQ_OPSET and any(init.data_type == onnx.TensorProto.FLOAT16 for init in model.graph.initializer):
+        # checked before the statistics pass (minutes), not when the Q/DQ nodes are inserted
+        raise TrtPanopticError(f"--onnx FP16-typed needs opset ≥ {FP16_QDQ_OPSET} for FP16 Q/DQ, got opset {opset} — "
+                               f"re-export with --fp16 --opset {FP16_QDQ_OPSET}")
     name_nodes(model)
     plan = plan_quantization(model, recipe.skip)
     if not plan.nodes:

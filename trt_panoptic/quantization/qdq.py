@@ -47,7 +47,11 @@ DEFAULT_SKIP: tuple[str, ...] = (
 )
 LINEAR_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 QMAX = 127
-_FLOAT = 1  # onnx.TensorProto.FLOAT
+_FLOAT, _FLOAT16 = 1, 10  # onnx.TensorProto.FLOAT, FLOAT16
+#: Element types Q/DQ may take as input: FP32, and FP16 in the FP16-typed export (the scale then is FP16 too).
+FLOAT_TYPES = (_FLOAT, _FLOAT16)
+#: QuantizeLinear/DequantizeLinear take FP16 inputs and scales from this opset on (opset 13 only FP32).
+FP16_QDQ_OPSET = 19
 
 
 @dataclass
@@ -93,19 +97,23 @@ def matches(patterns: Sequence[str], *names: str) -> bool:
     return any(fnmatch.fnmatchcase(n, p) for p in patterns for n in names if n)
 
 
-def _float_tensors(model) -> set[str] | None:
-    """Names of tensors known to be float32 (graph I/O, value_info after shape inference); None if unknown."""
+def tensor_types(model) -> dict[str, int] | None:
+    """Tensor name → ONNX element type (graph I/O and value_info after shape inference); None if unknown."""
     import onnx
 
     try:
         inferred = onnx.shape_inference.infer_shapes(model)
     except Exception:  # noqa: BLE001 — shape inference is a hint only
         return None
-    out = set()
-    for vi in list(inferred.graph.value_info) + list(inferred.graph.input) + list(inferred.graph.output):
-        if vi.type.HasField("tensor_type") and vi.type.tensor_type.elem_type == _FLOAT:
-            out.add(vi.name)
-    return out
+    return {vi.name: vi.type.tensor_type.elem_type
+            for vi in list(inferred.graph.value_info) + list(inferred.graph.input) + list(inferred.graph.output)
+            if vi.type.HasField("tensor_type")}
+
+
+def _float_tensors(model) -> set[str] | None:
+    """Names of tensors known to be FP32 or FP16; None if unknown."""
+    types = tensor_types(model)
+    return None if types is None else {t for t, elem in types.items() if elem in FLOAT_TYPES}
 
 
 def _weight_axis(node, weight) -> int | None:
@@ -173,7 +181,7 @@ def plan_quantization(
                 continue
             x, w = node.input[0], node.input[1]
             weight = inits.get(w)
-            if weight is None or not is_float_activation(x) or weight.data_type != _FLOAT:
+            if weight is None or not is_float_activation(x) or weight.data_type not in FLOAT_TYPES:
                 if node.op_type != "MatMul":
                     logger.debug("qdq: %s %s has no float initializer weight; left in float", node.op_type, node.name)
                 continue
@@ -245,12 +253,16 @@ def weight_scales(w: np.ndarray, axis: int) -> np.ndarray:
     return np.where(amax > 0, amax, 1.0).astype(np.float32) / np.float32(QMAX)
 
 
-def quantize_weight(w: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
-    """(int8 weights rounded half-to-even in [-127, 127], float32 scales) for per-channel INT8 along ``axis``."""
-    scale = weight_scales(w, axis)
+def quantize_weight(w: np.ndarray, axis: int, dtype: type = np.float32) -> tuple[np.ndarray, np.ndarray]:
+    """(int8 weights rounded half-to-even in [-127, 127], scales) for per-channel INT8 along ``axis``.
+
+    ``dtype`` is the scale's type (the weight's: float16 in the FP16-typed export); the weights are rounded
+    with the scale as stored, so dequantization gives back exactly ``q · scale``.
+    """
+    scale = weight_scales(w, axis).astype(dtype)
     shape = [1] * w.ndim
     shape[axis] = -1
-    q = np.clip(np.rint(w.astype(np.float32) / scale.reshape(shape)), -QMAX, QMAX).astype(np.int8)
+    q = np.clip(np.rint(w.astype(np.float32) / scale.astype(np.float32).reshape(shape)), -QMAX, QMAX).astype(np.int8)
     return q, scale
 
 
@@ -289,6 +301,14 @@ def insert_qdq(
         raise TrtPanopticError(f"ONNX opset should be ≥ 13 for per-channel Q/DQ, got {opset} — re-export with opset 17")
     graph = out.graph
     inits = {i.name: i for i in graph.initializer}
+    types = tensor_types(model) or {}
+    # Q/DQ on an FP16 tensor stays FP16 (its scale is FP16): unquantized layers keep running in FP16 and no
+    # Cast pair surrounds each Q/DQ (FP16 Q/DQ exist from opset 19 on)
+    half = {t for t in plan.activations if types.get(t) == _FLOAT16}
+    half |= {w for w in plan.weights if inits[w].data_type == _FLOAT16}
+    if half and opset < FP16_QDQ_OPSET:
+        raise TrtPanopticError(f"ONNX opset should be ≥ {FP16_QDQ_OPSET} for Q/DQ on the FP16-typed export, got {opset} "
+                               f"— re-export with --fp16 --opset {FP16_QDQ_OPSET}")
     by_name = {n.name: n for n in graph.node}
     new_inits = []
     head_nodes = []  # weight Q/DQ: inputs are initializers, so they may come first
@@ -300,7 +320,7 @@ def insert_qdq(
         if any(by_name[c].op_type == "ConvTranspose" for c, _ in consumers):
             axis = convtranspose_axis
         wf = numpy_helper.to_array(inits[w]).astype(np.float32)
-        q, scale = quantize_weight(wf, axis)
+        q, scale = quantize_weight(wf, axis, np.float16 if w in half else np.float32)
         base = _safe(w)
         s_name, z_name, dq_out = f"{base}_scale", f"{base}_zero_point", f"{base}_dequantized"
         new_inits += [numpy_helper.from_array(scale, s_name),
@@ -324,7 +344,8 @@ def insert_qdq(
     for t in plan.activations:
         base = _safe(t)
         s_name, z_name = f"{base}_scale", f"{base}_zero_point"
-        new_inits += [numpy_helper.from_array(np.array(activation_scale(amax[t]), np.float32), s_name),
+        scale = np.array(activation_scale(amax[t]), np.float16 if t in half else np.float32)
+        new_inits += [numpy_helper.from_array(scale, s_name),
                       numpy_helper.from_array(np.array(0, np.int8), z_name)]
         q_out, dq_out = f"{base}_quantized", f"{base}_dequantized"
         pair = [helper.make_node("QuantizeLinear", [t, s_name, z_name], [q_out], name=f"{base}_QuantizeLinear"),

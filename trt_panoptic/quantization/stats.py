@@ -22,10 +22,14 @@ NUM_BINS = 2048
 
 
 def expose_tensors(model, tensors: Sequence[str]):
-    """A copy of ``model`` (``onnx.ModelProto``) whose graph also outputs ``tensors`` (as float32)."""
+    """A copy of ``model`` (``onnx.ModelProto``) whose graph also outputs ``tensors`` (in their own float type:
+    FP16 in the FP16-typed export)."""
     import onnx
     from onnx import helper
 
+    from trt_panoptic.quantization.qdq import tensor_types
+
+    types = tensor_types(model) or {}
     out = onnx.ModelProto()
     out.CopyFrom(model)
     present = {o.name for o in out.graph.output}
@@ -34,7 +38,7 @@ def expose_tensors(model, tensors: Sequence[str]):
         if t not in known:
             raise TrtPanopticError(f"tensor {t!r} should be produced by the ONNX graph, got no such tensor — plan on this ONNX")
         if t not in present:
-            out.graph.output.append(helper.make_tensor_value_info(t, onnx.TensorProto.FLOAT, None))
+            out.graph.output.append(helper.make_tensor_value_info(t, types.get(t, onnx.TensorProto.FLOAT), None))
     return out
 
 
@@ -106,7 +110,7 @@ def collect_stats(
                 hists[k, 0] += x.size
                 continue
             # bin of |x| = floor(|x| / max · bins); the top value falls into the last bin
-            a = np.abs(x.ravel(), dtype=np.float32)
+            a = np.abs(x.ravel().astype(np.float32, copy=False))
             a *= np.float32(num_bins / absmax[k])
             idx = a.astype(np.intp)
             np.minimum(idx, num_bins - 1, out=idx)
