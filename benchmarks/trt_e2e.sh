@@ -52,11 +52,14 @@ step "data: synthetic validation set (unseen seed)"
 step "export: portable (ONNX Runtime reference), TensorRT flavour, FP16-typed TensorRT flavour"
 "${TP[@]}" export --height "$H" --width "$W" --out "$OUT/model.onnx"
 "${TP[@]}" export --flavor tensorrt --height "$H" --width "$W" --out "$OUT/model.trt.onnx"
-"${TP[@]}" export --flavor tensorrt --fp16 --height "$H" --width "$W" --out "$OUT/model.trt.fp16.onnx"
+# opset 19: QuantizeLinear/DequantizeLinear take FP16 there, so the INT8 model below keeps FP16 elsewhere
+"${TP[@]}" export --flavor tensorrt --fp16 --opset 19 --height "$H" --width "$W" --out "$OUT/model.trt.fp16.onnx"
 
-step "calibrate: Q/DQ INT8 ONNX (+ cache for the 10.x legacy path)"
-"${TP[@]}" calibrate --onnx "$OUT/model.trt.onnx" --data "$OUT/data" --method entropy \
-  --num-images "$CALIB_IMAGES" --out "$OUT/model.trt.int8.onnx" --cache "$OUT/calib.cache"
+step "calibrate: INT8+FP16 Q/DQ ONNX from the FP16-typed export (+ a cache for the 10.x legacy path)"
+"${TP[@]}" calibrate --onnx "$OUT/model.trt.fp16.onnx" --data "$OUT/data" --method mse \
+  --num-images "$CALIB_IMAGES" --out "$OUT/model.trt.int8.onnx"
+"${TP[@]}" calibrate --onnx "$OUT/model.trt.onnx" --data "$OUT/data" --method mse \
+  --num-images "$CALIB_IMAGES" --out "$OUT/model.trt.int8fp32.onnx" --cache "$OUT/calib.cache"
 
 step "build fp16 and int8 engines (TensorRT $TRT_VERSION)"
 # Both majors build FP16 from the FP16-typed graph, strongly typed: box math, NMS, RoIs and GroupNorm stay

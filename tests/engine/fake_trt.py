@@ -124,6 +124,9 @@ class FakeCuda:
     def device_info(self) -> tuple[str, str]:
         return self.gpu
 
+    def memory_info(self) -> tuple[int, int]:
+        return 6 << 30, 8 << 30  # an 8 GB Orin with 6 GB free
+
     def malloc(self, nbytes: int) -> int:
         ptr, self._next = self._next, self._next + nbytes + 256
         self.memory[ptr] = bytearray(nbytes)
@@ -198,8 +201,13 @@ ONNX_TO_TRT = {"UINT8": "UINT8", "FLOAT": "FLOAT", "FLOAT16": "HALF", "INT32": "
 TRT_TO_NP = {"UINT8": np.uint8, "FLOAT": np.float32, "HALF": np.float16, "INT32": np.int32, "INT64": np.int64}
 
 
-def make_fake_trt(version: str = "10.3.0", cuda: FakeCuda | None = None, unsupported_ops=(), plugin_ok=True):
-    """A fake ``tensorrt`` module of ``version``; returns (module, recorder)."""
+def make_fake_trt(version: str = "10.3.0", cuda: FakeCuda | None = None, unsupported_ops=(), plugin_ok=True,
+                  build_error: str | None = None):
+    """A fake ``tensorrt`` module of ``version``; returns (module, recorder).
+
+    ``build_error``: ``build_serialized_network`` logs this message at ERROR to the builder's logger and
+    returns None, as TensorRT does when a build fails (e.g. "could not find any implementation").
+    """
     rec = Recorder()
     major = int(version.split(".")[0])
     builder_flags = {"DEBUG": 0, "GPU_FALLBACK": 1, "REFIT": 2, "TF32": 3}
@@ -221,6 +229,16 @@ def make_fake_trt(version: str = "10.3.0", cuda: FakeCuda | None = None, unsuppo
         def __init__(self, min_severity=None):
             self._rec = rec
             rec.calls.append(("Logger.__init__", 1 if min_severity is not None else 0, ()))
+
+    class ILogger:
+        """The bindings' abstract logger: subclasses call ``ILogger.__init__`` and implement ``log``."""
+
+        # used by the fake itself to call log(): not recorded as a name the code uses
+        Severity = FakeEnum(Recorder(), "ILogger.Severity",
+                            {"INTERNAL_ERROR": 0, "ERROR": 1, "WARNING": 2, "INFO": 3, "VERBOSE": 4})
+
+        def __init__(self):
+            rec.names.add("ILogger.__init__")
 
     class IHostMemory(bytes):
         pass
@@ -361,7 +379,7 @@ def make_fake_trt(version: str = "10.3.0", cuda: FakeCuda | None = None, unsuppo
 
     class Builder(_Rec):
         def __init__(self, logger):
-            self._rec = rec
+            self._rec, self._logger = rec, logger
             rec.calls.append(("Builder.__init__", 1, ()))
 
         def create_network(self, flags=0):
@@ -375,6 +393,10 @@ def make_fake_trt(version: str = "10.3.0", cuda: FakeCuda | None = None, unsuppo
             return IOptimizationProfile()
 
         def build_serialized_network(self, network, config):
+            if build_error is not None:
+                if isinstance(self._logger, ILogger):  # the real bindings call a Python subclass's log()
+                    self._logger.log(ILogger.Severity.ERROR, build_error)
+                return None
             calib = None
             if object.__getattribute__(config, "int8_calibrator") is not None:
                 c = object.__getattribute__(config, "int8_calibrator")
@@ -489,7 +511,7 @@ def make_fake_trt(version: str = "10.3.0", cuda: FakeCuda | None = None, unsuppo
     def get_plugin_registry():
         return registry
 
-    classes = dict(Logger=Logger, Builder=Builder, OnnxParser=OnnxParser, Runtime=Runtime, nptype=nptype,
+    classes = dict(Logger=Logger, ILogger=ILogger, Builder=Builder, OnnxParser=OnnxParser, Runtime=Runtime, nptype=nptype,
                    get_plugin_registry=get_plugin_registry, init_libnvinfer_plugins=init_libnvinfer_plugins)
     if major == 10:
         classes.update(float32=float32, float16=float16)

@@ -207,3 +207,30 @@ def test_10x_fp16_from_the_fp32_export_pins_its_fp32_islands(tmp_path, tensorrt_
         else:
             assert layer._output_types == {}
     assert_names_declared(rec, 10)
+
+
+def test_the_workspace_defaults_to_half_the_free_device_memory(tmp_path):
+    # TensorRT's default is the whole device: on a Jetson that starves the rest of the process
+    trt, _ = make_fake_trt("10.3.0")
+    onnx = make_onnx(tmp_path / "m.onnx")
+    sidecar = build_engine(BuildOptions(onnx=onnx, out=tmp_path / "m.engine", precision="fp32"), trt=trt, gpu=GPU,
+                           memory=lambda: (6 << 30, 8 << 30))
+    engine = json.loads((tmp_path / "m.engine").read_bytes())
+    assert engine["pools"] == {"WORKSPACE": 3 << 30} and sidecar.workspace_mb == 3072
+    assert "--memPoolSize=workspace:3072M" in sidecar.trtexec_command
+
+
+@pytest.mark.parametrize("error, says", [
+    ("[optimizer.cpp::computeCosts] Error Code 10: Internal Error (Could not find any implementation for node "
+     "/backbone/res5/Conv.)", "ran out of memory choosing kernels (a workspace of 512 MiB; 700 MiB free of 8192 MiB)"),
+    ("Error Code 4: Miscellaneous (IShuffleLayer /Reshape: reshape changes volume)", "first error: Error Code 4"),
+])
+def test_a_failed_build_is_explained_from_tensorrts_log(tmp_path, error, says):
+    trt, rec = make_fake_trt("10.3.0", build_error=error)
+    onnx = make_onnx(tmp_path / "m.onnx")
+    with pytest.raises(TrtPanopticError, match="should build the engine, got a failure") as info:
+        build_engine(BuildOptions(onnx=onnx, out=tmp_path / "m.engine", precision="fp32", workspace_mb=512), trt=trt,
+                     gpu=GPU, memory=lambda: (700 << 20, 8 << 30))
+    assert says in str(info.value) and "\n" not in str(info.value)
+    assert not (tmp_path / "m.engine").exists()
+    assert_names_declared(rec, 10)

@@ -1,7 +1,8 @@
 """Real TensorRT on a real GPU: build the tiny ONNX, run it through TrtRunner, compare with numpy.
 
 Skips (with the reason) where TensorRT, a CUDA binding or a GPU is missing — i.e. on every machine this
-project has had so far; nothing here has run yet. benchmarks/trt_e2e.sh does the same for the full model.
+project has had so far; nothing here has run yet. The last test builds the bundled model itself (plugins,
+NMS, data-dependent gathers); benchmarks/trt_e2e.sh times it and measures its PQ.
 """
 import importlib.util
 
@@ -71,3 +72,40 @@ def test_int8_qdq(tmp_path):
 def test_dynamic_batch(tmp_path):
     _, image, outs = _build_and_run(tmp_path, "fp32", "fp32", batch="n")
     np.testing.assert_allclose(outs[0], image.astype(np.float32) * 0.5, rtol=1e-6)
+
+
+@pytest.mark.parametrize("precision", ["fp16", "int8"])
+def test_the_bundled_model_end_to_end(tmp_path, precision):
+    # What matters first on a TensorRT machine: the real graph — our three plugins, TensorRT's NMS, the
+    # data-dependent gathers and scatters — built from the FP16-typed export (int8: its Q/DQ version, FP16
+    # scales), giving the panoptic maps ONNX Runtime gives on the FP32 portable export.
+    from trt_panoptic.data.synthetic import default_categories, render_scene
+    from trt_panoptic.engine.builder import BuildOptions, build_engine
+    from trt_panoptic.export.exporter import export_onnx, save_onnx
+    from trt_panoptic.modeling.checkpoint import load_model
+    from trt_panoptic.plugins.build import PLUGIN_LIBRARY_NAME, cmake_build
+    from trt_panoptic.quantization.pipeline import CalibrationRecipe, calibrate
+    from trt_panoptic.quantization.qdq import FP16_QDQ_OPSET
+    from trt_panoptic.runtime import create_predictor
+
+    model, cfg = load_model(None)
+    size = tuple(cfg.model.input.size)
+    reference = export_onnx(model, cfg, height=size[0], width=size[1])
+    graph = export_onnx(model, cfg, height=size[0], width=size[1], flavor="tensorrt", fp16=True, opset=FP16_QDQ_OPSET)
+    if precision == "int8":
+        graph = calibrate(graph, "synthetic:77", CalibrationRecipe(method="mse", num_images=32), progress=False).model
+    save_onnx(reference, tmp_path / "ref.onnx")
+    save_onnx(graph, tmp_path / "m.onnx")
+    library = cmake_build() / PLUGIN_LIBRARY_NAME
+    assert library.is_file(), "the TensorRT plugin library should build where TensorRT is installed"
+    build_engine(BuildOptions(onnx=tmp_path / "m.onnx", out=tmp_path / "m.engine", precision=precision, plugin=library))
+    trt = create_predictor("tensorrt", model=tmp_path / "m.engine", plugins=library)
+    ort = create_predictor("onnxruntime", model=tmp_path / "ref.onnx")
+    rng = np.random.default_rng(5)
+    agree = []
+    for _ in range(8):
+        frame, _, _ = render_scene(rng, size[0], size[1], default_categories())
+        a, b = trt.predict(frame), ort.predict(frame)
+        agree.append(float(np.mean(np.asarray(a.sem_labels) == np.asarray(b.sem_labels))))
+        assert len(a.segments_info) > 0
+    assert min(agree) > (0.99 if precision == "fp16" else 0.97), agree

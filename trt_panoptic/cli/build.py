@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp16", help="engine precision (default: fp16)")
     p.add_argument("--out", type=Path, required=True, help="engine file to write (sidecar: <out>.json)")
     p.add_argument("--plugins", type=Path, default=None, help="plugin library, e.g. libtrt_panoptic_plugins.so")
-    p.add_argument("--workspace-mb", type=int, default=None, help="workspace memory pool limit (MiB)")
+    p.add_argument("--workspace-mb", type=int, default=None, help="workspace memory pool limit in MiB (default: half the GPU memory free when the build starts)")
     p.add_argument("--timing-cache", type=Path, default=None, help="timing cache file, reused and updated")
     p.add_argument("--opt-level", type=int, default=None, help="builder optimization level 0-5 (default 3)")
     p.add_argument("--shape", action="append", default=[], metavar="NAME:DxDxD",

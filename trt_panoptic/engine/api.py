@@ -67,6 +67,10 @@ TRT_API: tuple[TrtName, ...] = (
     _e("Logger.Severity.WARNING"),
     _e("Logger.Severity.INFO"),
     _e("Logger.Severity.VERBOSE"),
+    # the builder's own logger (keeps TensorRT's errors to explain a failed build)
+    _c("ILogger"),
+    _m("ILogger.__init__"),
+    _m("ILogger.log", "severity", "msg"),
     # plugins
     TrtName("get_plugin_registry", "function"),
     TrtName("init_libnvinfer_plugins", "function", ("logger", "namespace")),

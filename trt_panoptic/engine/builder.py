@@ -8,6 +8,7 @@ the engine and its sidecar atomically.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shlex
@@ -18,6 +19,7 @@ from typing import Any, Callable
 import onnx
 
 from trt_panoptic.engine.api import lookup
+from trt_panoptic.engine.build_log import capturing_logger, default_workspace_mb, explain_build_failure
 from trt_panoptic.atomic_io import atomic_write_bytes
 from trt_panoptic.engine.files import sha256_file
 from trt_panoptic.engine.onnx_info import check_onnx_for_plan, optimization_profile
@@ -46,7 +48,7 @@ class BuildOptions:
         out: the engine file to write (its sidecar goes to ``<out>.json``).
         precision: ``fp32`` | ``fp16`` | ``int8``.
         plugin: the plugin library (``libtrt_panoptic_plugins.so``) to load into the registry, if any.
-        workspace_mb: workspace memory pool limit in MiB (None = TensorRT's default, the whole GPU).
+        workspace_mb: workspace memory pool limit in MiB (None = half the device memory free at build time).
         timing_cache: timing cache file, read if it exists and written back after the build.
         opt_level: builder optimization level 0–5 (None = TensorRT's default, 3).
         shapes: input name → shape for dynamic inputs other than the batch dimension.
@@ -302,17 +304,29 @@ def build_engine(
     *,
     trt: Any = None,
     gpu: Callable[[], tuple[str, str]] | None = None,
+    memory: Callable[[], tuple[int, int] | None] | None = None,
 ) -> Sidecar:
     """Build ``options.onnx`` into ``options.out`` with the installed TensorRT; returns the sidecar written.
+
+    Without ``options.workspace_mb`` the workspace is half the device memory free at build time
+    (:func:`~trt_panoptic.engine.build_log.default_workspace_mb`), recorded in the sidecar.
 
     Args:
         options: the build request.
         trt: the ``tensorrt`` module (default: import it; tests pass a stand-in).
         gpu: returns (GPU name, compute capability) for the sidecar (default: :func:`engine.cuda.gpu_info`).
+        memory: returns (free, total) device bytes, or None (default: :func:`engine.cuda.device_memory`).
     """
     if trt is None:
         trt = import_optional("tensorrt", TENSORRT_INSTALL_HINT)
     version = parse_version(trt.__version__)
+    if memory is None:
+        from trt_panoptic.engine.cuda import device_memory as memory
+    free_total = memory()
+    if options.workspace_mb is None and free_total is not None:
+        options = dataclasses.replace(options, workspace_mb=default_workspace_mb(free_total[0]))
+        logger.info("workspace: %d MiB, half of the %d MiB free on the GPU (--workspace-mb to choose)",
+                    options.workspace_mb, free_total[0] >> 20)
     prepared = prepare_build(options, version)
     logger.info(prepared.plan.describe())
     for text in prepared.warnings:
@@ -322,7 +336,7 @@ def build_engine(
         from trt_panoptic.engine.cuda import gpu_info as gpu
     gpu_name, capability = gpu()
 
-    trt_logger = trt.Logger(lookup(trt, trt_log_severity(), version.major))
+    trt_logger, trt_errors = capturing_logger(trt)
     builder = create_or_explain(lambda: trt.Builder(trt_logger), "a builder", version)
     # plugin creators before parsing: NVIDIA's (ROIAlign_TRT for the portable pooler) and ours
     init_nvidia_plugins(trt, trt_logger)
@@ -334,10 +348,8 @@ def build_engine(
     config = _builder_config(trt, builder, prepared)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
-        raise TrtPanopticError(
-            f"TensorRT {version} should build the engine, got a failure (see its log above) — check "
-            "trt-panoptic inspect on the ONNX, try --workspace-mb with more memory"
-        )
+        raise TrtPanopticError(f"TensorRT {version} should build the engine, got a failure: "
+                               f"{explain_build_failure(trt_errors, options.workspace_mb, free_total)}")
     if options.timing_cache is not None:
         atomic_write_bytes(options.timing_cache, bytes(memoryview(config.get_timing_cache().serialize())))
     atomic_write_bytes(options.out, bytes(memoryview(serialized)))

@@ -30,6 +30,7 @@ CUDA_INSTALL_HINT = (
 CUDA_RUNTIME_API: dict[str, int] = {
     "cudaGetDevice": 0,
     "cudaGetDeviceProperties": 1,
+    "cudaMemGetInfo": 0,
     "cudaMalloc": 1,
     "cudaFree": 1,
     "cudaMallocHost": 1,
@@ -62,6 +63,9 @@ class CudaBackend(Protocol):
 
     def device_info(self) -> tuple[str, str]:
         """(GPU name, compute capability ``"major.minor"``) of the current device."""
+
+    def memory_info(self) -> tuple[int, int]:
+        """(free, total) bytes of device memory (on a Jetson: of the memory the CPU shares with it)."""
 
     def malloc(self, nbytes: int) -> int:
         """Allocate ``nbytes`` of device memory; returns the device pointer."""
@@ -139,6 +143,11 @@ class CudaPythonBackend:
         prop = self._call("cudaGetDeviceProperties", device)
         name = prop.name.split(b"\0", 1)[0].decode() if isinstance(prop.name, bytes) else str(prop.name)
         return name, f"{prop.major}.{prop.minor}"
+
+    def memory_info(self) -> tuple[int, int]:
+        """``cudaMemGetInfo``: (free, total) bytes."""
+        free, total = self._call("cudaMemGetInfo")
+        return int(free), int(total)
 
     def malloc(self, nbytes: int) -> int:
         """``cudaMalloc`` of ``nbytes`` (at least 1); returns the device pointer."""
@@ -246,6 +255,11 @@ class PyCudaBackend:
         major, minor = self.device.compute_capability()
         return self.device.name(), f"{major}.{minor}"
 
+    def memory_info(self) -> tuple[int, int]:
+        """``mem_get_info``: (free, total) bytes."""
+        free, total = self.cuda.mem_get_info()
+        return int(free), int(total)
+
     def malloc(self, nbytes: int) -> int:
         """``mem_alloc`` of ``nbytes`` (at least 1), kept alive until :meth:`free`; returns the device pointer."""
         alloc = self.cuda.mem_alloc(max(int(nbytes), 1))
@@ -338,6 +352,18 @@ def load_cuda_backend(prefer: str | None = None) -> CudaBackend:
     except ImportError:
         raise TrtPanopticError(f"a CUDA binding should be installed, got neither cuda-python nor pycuda — {CUDA_INSTALL_HINT}") from None
     return PyCudaBackend(driver)
+
+
+def device_memory() -> tuple[int, int] | None:
+    """(free, total) bytes of device 0's memory, or None when no CUDA binding can tell."""
+    try:
+        backend = load_cuda_backend()
+    except TrtPanopticError:
+        return None
+    try:
+        return backend.memory_info()
+    finally:
+        backend.close()
 
 
 def gpu_info() -> tuple[str, str]:
