@@ -12,6 +12,11 @@ method's thresholds come from them, so the methods are compared on the same meas
 
 Writes benchmarks/results/int8_accuracy.{json,md}.
 
+``--fp16`` measures INT8 composed with FP16 instead (what TensorRT 11.x builds, and 10.x from the same ONNX):
+the FP16-typed export (opset 19, FP32 islands for normalization and box math), and its Q/DQ versions with
+FP16 scales, statistics taken on the FP16 graph itself; rows fp32 / fp16 / int8+fp16 per method, written
+to benchmarks/results/int8_fp16_accuracy.{json,md}.
+
     python benchmarks/int8_accuracy.py [--weights CKPT] [--size 256] [--val-images 100 --val-seed 2026]
         [--calib synthetic:77 --calib-images 256] [--sensitivity-images 50] [--methods minmax,percentile,entropy,mse]
 """
@@ -41,7 +46,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--methods", default="minmax,percentile,entropy,mse")
     p.add_argument("--sensitivity-images", type=int, default=50, help="validation images per sensitivity row; 0 = skip the study")
     p.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0 = default)")
-    p.add_argument("--out", default=str(RESULTS / "int8_accuracy"), help="output path without suffix")
+    p.add_argument("--fp16", action="store_true", help="INT8 on the FP16-typed export (rows fp32 / fp16 / int8+fp16)")
+    p.add_argument("--out", default=None, help="output path without suffix (default results/int8_accuracy, "
+                                               "results/int8_fp16_accuracy with --fp16)")
     return p.parse_args(argv)
 
 
@@ -67,6 +74,8 @@ def main(argv=None) -> int:
     fp32 = export_onnx(model_t, cfg, height=args.size, width=args.size)
     name_nodes(fp32)
     threads = args.threads or None
+    if args.fp16:
+        return fp16_study(args, model_t, cfg, fp32, t_start)
 
     def evaluate(proto, data, limit=None) -> dict:
         pred = OnnxRuntimePredictor(proto, providers=["CPUExecutionProvider"], threads=threads)
@@ -141,11 +150,11 @@ def main(argv=None) -> int:
         "machine": info,
         "wall_s": round(time.perf_counter() - t_start, 1),
     }
-    out = Path(args.out)
+    out = Path(args.out or RESULTS / "int8_accuracy")
     write_json(out.with_suffix(".json"), result)
     cols = [("method", "method", ""), ("PQ", "PQ", ".2f"), ("PQ_th", "PQ_th", ".2f"), ("PQ_st", "PQ_st", ".2f"),
             ("mIoU", "mIoU", ".2f"), ("dPQ", "ΔPQ vs FP32", "+.2f")]
-    md = [f"# INT8 accuracy (ONNX Runtime, Q/DQ)\n",
+    md = ["# INT8 accuracy (ONNX Runtime, Q/DQ)\n",
           f"Model: {result['weights']}, {args.size}x{args.size}. Validation: {result['validation']}. "
           f"Calibration: {result['calibration']}.\n",
           f"Skip list (kept in float): {', '.join(f'`{s}`' for s in DEFAULT_SKIP)} — "
@@ -159,6 +168,76 @@ def main(argv=None) -> int:
                                           ("PQ_th", "PQ_th", ".2f"), ("PQ_st", "PQ_st", ".2f"), ("mIoU", "mIoU", ".2f"),
                                           ("dPQ", "ΔPQ", "+.2f")])]
     md.append(f"\n{machine_line(info)}; wall {result['wall_s']:.0f} s.\n")
+    write_text(out.with_suffix(".md"), "\n".join(md))
+    log.info("wrote %s.{json,md}", out)
+    return 0
+
+
+def fp16_study(args: argparse.Namespace, model_t, cfg, fp32, t_start: float) -> int:
+    """fp32 / fp16 / int8+fp16 rows on the same validation images (see the module docstring)."""
+    from trt_panoptic.bench.report import machine_info, machine_line, markdown_table, write_json, write_text
+    from trt_panoptic.data.synthetic import generate_synthetic_dataset
+    from trt_panoptic.evaluation.evaluator import evaluate_predictor
+    from trt_panoptic.export.exporter import export_onnx
+    from trt_panoptic.quantization.calib_data import CalibrationImages
+    from trt_panoptic.quantization.pipeline import (
+        CalibrationRecipe, collect_calibration_stats, model_input_size, model_pixel_mean, model_takes_rgb, quantized_model,
+        thresholds,
+    )
+    from trt_panoptic.quantization.qdq import DEFAULT_SKIP, FP16_QDQ_OPSET, name_nodes, plan_quantization
+    from trt_panoptic.runtime.onnx_backend import OnnxRuntimePredictor
+
+    fp16 = export_onnx(model_t, cfg, height=args.size, width=args.size, fp16=True, opset=FP16_QDQ_OPSET)
+    name_nodes(fp16)
+
+    def evaluate(proto, data) -> dict:
+        pred = OnnxRuntimePredictor(proto, providers=["CPUExecutionProvider"], threads=args.threads or None)
+        m = evaluate_predictor(pred, data, progress=False)
+        return {k: round(float(m[k]), 3) for k in ("PQ", "SQ", "RQ", "PQ_th", "PQ_st", "mIoU")}
+
+    with tempfile.TemporaryDirectory(prefix="int8_fp16_") as tmp:
+        val = Path(args.val_data) if args.val_data else generate_synthetic_dataset(
+            Path(tmp) / "val", args.val_images, seed=args.val_seed, size=(args.size, args.size), progress=False)
+        base = evaluate(fp32, val)
+        rows = [{"model": "fp32", **base, "dPQ": 0.0}]
+        half = evaluate(fp16, val)
+        rows.append({"model": "fp16 (FP16-typed export)", **half, "dPQ": round(half["PQ"] - base["PQ"], 3)})
+        log.info("fp32 %s; fp16 %s", base, half)
+        plan = plan_quantization(fp16, DEFAULT_SKIP)
+        images = CalibrationImages(args.calib, args.calib_images, model_input_size(fp16), model_pixel_mean(fp16),
+                                   rgb=model_takes_rgb(fp16))
+        t0 = time.perf_counter()
+        stats = collect_calibration_stats(fp16, plan, images)
+        stats_s = time.perf_counter() - t0
+        for method in [m.strip() for m in args.methods.split(",") if m.strip()]:
+            recipe = CalibrationRecipe(method=method, num_images=len(images), percentile=args.percentile)
+            metrics = evaluate(quantized_model(fp16, plan, thresholds(stats, method, args.percentile), recipe), val)
+            name = method if method != "percentile" else f"percentile {args.percentile:g}"
+            rows.append({"model": f"int8+fp16, {name}", **metrics, "dPQ": round(metrics["PQ"] - base["PQ"], 3)})
+            log.info("int8+fp16 %s: %s", method, rows[-1])
+
+    info = machine_info()
+    result = {
+        "benchmark": "int8_fp16_accuracy",
+        "weights": args.weights or "bundled r18_fpn_tiny_synth.pt",
+        "input_size": [args.size, args.size],
+        "validation": str(args.val_data) if args.val_data else f"synthetic, seed {args.val_seed}, {args.val_images} images",
+        "calibration": f"{args.calib}, {len(images)} images on the FP16 graph, statistics in {stats_s:.0f} s",
+        "quantized": {"linear_nodes": len(plan.nodes), "residual_adds": len(plan.residual_adds), "kept_float": plan.skipped},
+        "rows": rows,
+        "machine": info,
+        "wall_s": round(time.perf_counter() - t_start, 1),
+    }
+    out = Path(args.out or RESULTS / "int8_fp16_accuracy")
+    write_json(out.with_suffix(".json"), result)
+    cols = [("model", "model", ""), ("PQ", "PQ", ".2f"), ("PQ_th", "PQ_th", ".2f"), ("PQ_st", "PQ_st", ".2f"),
+            ("mIoU", "mIoU", ".2f"), ("dPQ", "ΔPQ vs FP32", "+.2f")]
+    md = ["# INT8 with FP16 (ONNX Runtime, Q/DQ with FP16 scales on the FP16-typed export)\n",
+          f"Model: {result['weights']}, {args.size}x{args.size}, opset {FP16_QDQ_OPSET}. Validation: {result['validation']}. "
+          f"Calibration: {result['calibration']}. {len(plan.nodes)} Conv/Gemm nodes and {len(plan.residual_adds)} "
+          f"residual Adds in INT8; every other layer keeps the export's type (FP16, FP32 islands).\n",
+          markdown_table(rows, cols),
+          f"\n{machine_line(info)}; wall {result['wall_s']:.0f} s.\n"]
     write_text(out.with_suffix(".md"), "\n".join(md))
     log.info("wrote %s.{json,md}", out)
     return 0
