@@ -24,15 +24,7 @@ from pathlib import Path
 
 from video_throughput import RESULTS, TARGET, machine, model_only
 
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return ""
+from trt_panoptic.bench.report import cpu_model
 
 
 def decode_bag(bag: Path) -> list:
@@ -127,7 +119,7 @@ def main() -> int:
             print(f"round: model-only {m['fps']:.1f} FPS, bag end-to-end {e['fps']:.1f} FPS "
                   f"(model busy {100 * e['model_busy']:.0f} %)", file=sys.stderr)
     info = machine()
-    info["cpu_model"] = cpu_model()
+    info["cpu_model"] = cpu_model()  # trt_panoptic.bench.report
     result = {"backend": predictor.backend, "size": f"{h}x{w}", "frames": len(frames), "input": "jpeg CompressedImage",
               "passthrough": args.passthrough, "rounds": args.rounds, "model_only": best_model, "end_to_end": best_e2e,
               "ratio": best_e2e["fps"] / best_model["fps"], "target_ratio": TARGET, "machine": info}
