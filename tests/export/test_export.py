@@ -69,8 +69,9 @@ def test_portable_graph_is_standard_ops_with_the_documented_io(portable_onnx, de
     assert io(portable_onnx.graph.input) == {"image": ([1, 3, SIZE, SIZE], u8), "valid_hw": ([1, 2], i32)}
     assert io(portable_onnx.graph.output) == detections | {
         "panoptic": ([1, SIZE, SIZE], i32), "segments": ([1, 50 + 4, 10], f32), "num_segments": ([1], i32)}
-    # --host-tail: the graph stops at the detections and hands out the mask probabilities
-    assert io(detections_onnx.graph.input) == {"image": ([1, 3, SIZE, SIZE], u8)}
+    # --host-tail: the graph stops at the detections and hands out the mask probabilities; it takes valid_hw
+    # too (it zeroes the padding and clips boxes to the frame)
+    assert io(detections_onnx.graph.input) == {"image": ([1, 3, SIZE, SIZE], u8), "valid_hw": ([1, 2], i32)}
     assert io(detections_onnx.graph.output) == detections | {"mask_probs": ([1, 50, 28, 28], f32)}
     info = onnx_info(portable_onnx)
     assert (info.height, info.width, info.flavor, info.precision) == (SIZE, SIZE, "portable", "fp32")
@@ -133,7 +134,7 @@ def test_graph_panoptic_map_equals_the_host_tail(detections_onnx, portable_onnx,
     fusion = {"instance_score_thresh": p.instance_score_thresh, "overlap_thresh": p.overlap_thresh,
               "stuff_area_limit": p.stuff_area_limit}
     box = Letterbox(1.0, valid, valid)
-    want = decode_outputs(_ort_raw(detections_onnx, image), box, **fusion)
+    want = decode_outputs(_ort_raw(detections_onnx, image, valid), box, **fusion)
     raw = _ort_raw({"portable": portable_onnx, "tensorrt": tensorrt_onnx}[flavor], image, valid)
     assert raw["panoptic"].shape == (1, SIZE, SIZE) and raw["segments"].shape == (1, 50 + 4, 10)
     assert (raw["panoptic"][0, valid[0]:] == 0).all() and (raw["panoptic"][0, :, valid[1]:] == 0).all()

@@ -99,3 +99,28 @@ def test_bad_input_names_what_was_expected(images, match):
     model = build_model(config_from_dict(TINY)).eval()
     with pytest.raises(ValueError, match=match):
         model(images)
+
+
+def test_pad_to_pads_with_zeros_after_normalizing_and_keeps_the_image_size():
+    model = build_model(config_from_dict(TINY)).eval()
+    images, _ = _batch()
+    x, sizes = model.preprocess(images, pad_to=(128, 160))
+    assert x.shape == (1, 3, 128, 160) and sizes == [(64, 96)]
+    torch.testing.assert_close(x[0, :, :64, :96], (images[0].float() - model.pixel_mean) / model.pixel_std)
+    assert torch.equal(x[0, :, 64:], torch.zeros(3, 64, 160)) and torch.equal(x[0, :, :, 96:], torch.zeros(3, 128, 64))
+    with torch.no_grad():
+        out = model(images, pad_to=(128, 160), do_postprocess=False)[0]
+    assert out["sem_labels"].shape == (64, 96)
+    boxes = out["instances"]["boxes"]
+    assert bool((boxes[:, 2] <= 96).all() and (boxes[:, 3] <= 64).all())
+
+
+@pytest.mark.parametrize("pad_to", [(32, 96), (64, 80), (100, 128)], ids=["smaller", "smaller width", "not a multiple"])
+def test_bad_pad_to_is_a_one_line_error(pad_to):
+    from trt_panoptic.errors import TrtPanopticError
+
+    model = build_model(config_from_dict(TINY)).eval()
+    images, _ = _batch()
+    with pytest.raises(TrtPanopticError, match="pad_to should be multiples of 32") as err:
+        model(images, pad_to=pad_to)
+    assert "\n" not in str(err.value)

@@ -21,7 +21,7 @@ def _mask_iou(a, b):
     return np.where(union > 0, inter / np.maximum(union, 1), 1.0)  # two empty masks agree
 
 
-def _assert_same_result(a, b, box_atol=0.5):
+def _assert_same_result(a, b, box_atol=0.5, mask_iou=0.99):
     assert (a.panoptic == b.panoptic).mean() >= 0.999
     assert (a.sem_labels == b.sem_labels).mean() >= 0.999
     assert a.num_instances == b.num_instances
@@ -29,7 +29,7 @@ def _assert_same_result(a, b, box_atol=0.5):
     np.testing.assert_array_equal(a.classes, b.classes)
     assert a.masks.shape == b.masks.shape
     if a.num_instances:
-        assert _mask_iou(a.masks, b.masks).min() >= 0.99
+        assert _mask_iou(a.masks, b.masks).min() >= mask_iou
     assert [(s["isthing"], s["category_id"]) for s in a.segments_info] == [(s["isthing"], s["category_id"]) for s in b.segments_info]
 
 
@@ -52,14 +52,17 @@ def test_onnxruntime_and_torch_predictors_agree_on_a_letterboxed_frame(tiny, det
     a, b = (p.predict(frame) for p in (torch_pred, ort_pred))
     assert a.panoptic.shape == (90, 150) and a.masks.shape[1:] == (90, 150)
     assert a.num_instances >= 2 and any(s["isthing"] for s in a.segments_info)
-    _assert_same_result(a, b)
+    # ONNX Runtime's float32 arithmetic differs from PyTorch's (mask probabilities by up to 5e-4 here, boxes by
+    # 3e-4 px): pasted at the frame's resolution, a mask of 682 px lost 8 px at the 0.5 threshold (IoU 0.988)
+    _assert_same_result(a, b, mask_iou=0.98)
     # Both flavours fuse at model resolution inside the letterboxed frame (valid_hw) and their maps are
     # resized to the frame: they equal the detections fused that way by the plugin's host build, with stuff
     # below the limit dropped at the frame's resolution.
     x, box = ort_pred.prepare(frame)
-    raw = ort_pred.forward(x)
     valid = np.asarray([box.resized], np.int32)
-    boxes = np.minimum(raw["boxes"], np.asarray([box.resized[1], box.resized[0]] * 2, np.float32))
+    raw = ort_pred.forward(x, valid)
+    boxes = raw["boxes"]  # clipped to the frame by the graph
+    assert boxes[0, :, 2].max() <= box.resized[1] and boxes[0, :, 3].max() <= box.resized[0]
     pan, table, count = host.panoptic_fusion(raw["sem_labels"], raw["mask_probs"], boxes, raw["scores"],
                                              raw["classes"], raw["num_detections"], valid, stuff_area_limit=0,
                                              max_segments=boxes.shape[1] + 4)

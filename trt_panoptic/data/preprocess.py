@@ -1,9 +1,11 @@
 """Frame preprocessing shared by inference (every runtime backend) and INT8 calibration.
 
 A BGR uint8 frame of any size becomes the model input uint8 [1, 3, H, W]: channels flipped for RGB-trained
-models, resized with its aspect ratio kept, placed top-left, the rest padded with the pixel mean (0 after
-normalization, what the PyTorch model pads with). :class:`Letterbox` records the placement so results map
-back to the frame.
+models, resized with its aspect ratio kept, placed top-left, the rest padded with the pixel mean rounded to
+uint8. :class:`Letterbox` records the placement so results map back to the frame; its ``resized`` is the
+``valid_hw`` every backend passes on, with which the exported graphs and the torch predictor make the padding
+exactly 0 after normalization themselves (what the PyTorch model pads with), so the pad value does not reach
+their results.
 """
 from __future__ import annotations
 
@@ -67,8 +69,8 @@ def prepare_input(
 def letterbox(image: np.ndarray, height: int, width: int, pad_value: tuple[float, float, float]) -> tuple[np.ndarray, Letterbox]:
     """Fit ``image`` [h, w, 3] into ``height`` × ``width`` keeping its aspect ratio (bilinear), top-left aligned.
 
-    The padding takes ``pad_value`` (the pixel mean: after normalization it is 0, what the PyTorch model
-    pads with). Returns (uint8 [1, 3, height, width] NCHW, the :class:`Letterbox` to map results back).
+    The padding takes ``pad_value`` rounded to uint8 (the pixel mean: near 0 after normalization; the
+    backends zero it exactly from the returned ``resized``). Returns (uint8 [1, 3, height, width] NCHW, the :class:`Letterbox` to map results back).
     """
     check_image(image)
     h, w = image.shape[:2]

@@ -60,7 +60,8 @@ def export_onnx(
 ) -> onnx.ModelProto:
     """Export ``model`` for a fixed ``height`` × ``width`` (pixels, multiples of 32), batch 1.
 
-    Input ``image`` uint8 [1, 3, H, W] BGR (and ``valid_hw`` with the tail); outputs as
+    Inputs ``image`` uint8 [1, 3, H, W] BGR and ``valid_hw`` int32 [1, 2] (the frame inside the padded input:
+    the graph zeroes the padding after normalization and clips boxes to the frame); outputs as
     :mod:`trt_panoptic.export.graph_model` documents. Both flavours end in the panoptic map: the TensorRT
     flavour with the PanopticFusion plugin node, the portable one with the same computation in standard ops
     (:mod:`trt_panoptic.export.tail_ops`).
@@ -70,8 +71,8 @@ def export_onnx(
         fp16: FP16-typed graph (backbone and heads in FP16, box decoding/NMS/softmax in FP32).
         opset: ONNX opset, 17..20.
         raw_outputs: keep ``mask_probs`` among the outputs (for per-instance masks) when the graph has the tail.
-        panoptic_tail: end in the panoptic map; False stops at the detections (``mask_probs`` out, no
-            ``valid_hw`` in) and leaves pasting and fusion to the host — faster on a CPU that has the plugins'
+        panoptic_tail: end in the panoptic map; False stops at the detections (``mask_probs`` out) and
+            leaves pasting and fusion to the host — faster on a CPU that has the plugins'
             host build, whose C++ fusion beats ONNX Runtime running the standard-op tail.
     """
     if flavor not in FLAVORS:
@@ -80,9 +81,7 @@ def export_onnx(
         raise TrtPanopticError(f"opset should be in {MIN_OPSET}..{MAX_OPSET}, got {opset} — use --opset {DEFAULT_OPSET}")
     graph_model = PanopticGraphModel(model.eval(), height, width, half=fp16, panoptic_tail=panoptic_tail,
                                      raw_outputs=raw_outputs).eval()
-    dummy = (torch.zeros((1, 3, height, width), dtype=torch.uint8),)
-    if panoptic_tail:
-        dummy += (torch.tensor([[height, width]], dtype=torch.int32),)
+    dummy = (torch.zeros((1, 3, height, width), dtype=torch.uint8), torch.tensor([[height, width]], dtype=torch.int32))
     buf = io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about Python ints: the graph is fixed-size by design

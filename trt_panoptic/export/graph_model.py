@@ -20,8 +20,21 @@ Outputs (batch 1): ``sem_labels`` int32 [1, H, W] (argmax of the ×4-upsampled s
 thing class), ``mask_probs`` float32 [1, D, 28, 28] (sigmoid of the detected class's mask),
 ``num_detections`` int32 [1]. Rows ≥ ``num_detections`` are zero (mask_probs: undefined).
 
-With ``panoptic_tail`` (the export's default) the graph takes a second input ``valid_hw`` int32 [1, 2] (the
-height and width of the frame inside the padded input) and ends in the panoptic map: one ``PanopticFusion``
+Inputs: ``image`` uint8 [1, 3, H, W] and ``valid_hw`` int32 [1, 2], the height and width of the frame inside
+the padded input (top-left; the whole input when it fills it). The graph is exact under padding: it computes
+what :class:`~trt_panoptic.modeling.PanopticFPN` (like detectron2) computes for the frame alone:
+
+- the padding is exactly 0 after normalization (the normalized input is zeroed outside ``valid_hw`` in the
+  graph, whatever the pad value of the uint8 input), as the eager model zero-pads after normalizing;
+- RPN proposals and detection boxes are clipped to the frame, not the padded input, so proposals that lie
+  in the padding become empty and are dropped, as the eager model's clip to the image size drops them.
+
+The anchors cover the whole H×W grid, as the eager model's do over its padded batch: for a frame whose
+size rounded up to 32 is H×W the outputs equal the eager model's on the frame (up to float rounding);
+a frame letterboxed into a larger input gets what the eager model computes on it zero-padded to H×W
+(``PanopticFPN(..., pad_to=(H, W))``, what the torch predictor runs).
+
+With ``panoptic_tail`` (the export's default) the graph ends in the panoptic map: one ``PanopticFusion``
 node (``plugins/panoptic_fusion``; the portable flavour expands it into standard ops,
 :mod:`trt_panoptic.export.tail_ops`) pastes and fuses inside that region and adds the outputs
 ``panoptic`` int32 [1, H, W] (0 = void), ``segments`` float32 [1, D + S, 10] (the table of
@@ -41,7 +54,6 @@ from trt_panoptic.errors import TrtPanopticError
 from trt_panoptic.export.onnx_ops import onnx_nms, onnx_roi_align
 from trt_panoptic.modeling import PanopticFPN
 from trt_panoptic.modeling.semantic_head import upsample_logits
-from trt_panoptic.ops import clip_boxes
 
 INPUT_NAME = "image"
 VALID_HW_NAME = "valid_hw"
@@ -145,6 +157,18 @@ def check_export_size(height: int, width: int, divisibility: int = 32) -> None:
             )
 
 
+def frame_limits(valid_hw: Tensor) -> Tensor:
+    """int32 [1, 2] (height, width) of the frame → float32 [4] (w, h, w, h): the largest XYXY coordinates of a box
+    inside it."""
+    return valid_hw[0].flip(0).repeat(2).float()
+
+
+def clip_to_frame(boxes: Tensor, limit: Tensor) -> Tensor:
+    """Clip Tensor[..., 4] XYXY boxes to the frame: x to [0, w], y to [0, h] (:func:`trt_panoptic.ops.clip_boxes`
+    with the size as a tensor; Max and Min nodes, which TensorRT parses with a non-constant bound)."""
+    return torch.minimum(boxes.clamp(min=0), limit)
+
+
 class PanopticGraphModel(nn.Module):
     """Static-shape inference graph of a trained :class:`PanopticFPN` for one H×W (batch 1).
 
@@ -154,7 +178,7 @@ class PanopticGraphModel(nn.Module):
         half: compute backbone and heads in FP16; box decoding, NMS scores, RoIAlign sampling, softmax, mask
             sigmoid and GroupNorm stay FP32 (box coordinates in FP16 would be off by up to 0.5 px at 1000 px;
             FP16 statistics lose precision).
-        panoptic_tail: end in the panoptic map (a ``PanopticFusion`` node; input ``valid_hw``).
+        panoptic_tail: end in the panoptic map (a ``PanopticFusion`` node).
         raw_outputs: with ``panoptic_tail``, keep ``mask_probs`` among the outputs.
     """
 
@@ -165,6 +189,10 @@ class PanopticGraphModel(nn.Module):
         # Normalization stays FP32 (103.53 is 103.5 in FP16); the rest of the model may be an FP16 copy.
         self.register_buffer("pixel_mean", model.pixel_mean.detach().clone().float(), persistent=False)
         self.register_buffer("pixel_std", model.pixel_std.detach().clone().float(), persistent=False)
+        # Pixel row and column indices, compared with valid_hw to zero the padding after normalization.
+        device = model.pixel_mean.device
+        self.register_buffer("pixel_rows", torch.arange(height, dtype=torch.float32, device=device)[:, None], persistent=False)
+        self.register_buffer("pixel_cols", torch.arange(width, dtype=torch.float32, device=device)[None, :], persistent=False)
         # FP16 copy: normalization stays FP32 (Float32Norm), as box math, NMS and the mask sigmoid do
         self.model = _keep_norms_float32(copy.deepcopy(model).half()) if half else model
         self.height, self.width = height, width
@@ -213,7 +241,7 @@ class PanopticGraphModel(nn.Module):
     # ---- forward ---------------------------------------------------------------------------------------
     @property
     def input_names(self) -> list[str]:
-        return [INPUT_NAME, VALID_HW_NAME] if self.panoptic_tail else [INPUT_NAME]
+        return [INPUT_NAME, VALID_HW_NAME]
 
     @property
     def output_names(self) -> list[str]:
@@ -224,25 +252,23 @@ class PanopticGraphModel(nn.Module):
 
     def forward(self, image: Tensor, valid_hw: Tensor | None = None) -> tuple[Tensor, ...]:
         """``image``: uint8 Tensor[1, 3, H, W] in the model's channel order (``cfg.model.input.format``, BGR by
-        default); ``valid_hw`` (with ``panoptic_tail``): int32 [1, 2] → the outputs above, in :attr:`output_names` order."""
+        default); ``valid_hw``: int32 [1, 2], the frame's height and width inside ``image`` (None = all of
+        it) → the outputs above, in :attr:`output_names` order."""
         m = self.model
-        x = (image.float() - self.pixel_mean) / self.pixel_std
+        if valid_hw is None:
+            valid_hw = torch.tensor([[self.height, self.width]], dtype=torch.int32, device=image.device)
+        x = self.normalize(image, valid_hw)
         features = m.backbone(self._compute(x))
         sem = upsample_logits(m.semantic_head(features), m.semantic_head.common_stride)
         sem_labels = sem.argmax(dim=1).to(torch.int32)
-        proposals, valid = self.proposals(features)
+        limit = frame_limits(valid_hw)
+        proposals, valid = self.proposals(features, limit)
         roi_feats = [features[f] for f in m.roi_heads.in_features]
-        boxes, scores, classes, num = self.detect(roi_feats, proposals, valid)
+        boxes, scores, classes, num = self.detect(roi_feats, proposals, valid, limit)
         mask_probs = self.masks(roi_feats, boxes, classes)
         outputs = {"sem_labels": sem_labels, "boxes": boxes[None], "scores": scores[None],
                    "classes": classes.to(torch.int32)[None], "mask_probs": mask_probs[None], "num_detections": num}
         if self.panoptic_tail:
-            if valid_hw is None:
-                valid_hw = torch.tensor([[self.height, self.width]], dtype=torch.int32, device=image.device)
-            # Boxes end inside the frame, as the host clips them before pasting (the mask is resampled over
-            # the clipped box), so the graph's map equals the host tail's at any letterbox.
-            limit = valid_hw.flip(-1).repeat(1, 2).to(outputs["boxes"].dtype)[:, None, :]
-            outputs["boxes"] = torch.minimum(outputs["boxes"], limit)
             f = self.fusion
             # stuff_area_limit 0: the graph keeps every stuff segment and the host applies the limit at the
             # frame's resolution, so the limit means frame pixels whatever the letterbox (as in PyTorch)
@@ -252,8 +278,22 @@ class PanopticGraphModel(nn.Module):
             outputs.update(zip(TAIL_OUTPUT_NAMES, tail))
         return tuple(outputs[name] for name in self.output_names)
 
-    def proposals(self, features: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
-        """RPN inference → (proposals Tensor[P, 4], valid Tensor[P] bool), sorted by objectness."""
+    def normalize(self, image: Tensor, valid_hw: Tensor) -> Tensor:
+        """``(image - mean) / std`` inside the frame and exactly 0 in the padding (FP32 Tensor[1, 3, H, W]).
+
+        The eager model zero-pads after normalizing; padding the uint8 input with the pixel mean cannot
+        give that (the mean is not an integer), so the graph zeroes the padding itself.
+        """
+        x = (image.float() - self.pixel_mean) / self.pixel_std
+        hw = valid_hw.float()
+        inside = (self.pixel_rows < hw[:, 0:1]) & (self.pixel_cols < hw[:, 1:2])
+        return torch.where(inside, x, torch.zeros_like(x))
+
+    def proposals(self, features: dict[str, Tensor], limit: Tensor) -> tuple[Tensor, Tensor]:
+        """RPN inference → (proposals Tensor[P, 4], valid Tensor[P] bool), sorted by objectness.
+
+        ``limit``: :func:`frame_limits`; boxes are clipped to the frame, so those in the padding are empty.
+        """
         rpn = self.model.rpn
         logits, deltas = rpn.head([features[f] for f in rpn.in_features])
         boxes_all, scores_all, levels_all = [], [], []
@@ -264,7 +304,7 @@ class PanopticGraphModel(nn.Module):
             boxes_all.append(rpn.box_coder.decode(dl[0, idx].float(), anchors))
             scores_all.append(top)
             levels_all.append(torch.full((self.pre_k[lvl],), lvl, dtype=torch.int64, device=top.device))
-        boxes = clip_boxes(torch.cat(boxes_all), (self.height, self.width))
+        boxes = clip_to_frame(torch.cat(boxes_all), limit)
         scores = torch.cat(scores_all)
         levels = torch.cat(levels_all)
         keep = ((boxes[:, 2] - boxes[:, 0]) > rpn.min_box_size) & ((boxes[:, 3] - boxes[:, 1]) > rpn.min_box_size)
@@ -279,14 +319,16 @@ class PanopticGraphModel(nn.Module):
         top, idx = ranked.topk(self.post_k, sorted=True)
         return boxes[idx], top > _NEG
 
-    def detect(self, features: list[Tensor], proposals: Tensor, valid: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Fast R-CNN inference → boxes [D, 4], scores [D], classes [D] int64, num_detections [1] int32."""
+    def detect(self, features: list[Tensor], proposals: Tensor, valid: Tensor,
+               limit: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Fast R-CNN inference → boxes [D, 4] (clipped to the frame, ``limit``), scores [D], classes [D]
+        int64, num_detections [1] int32."""
         heads = self.model.roi_heads
         k = self.num_classes
         logits, deltas = heads.box_head(self.pool(features, proposals, heads.box_resolution))
         scores = F.softmax(logits.float(), dim=-1)[:, :-1]
         scores = torch.where(valid[:, None], scores, torch.full_like(scores, -1.0))
-        boxes = clip_boxes(heads.box_coder.decode(deltas.float(), proposals).view(-1, k, 4), (self.height, self.width))
+        boxes = clip_to_frame(heads.box_coder.decode(deltas.float(), proposals).view(-1, k, 4), limit)
         boxes = boxes.reshape(-1, 4)
         flat = scores.reshape(-1)
         # Per-class NMS over (proposal, class) boxes: the class is the NMS "class" axis.

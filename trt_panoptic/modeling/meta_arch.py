@@ -6,6 +6,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from trt_panoptic.errors import TrtPanopticError
 from trt_panoptic.modeling.backbone import FPN
 from trt_panoptic.modeling.roi_heads import ROIHeads
 from trt_panoptic.modeling.rpn import RPN
@@ -29,6 +30,8 @@ class PanopticFPN(nn.Module):
         mask_probs Tensor[D, 28, 28]}, ``panoptic`` (Tensor[H, W] int32, segments_info).
         ``do_postprocess=False`` (detectron2's switch) stops at the raw outputs: no ``masks`` and no
         ``panoptic``; the caller runs the panoptic tail once, where it wants it (every runtime predictor does).
+      - ``pad_to=(H, W)`` zero-pads the batch to that size instead of the next multiple of 32 (what an exported
+        graph of that size computes for a frame letterboxed into it); boxes are still clipped to each image.
     """
 
     def __init__(
@@ -55,8 +58,10 @@ class PanopticFPN(nn.Module):
         }
 
     # ---- input -----------------------------------------------------------------------------------------
-    def preprocess(self, images: list[Tensor] | Tensor) -> tuple[Tensor, list[tuple[int, int]]]:
-        """Validate, normalize ``(x - mean) / std`` and zero-pad to a multiple of ``size_divisibility``.
+    def preprocess(self, images: list[Tensor] | Tensor,
+                   pad_to: tuple[int, int] | None = None) -> tuple[Tensor, list[tuple[int, int]]]:
+        """Validate, normalize ``(x - mean) / std`` and zero-pad to a multiple of ``size_divisibility`` (or to
+        ``pad_to``, a multiple of it that holds every image).
 
         Returns (Tensor[N, 3, H', W'] float32, the (H, W) of every image before padding).
         """
@@ -73,21 +78,31 @@ class PanopticFPN(nn.Module):
             if img.dtype not in (torch.uint8, torch.float32, torch.float16):
                 raise ValueError(f"images[{i}] should be uint8 or float32 in 0..255, got {img.dtype}")
         sizes = [(int(img.shape[1]), int(img.shape[2])) for img in images]
-        d = self.size_divisibility
-        ph = -(-max(h for h, _ in sizes) // d) * d
-        pw = -(-max(w for _, w in sizes) // d) * d
+        ph, pw = self.padded_size(sizes, pad_to)
         batch = self.pixel_mean.new_zeros((len(images), 3, ph, pw))
         for i, img in enumerate(images):
             x = (img.to(self.pixel_mean.device, torch.float32) - self.pixel_mean) / self.pixel_std
             batch[i, :, : x.shape[1], : x.shape[2]] = x
         return batch, sizes
 
+    def padded_size(self, sizes: list[tuple[int, int]], pad_to: tuple[int, int] | None = None) -> tuple[int, int]:
+        """The batch's padded (H', W'): ``pad_to``, else the largest image rounded up to ``size_divisibility``."""
+        d = self.size_divisibility
+        need = (-(-max(h for h, _ in sizes) // d) * d, -(-max(w for _, w in sizes) // d) * d)
+        if pad_to is None:
+            return need
+        ph, pw = (int(v) for v in pad_to)
+        if ph % d or pw % d or ph < need[0] or pw < need[1]:
+            raise TrtPanopticError(f"pad_to should be multiples of {d} holding every image ({need[0]}x{need[1]} "
+                                   f"at least), got {ph}x{pw} — pass a larger size or none")
+        return ph, pw
+
     # ---- forward ---------------------------------------------------------------------------------------
     def forward(self, images: list[Tensor] | Tensor, targets: list[dict[str, Tensor]] | None = None, *,
-                do_postprocess: bool = True) -> Any:
+                do_postprocess: bool = True, pad_to: tuple[int, int] | None = None) -> Any:
         if self.training and targets is None:
             raise ValueError("PanopticFPN in train mode needs targets; call .eval() for inference")
-        x, sizes = self.preprocess(images)
+        x, sizes = self.preprocess(images, pad_to)
         features = self.backbone(x)
         sem_logits = upsample_logits(self.semantic_head(features), self.semantic_head.common_stride)
         if self.training:

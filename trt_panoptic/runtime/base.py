@@ -4,9 +4,23 @@ from __future__ import annotations
 import numpy as np
 
 from trt_panoptic.config import Config
+from trt_panoptic.errors import TrtPanopticError
 from trt_panoptic.data.preprocess import Letterbox, prepare_input
 from trt_panoptic.runtime.decode import decode_outputs
 from trt_panoptic.runtime.result import PanopticResult
+
+
+def check_valid_hw(valid_hw: np.ndarray, height: int | None, width: int | None) -> np.ndarray:
+    """``valid_hw`` as int32 [1, 2]; a one-line error unless it is a frame size inside the H×W input (the
+    graph would zero or clip everything outside it)."""
+    v = np.asarray(valid_hw)
+    ok = v.shape == (1, 2) and np.issubdtype(v.dtype, np.integer)
+    # a side of None (the torch backend at each frame's own size) has no upper bound
+    if not ok or not all(1 <= int(v[0, i]) <= (side or int(v[0, i])) for i, side in enumerate((height, width))):
+        got = v.tolist() if v.size <= 4 else f"shape {list(v.shape)}"
+        raise TrtPanopticError(f"valid_hw should be integers [[h, w]] with 1 <= h <= {height} and 1 <= w <= {width}, "
+                               f"got {got} — pass the letterboxed frame's size (Letterbox.resized)")
+    return v.astype(np.int32)
 
 
 class RawOutputPredictor:
@@ -44,8 +58,10 @@ class RawOutputPredictor:
         raise NotImplementedError
 
     def full_input(self, valid_hw: np.ndarray | None) -> np.ndarray:
-        """``valid_hw``, or the whole input when it is None (int32 [1, 2])."""
-        return valid_hw if valid_hw is not None else np.asarray([[self.height, self.width]], np.int32)
+        """``valid_hw`` checked against the input size, or the whole input when it is None (int32 [1, 2])."""
+        if valid_hw is None:
+            return np.asarray([[self.height, self.width]], np.int32)
+        return check_valid_hw(valid_hw, self.height, self.width)
 
     def prepare(self, image: np.ndarray) -> tuple[np.ndarray, Letterbox]:
         """BGR uint8 [h, w, 3] → (model input [1, 3, H, W] in the model's channel order, how it was placed)."""

@@ -46,6 +46,12 @@ class TorchPredictor(RawOutputPredictor):
 
     @torch.no_grad()
     def forward(self, image: np.ndarray, valid_hw: np.ndarray | None = None) -> dict[str, torch.Tensor]:
-        out = self.model(torch.from_numpy(image).to(self.device), do_postprocess=False)[0]
+        """As the exported graphs: with a size, the frame (``valid_hw``) is cut out of the letterboxed input
+        and the model zero-pads it to H×W after normalizing and clips boxes to it."""
+        x = torch.from_numpy(image).to(self.device)
+        if self.height is None or self.width is None:
+            return detection_outputs(self.model(x, do_postprocess=False)[0])
+        vh, vw = (int(v) for v in self.full_input(valid_hw)[0])
+        out = self.model(x[:, :, :vh, :vw], do_postprocess=False, pad_to=(self.height, self.width))[0]
         return detection_outputs(out)
 
