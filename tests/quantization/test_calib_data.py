@@ -76,3 +76,11 @@ def test_rgb_models_get_flipped_frames_like_at_inference(tmp_path):
     bgr = next(iter(CalibrationImages(tmp_path, 1, (32, 32))))
     rgb = next(iter(CalibrationImages(tmp_path, 1, (32, 32), rgb=True)))
     np.testing.assert_array_equal(rgb, bgr[:, ::-1])
+
+
+def test_letterboxed_calibration_images_say_where_the_frame_ends(tmp_path):
+    # the graph zeroes everything outside valid_hw: calibration must pass the letterbox region, as the
+    # predictors do, or its statistics see padding that inference never sees
+    cv2.imwrite(str(tmp_path / "wide.png"), np.zeros((30, 60, 3), np.uint8))
+    (image, valid_hw), = list(CalibrationImages(tmp_path, 1, (64, 64)).with_valid_hw())
+    assert image.shape == (1, 3, 64, 64) and valid_hw.tolist() == [[32, 64]] and valid_hw.dtype == np.int32

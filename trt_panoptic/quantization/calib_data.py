@@ -30,11 +30,17 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v")
 SYNTHETIC = "synthetic"
 
 
-def _prepare_fn(height: int, width: int, pad_value: tuple[float, float, float], rgb: bool) -> Callable[[np.ndarray], np.ndarray]:
-    """BGR uint8 [h, w, 3] → uint8 [1, 3, H, W] exactly as the predictors prepare a frame."""
+def _prepare_fn(height: int, width: int, pad_value: tuple[float, float, float], rgb: bool
+                ) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """BGR uint8 [h, w, 3] → (uint8 [1, 3, H, W], valid_hw int32 [1, 2]) exactly as the predictors prepare a
+    frame: the graph zeroes the letterbox padding outside ``valid_hw``, so calibration must say where it is."""
     from trt_panoptic.data.preprocess import prepare_input
 
-    return lambda image: prepare_input(image, height, width, pad_value, rgb)[0]
+    def prepare(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        tensor, box = prepare_input(image, height, width, pad_value, rgb)
+        return tensor, np.asarray([box.resized], np.int32)
+
+    return prepare
 
 
 class CalibrationImages:
@@ -125,6 +131,12 @@ class CalibrationImages:
         return len(self.items)
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        """The model inputs, uint8 [1, 3, H, W]."""
+        for tensor, _ in self.with_valid_hw():
+            yield tensor
+
+    def with_valid_hw(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(input, valid_hw) pairs: the frame's region inside each letterboxed input, for graphs that take it."""
         if self.kind == "synthetic":
             from trt_panoptic.data.synthetic import default_categories, render_scene
 

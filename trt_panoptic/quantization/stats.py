@@ -55,13 +55,22 @@ def _run_all(session, input_name: str, tensors: Sequence[str], images: Iterable[
 
     from trt_panoptic.export.graph_model import VALID_HW_NAME
 
-    # the TensorRT flavour also takes the frame's size inside the input; calibration images fill it
+    # every graph takes the frame's region inside the input and zeroes the padding outside it: calibration
+    # images say where their letterbox ends (CalibrationImages.with_valid_hw), plain arrays fill the input
     takes_valid_hw = any(i.name == VALID_HW_NAME for i in session.get_inputs())
-    for image in tqdm(images, desc=desc, unit="img", disable=not progress):
+    pairs = images.with_valid_hw() if hasattr(images, "with_valid_hw") else ((x, None) for x in images)
+    for image, valid_hw in tqdm(pairs, desc=desc, unit="img", disable=not progress, total=_length(images)):
         feed = {input_name: image}
         if takes_valid_hw:
-            feed[VALID_HW_NAME] = np.asarray([image.shape[2:]], np.int32)
+            feed[VALID_HW_NAME] = valid_hw if valid_hw is not None else np.asarray([image.shape[2:]], np.int32)
         yield session.run(list(tensors), feed)
+
+
+def _length(images: Iterable) -> int | None:
+    try:
+        return len(images)  # type: ignore[arg-type]
+    except TypeError:
+        return None
 
 
 def collect_stats(
@@ -78,7 +87,8 @@ def collect_stats(
     Args:
         model: the float ``onnx.ModelProto``.
         tensors: names of float tensors to measure.
-        images: re-iterable of inputs as the ONNX takes them (uint8 [1, 3, H, W]); iterated once per pass.
+        images: re-iterable of inputs as the ONNX takes them (uint8 [1, 3, H, W]); iterated once per pass. A
+            :class:`~trt_panoptic.quantization.calib_data.CalibrationImages` also gives each input's ``valid_hw``.
         histograms: also collect the histogram pass (needed by every method but ``minmax``).
         num_bins: histogram bins over [0, max|x|].
 
