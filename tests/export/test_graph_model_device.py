@@ -100,3 +100,22 @@ def test_the_check_catches_a_constant_left_on_the_cpu(tiny, monkeypatch):
     monkeypatch.setattr(graph_model, "frame_limits", lambda hw: torch.tensor([96.0, SIZE, 96.0, SIZE]))
     _, mixes = run_elsewhere(graph, *_inputs())
     assert mixes and all(m.plain_shapes == [(4,)] for m in mixes)
+
+
+def test_the_eager_twins_nms_is_fixed_shape_and_makes_the_onnx_ops_decisions(tiny, monkeypatch):
+    # Eagerly the twin runs NMS as fixed-shape tensor work (no host sync, no data-dependent shape); the exported
+    # graph has one NonMaxSuppression whose eager stand-in is the host greedy loop: same detections, bit for bit.
+    model, _ = tiny
+    twin = PanopticGraphModel(model.eval(), SIZE, SIZE).eval()
+    for seed in range(4):
+        image = torch.from_numpy(np.ascontiguousarray(scene(seed).transpose(2, 0, 1)))[None]
+        with torch.no_grad():
+            fixed = twin(image)
+            exact = bool(twin.last_nms_exact)
+            with monkeypatch.context() as m:
+                m.setattr(torch.onnx, "is_in_onnx_export", lambda: True)  # the ONNX ops' eager forward
+                reference = twin(image)
+        assert exact
+        for name, a, b in zip(twin.output_names, fixed, reference):
+            assert torch.equal(a, b), (seed, name)
+        assert int(fixed[twin.output_names.index("num_detections")][0]) > 0

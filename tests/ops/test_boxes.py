@@ -64,3 +64,58 @@ def test_box_iou_hand_values():
     a = torch.tensor([[0.0, 0.0, 2.0, 2.0]])
     b = torch.tensor([[1.0, 1.0, 3.0, 3.0], [2.0, 2.0, 3.0, 3.0], [0.0, 0.0, 2.0, 2.0]])
     torch.testing.assert_close(box_iou(a, b), torch.tensor([[1 / 7, 0.0, 1.0]]))
+
+
+def clustered_boxes(gen, groups, n):
+    """Boxes in a few tight clusters (long chains of suppressions), scores with ties."""
+    centres = torch.rand(groups, 4, 2, generator=gen) * 200
+    pick = torch.randint(0, 4, (groups, n), generator=gen)
+    c = torch.gather(centres, 1, pick[..., None].expand(-1, -1, 2)) + torch.randn(groups, n, 2, generator=gen) * 6
+    wh = torch.rand(groups, n, 2, generator=gen) * 40 + 10
+    scores = torch.randint(0, 40, (groups, n), generator=gen).float() / 40  # many ties
+    return torch.cat([c - wh / 2, c + wh / 2], dim=-1), scores
+
+
+def test_fixed_shape_nms_makes_the_greedy_decisions():
+    from trt_panoptic.ops.boxes import nms_keep_mask
+
+    gen = torch.Generator().manual_seed(0)
+    for case in range(30):
+        boxes, scores = clustered_boxes(gen, 3, 60)
+        scores[0, :5] = float("nan")  # never a candidate
+        thr, min_score, cap = (0.5, 0.2, 7) if case % 2 else (0.7, None, None)
+        keep, converged = nms_keep_mask(boxes, scores, thr, score_threshold=min_score, max_per_group=cap, rounds=64)
+        assert bool(converged)
+        for g in range(3):
+            cand = torch.nonzero(torch.isfinite(scores[g]) & (scores[g] > (min_score if min_score is not None else -1))).squeeze(1)
+            expected = cand[nms(boxes[g, cand], scores[g, cand], thr)][:cap]
+            assert torch.nonzero(keep[g]).squeeze(1).tolist() == sorted(expected.tolist()), (case, g)
+
+
+def test_fixed_shape_nms_says_when_its_rounds_were_too_few():
+    from trt_panoptic.ops.boxes import nms_keep_mask
+
+    # a chain: each box overlaps only the next; greedy keeps every other one — 20 links need 20 rounds
+    x = torch.arange(20, dtype=torch.float32) * 4  # IoU 0.43 with the next box, 0.11 with the one after
+    boxes = torch.stack([x, torch.zeros(20), x + 10, torch.full((20,), 10.0)], dim=1)[None]
+    scores = torch.linspace(1, 0.5, 20)[None]
+    keep, converged = nms_keep_mask(boxes, scores, 0.3, rounds=5)
+    assert not bool(converged)
+    keep, converged = nms_keep_mask(boxes, scores, 0.3, rounds=25)
+    assert bool(converged) and torch.nonzero(keep[0]).squeeze(1).tolist() == list(range(0, 20, 2))
+
+
+def test_fixed_shape_nms_has_no_data_dependent_shape_or_branch():
+    # torch.export fails on .item(), nonzero() or a Python branch on a tensor value; this one exports whole
+    from trt_panoptic.ops.boxes import nms_keep_mask
+
+    class Nms(torch.nn.Module):
+        def forward(self, boxes, scores):
+            return nms_keep_mask(boxes, scores, 0.5, score_threshold=0.1, max_per_group=10, rounds=8)
+
+    gen = torch.Generator().manual_seed(1)
+    boxes, scores = clustered_boxes(gen, 2, 40)
+    program = torch.export.export(Nms(), (boxes, scores))
+    keep, converged = program.module()(boxes, scores)
+    expected, _ = nms_keep_mask(boxes, scores, 0.5, score_threshold=0.1, max_per_group=10, rounds=8)
+    assert torch.equal(keep, expected)

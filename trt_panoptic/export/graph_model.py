@@ -54,6 +54,7 @@ from trt_panoptic.errors import TrtPanopticError
 from trt_panoptic.export.onnx_ops import onnx_nms, onnx_roi_align
 from trt_panoptic.modeling import PanopticFPN
 from trt_panoptic.modeling.semantic_head import upsample_logits
+from trt_panoptic.ops.boxes import nms_keep_mask
 
 INPUT_NAME = "image"
 VALID_HW_NAME = "valid_hw"
@@ -210,6 +211,18 @@ class PanopticGraphModel(nn.Module):
             self.register_buffer(f"anchors_{i}", a.float(), persistent=False)
         self.pre_k = [min(rpn.pre_nms_topk[False], a.shape[0]) for a in anchors]
         self.post_k = min(rpn.post_nms_topk[False], sum(self.pre_k))
+        # Each level's block of the concatenated RPN boxes, padded to the largest (padding → one index past the
+        # end), for the eager fixed-shape NMS; the exported graph runs one NonMaxSuppression instead.
+        total, widest = sum(self.pre_k), max(self.pre_k)
+        starts = [sum(self.pre_k[:i]) for i in range(len(self.pre_k))]
+        index = torch.full((len(self.pre_k), widest), total, dtype=torch.int64)
+        for i, (start, k) in enumerate(zip(starts, self.pre_k)):
+            index[i, :k] = torch.arange(start, start + k)
+        self.register_buffer("level_index", index, persistent=False)
+        #: rounds of the eager fixed-shape NMS (ops.boxes.nms_keep_mask); whether they sufficed for the last
+        #: frame is ``last_nms_exact`` (a device tensor, read once per frame by whoever needs exactness)
+        self.nms_rounds = 32
+        self.last_nms_exact: Tensor | None = None
         heads = model.roi_heads
         self.num_classes = heads.num_classes
         self.detections = min(heads.detections_per_image, self.post_k * self.num_classes)
@@ -310,14 +323,30 @@ class PanopticGraphModel(nn.Module):
         keep = ((boxes[:, 2] - boxes[:, 0]) > rpn.min_box_size) & ((boxes[:, 3] - boxes[:, 1]) > rpn.min_box_size)
         keep = keep & torch.isfinite(scores) & torch.isfinite(boxes).all(dim=1)
         scores = torch.where(keep, scores, torch.full_like(scores, _NEG))
-        # Per-level NMS: the level is the NMS "class"; a box scores _NEG (not a candidate) on other levels.
-        onehot = levels[None, :] == torch.arange(self.rpn_levels, device=levels.device)[:, None]
-        per_level = torch.where(onehot, scores[None, :], torch.full_like(onehot, _NEG, dtype=scores.dtype))
-        selected = onnx_nms(boxes[None], per_level[None], self.post_k, rpn.nms_thresh, _NEG / 2)
-        kept = torch.zeros_like(scores).scatter(0, selected[:, 2], torch.ones_like(selected[:, 2], dtype=scores.dtype))
-        ranked = torch.where(kept > 0, scores, torch.full_like(scores, 2 * _NEG))
+        if torch.onnx.is_in_onnx_export():
+            # Per-level NMS: the level is the NMS "class"; a box scores _NEG (not a candidate) on other levels.
+            onehot = levels[None, :] == torch.arange(self.rpn_levels, device=levels.device)[:, None]
+            per_level = torch.where(onehot, scores[None, :], torch.full_like(onehot, _NEG, dtype=scores.dtype))
+            selected = onnx_nms(boxes[None], per_level[None], self.post_k, rpn.nms_thresh, _NEG / 2)
+            kept = torch.zeros_like(scores).scatter(0, selected[:, 2], torch.ones_like(selected[:, 2], dtype=scores.dtype)) > 0
+        else:
+            kept = self._level_nms(boxes, scores, rpn.nms_thresh)
+        ranked = torch.where(kept, scores, torch.full_like(scores, 2 * _NEG))
         top, idx = ranked.topk(self.post_k, sorted=True)
         return boxes[idx], top > _NEG
+
+    def _level_nms(self, boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
+        """The RPN's per-level NMS in eager mode: each level's block of ``boxes`` is one row of
+        :func:`~trt_panoptic.ops.boxes.nms_keep_mask` (no host sync) → kept Tensor[N] bool."""
+        pad_box = torch.zeros_like(boxes[:1])
+        pad_score = torch.full_like(scores[:1], _NEG)
+        rows = self.level_index
+        keep, exact = nms_keep_mask(torch.cat([boxes, pad_box])[rows], torch.cat([scores, pad_score])[rows],
+                                    iou_threshold, score_threshold=_NEG / 2, max_per_group=self.post_k,
+                                    rounds=self.nms_rounds)
+        self.last_nms_exact = exact
+        kept = torch.zeros(scores.shape[0] + 1, dtype=torch.bool, device=scores.device)
+        return kept.scatter(0, rows.reshape(-1), keep.reshape(-1))[:-1]
 
     def detect(self, features: list[Tensor], proposals: Tensor, valid: Tensor,
                limit: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -331,13 +360,20 @@ class PanopticGraphModel(nn.Module):
         boxes = clip_to_frame(heads.box_coder.decode(deltas.float(), proposals).view(-1, k, 4), limit)
         boxes = boxes.reshape(-1, 4)
         flat = scores.reshape(-1)
-        # Per-class NMS over (proposal, class) boxes: the class is the NMS "class" axis.
-        cls_of = torch.arange(k, device=flat.device).repeat(proposals.shape[0])
-        onehot = cls_of[None, :] == torch.arange(k, device=flat.device)[:, None]
-        per_class = torch.where(onehot, flat[None, :], torch.full_like(onehot, -1.0, dtype=flat.dtype))
-        selected = onnx_nms(boxes[None], per_class[None], self.detections, heads.nms_thresh, heads.score_thresh)
-        kept = torch.zeros_like(flat).scatter(0, selected[:, 2], torch.ones_like(selected[:, 2], dtype=flat.dtype))
-        ranked = torch.where(kept > 0, flat, torch.full_like(flat, -1.0))
+        if torch.onnx.is_in_onnx_export():
+            # Per-class NMS over (proposal, class) boxes: the class is the NMS "class" axis.
+            cls_of = torch.arange(k, device=flat.device).repeat(proposals.shape[0])
+            onehot = cls_of[None, :] == torch.arange(k, device=flat.device)[:, None]
+            per_class = torch.where(onehot, flat[None, :], torch.full_like(onehot, -1.0, dtype=flat.dtype))
+            selected = onnx_nms(boxes[None], per_class[None], self.detections, heads.nms_thresh, heads.score_thresh)
+            kept = torch.zeros_like(flat).scatter(0, selected[:, 2], torch.ones_like(selected[:, 2], dtype=flat.dtype)) > 0
+        else:  # the same decisions as fixed-shape tensor work: class k's boxes are row k
+            keep, exact = nms_keep_mask(boxes.view(-1, k, 4).transpose(0, 1), scores.t(), heads.nms_thresh,
+                                        score_threshold=heads.score_thresh, max_per_group=self.detections,
+                                        rounds=self.nms_rounds)
+            kept = keep.t().reshape(-1)
+            self.last_nms_exact = exact & self.last_nms_exact
+        ranked = torch.where(kept, flat, torch.full_like(flat, -1.0))
         top, idx = ranked.topk(self.detections, sorted=True)
         ok = top > heads.score_thresh
         det_boxes = torch.where(ok[:, None], boxes[idx], torch.zeros_like(boxes[idx]))

@@ -134,6 +134,63 @@ def nms(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
     return order[torch.as_tensor(keep, dtype=torch.long, device=boxes.device)]
 
 
+def nms_keep_mask(
+    boxes: Tensor,
+    scores: Tensor,
+    iou_threshold: float,
+    *,
+    score_threshold: float | None = None,
+    max_per_group: int | None = None,
+    rounds: int = 32,
+) -> tuple[Tensor, Tensor]:
+    """Greedy NMS per group as fixed-shape tensor work: no host sync, no data-dependent shape.
+
+    The same decisions as :func:`nms` (scores by decreasing value, ties in input order; suppress when IoU >
+    ``iou_threshold``, IoU computed as torchvision does) — ONNX ``NonMaxSuppression`` when ``score_threshold``
+    and ``max_per_group`` are given. Greedy NMS is a fixed point: box j is kept iff no kept box before it
+    overlaps it. Starting from every candidate kept, each round re-decides all boxes from the previous round's
+    decisions; after k rounds the first k links of every chain of suppressions are right, so ``rounds`` rounds
+    are exact whenever no chain is longer (the bundled model's boxes needed at most 12). Whether they were is
+    returned, computed on the device: a caller that must be exact checks it once per frame, not per box.
+
+    Args:
+        boxes: Tensor[G, N, 4] XYXY, one row of boxes per group (pyramid level, class).
+        scores: Tensor[G, N]; a box is a candidate when its score is above ``score_threshold`` (when given) and
+            finite.
+        max_per_group: keep at most this many per group (the first by score).
+        rounds: fixed-point rounds (static: the work is G·N²·rounds whatever the boxes).
+
+    Returns:
+        (keep Tensor[G, N] bool in input order, converged Tensor[] bool).
+    """
+    g, n = scores.shape
+    if n == 0:
+        return torch.zeros_like(scores, dtype=torch.bool), torch.ones((), dtype=torch.bool, device=scores.device)
+    scores = scores.float()
+    candidate = torch.isfinite(scores)
+    if score_threshold is not None:
+        candidate = candidate & (scores > score_threshold)
+    ranked = torch.where(candidate, scores, torch.full_like(scores, float("-inf")))
+    order = torch.sort(ranked, dim=1, descending=True, stable=True).indices
+    cand = torch.gather(candidate, 1, order)
+    b = torch.gather(boxes.float(), 1, order[..., None].expand(g, n, 4))
+    x1, y1, x2, y2 = b.unbind(-1)
+    areas = (x2 - x1) * (y2 - y1)
+    inter = ((torch.min(x2[:, :, None], x2[:, None, :]) - torch.max(x1[:, :, None], x1[:, None, :])).clamp(min=0)
+             * (torch.min(y2[:, :, None], y2[:, None, :]) - torch.max(y1[:, :, None], y1[:, None, :])).clamp(min=0))
+    later = torch.ones((n, n), dtype=torch.bool, device=scores.device).triu(1)
+    # over[g, i, j]: box i (better ranked) suppresses box j if i is kept
+    over = (inter / (areas[:, :, None] + areas[:, None, :] - inter) > iou_threshold) & later & cand[:, :, None]
+    overlaps = over.to(torch.float32)  # each round is one batched mat-vec: kept boxes · overlaps
+    keep = cand
+    for _ in range(rounds):
+        keep = cand & ((keep.to(torch.float32)[:, None, :] @ overlaps)[:, 0] == 0)
+    converged = ((cand & ((keep.to(torch.float32)[:, None, :] @ overlaps)[:, 0] == 0)) == keep).all()
+    if max_per_group is not None:
+        keep = keep & (torch.cumsum(keep.to(torch.int32), dim=1) <= max_per_group)
+    return torch.zeros_like(keep).scatter(1, order, keep), converged
+
+
 def batched_nms(boxes: Tensor, scores: Tensor, groups: Tensor, iou_threshold: float) -> Tensor:
     """NMS independently per group (class or pyramid level); indices by decreasing score."""
     if boxes.numel() == 0:
