@@ -25,6 +25,15 @@ class FrozenBatchNorm2d(nn.Module):
         self.register_buffer("running_var", torch.ones(num_features) - eps)
 
     def forward(self, x: Tensor) -> Tensor:
+        if x.requires_grad or torch.onnx.is_in_onnx_export() or x.dtype != self.weight.dtype:
+            # training through it, exporting (Mul + Add in the graph, as it always was) or mixed precision
+            return self.affine(x)
+        # inference: one fused kernel instead of a multiply and an add over the whole feature map
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, training=False,
+                            eps=self.eps)
+
+    def affine(self, x: Tensor) -> Tensor:
+        """The layer as an explicit per-channel ``x * scale + shift``."""
         scale = self.weight * (self.running_var + self.eps).rsqrt()
         shift = self.bias - self.running_mean * scale
         return x * scale.view(1, -1, 1, 1).to(x.dtype) + shift.view(1, -1, 1, 1).to(x.dtype)
