@@ -132,3 +132,17 @@ def test_dry_run_on_10_3_with_an_fp16_typed_export_is_strongly_typed(tmp_path, c
     assert main(["build", "--onnx", str(make_onnx(tmp_path / "f.onnx")), "--precision", "fp16", "--out",
                  str(tmp_path / "m.engine"), "--dry-run", "--target-trt", "10.3"]) == 0
     assert "weakly typed network, builder flags: FP16" in capsys.readouterr().out
+
+
+def test_dry_run_of_the_fp32_export_on_10_3_says_what_it_pins(tmp_path, capsys, tensorrt_onnx):
+    import onnx
+
+    from trt_panoptic.export.contract import fp32_nodes
+
+    path = tmp_path / "m.onnx"
+    onnx.save(tensorrt_onnx, path)
+    rc = main(["build", "--onnx", str(path), "--precision", "fp16", "--out", str(tmp_path / "m.engine"),
+               "--dry-run", "--target-trt", "10.3"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "OBEY_PRECISION_CONSTRAINTS" in out
+    assert f"precision constraints: {len(fp32_nodes(tensorrt_onnx))} ONNX nodes' layers pinned to FP32" in out

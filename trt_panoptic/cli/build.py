@@ -62,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
             )
         prepared = prepare_build(options, version, dry_run=True)
         print(prepared.plan.describe())
+        if prepared.fp32_nodes:
+            print(f"precision constraints: {len(prepared.fp32_nodes)} ONNX nodes' layers pinned to FP32")
         for text in prepared.warnings:
             print(f"warning: {text}")
         for name, (lo, opt, hi) in prepared.profile.items():

@@ -79,9 +79,10 @@ class PreparedBuild:
     trtexec: str
     rebuild: str
     warnings: list[str]
-    #: when the plan pins (10.x reduced precision from an FP32 ONNX): the ONNX node names and output tensor
-    #: names of the layers to pin to FP32
-    fp32_layers: list[str] = field(default_factory=list)
+    #: when the plan pins (10.x reduced precision from an FP32 ONNX): the ONNX nodes whose layers go to FP32
+    #: (:func:`~trt_panoptic.export.contract.fp32_nodes`), and those nodes' output tensors
+    fp32_nodes: list[str] = field(default_factory=list)
+    fp32_tensors: list[str] = field(default_factory=list)
 
     def engine_input_shapes(self) -> dict[str, list[int]]:
         """Input shapes recorded in the sidecar: static shapes, or the max of the profile."""
@@ -91,12 +92,12 @@ class PreparedBuild:
         }
 
 
-def _fp32_names(path: Path) -> list[str]:
+def _fp32_islands(path: Path) -> tuple[list[str], list[str]]:
     """The FP32 islands' node names and their output tensor names (how :func:`pin_fp32_layers` finds them)."""
     model = onnx.load(str(path), load_external_data=False)
-    nodes = set(fp32_nodes(model))
-    outputs = [o for n in model.graph.node if n.name in nodes for o in n.output]
-    return sorted(nodes) + outputs
+    nodes = fp32_nodes(model)
+    wanted = set(nodes)
+    return nodes, [o for n in model.graph.node if n.name in wanted for o in n.output]
 
 
 def rebuild_command(options: BuildOptions) -> str:
@@ -200,8 +201,8 @@ def prepare_build(options: BuildOptions, version: TrtVersion | str, *, dry_run: 
         opt_level=options.opt_level, profile=profile,
         calib_cache=str(options.calib_cache) if options.calib_cache else None,
     )
-    fp32_layers = _fp32_names(Path(options.onnx)) if plan.pins_fp32 else []
-    return PreparedBuild(options, plan, info, profile, command, rebuild_command(options), warnings, fp32_layers)
+    nodes, tensors = _fp32_islands(Path(options.onnx)) if plan.pins_fp32 else ([], [])
+    return PreparedBuild(options, plan, info, profile, command, rebuild_command(options), warnings, nodes, tensors)
 
 
 def installed_trt_version() -> TrtVersion | None:
@@ -343,8 +344,8 @@ def build_engine(
     if options.plugin is not None:
         load_plugin_library(trt, version.major, options.plugin)
     network = _parse_network(trt, builder, trt_logger, prepared)
-    if prepared.fp32_layers:
-        pin_fp32_layers(trt, network, prepared.fp32_layers)
+    if prepared.fp32_nodes:
+        pin_fp32_layers(trt, network, prepared.fp32_nodes, prepared.fp32_tensors)
     config = _builder_config(trt, builder, prepared)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
@@ -382,22 +383,22 @@ def _parse_network(trt: Any, builder: Any, trt_logger: Any, prepared: PreparedBu
     return network
 
 
-def pin_fp32_layers(trt: Any, network: Any, names: list[str]) -> int:
+def pin_fp32_layers(trt: Any, network: Any, nodes: list[str], tensors: list[str]) -> int:
     """Pin the parsed layers named in ``names`` to FP32: their precision and every float output type
     (``ILayer.precision`` / ``set_output_type``; honoured under ``BuilderFlag.OBEY_PRECISION_CONSTRAINTS``).
 
     TensorRT's ONNX parser names a node's layer after the node and the layer's output after the node's
-    output, so a layer is pinned when its name or one of its output names is in ``names`` (node and tensor
-    names of the islands). Returns how many layers were pinned; none at all is logged as a warning (a parser
-    naming layers otherwise would silently leave the box math to FP16).
+    output, so a layer is pinned when its name is one of ``nodes`` or one of its outputs one of ``tensors``.
+    Returns how many layers were pinned; none at all is logged as a warning (a parser naming layers otherwise
+    would silently leave the box math to FP16).
     """
-    wanted = set(names)
+    wanted, wanted_tensors = set(nodes), set(tensors)
     float_types = {trt.float32, trt.float16}
     pinned = 0
     for i in range(network.num_layers):
         layer = network.get_layer(i)
         outputs = [layer.get_output(j) for j in range(layer.num_outputs)]
-        if layer.name not in wanted and not any(t.name in wanted for t in outputs):
+        if layer.name not in wanted and not any(t.name in wanted_tensors for t in outputs):
             continue
         layer.precision = trt.float32
         for j, tensor in enumerate(outputs):
@@ -408,7 +409,7 @@ def pin_fp32_layers(trt: Any, network: Any, names: list[str]) -> int:
         logger.info("precision constraints: %d layers pinned to FP32 (the FP16-typed export's FP32 islands)", pinned)
     else:
         logger.warning("precision constraints: none of the %d FP32 layers was found by name in the parsed network; "
-                       "box math may run in FP16 — export with --fp16 and build strongly typed instead", len(names))
+                       "box math may run in FP16 — export with --fp16 and build strongly typed instead", len(nodes))
     return pinned
 
 
