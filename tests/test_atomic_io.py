@@ -1,5 +1,6 @@
 """atomic_io: files appear whole or not at all; an unwritable path is a one-line user error."""
 import os
+from pathlib import Path
 
 import pytest
 
@@ -54,3 +55,26 @@ def test_an_output_stays_apart_from_the_inputs(tmp_path):
             check_apart_from_inputs(bad, inputs, "--out")
     check_apart_from_inputs(data / "preds", inputs, "--out")  # inside an input folder, touching no input
     check_apart_from_inputs(tmp_path / "elsewhere", inputs, "--out")
+
+
+def test_a_failed_folder_swap_keeps_the_earlier_output(tmp_path, monkeypatch):
+    import trt_panoptic.atomic_io as atomic_io
+    from trt_panoptic.atomic_io import atomic_output_dir
+    from trt_panoptic.errors import BrokenOutputError
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.txt").write_text("earlier run")
+    real_replace = os.replace
+
+    def replace(src, dst):
+        if Path(dst) == out and ".tmp" in Path(src).name:  # moving the new folder into place fails
+            raise OSError(28, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(atomic_io.os, "replace", replace)
+    with pytest.raises(BrokenOutputError, match="the earlier output is unchanged"):
+        with atomic_output_dir(out, force=True) as tmp:
+            (tmp / "new.txt").write_text("new run")
+    assert sorted(p.name for p in out.iterdir()) == ["old.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temp or .old folder left

@@ -165,12 +165,20 @@ def atomic_output_dir(out: str | Path, force: bool = False, flag: str = "--out")
         except OSError as exc:  # a full disk while filling it: nothing of it stays behind (finally)
             raise BrokenOutputError(f"{flag} {out} should be writable to the end, got {exc.strerror or exc} — free space "
                                    "or choose another folder") from None
-        os.chmod(tmp, 0o755)  # mkdtemp made it 0700; an output folder is meant to be read by others
         old = None
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
-            os.replace(out, old / "d")
-        os.replace(tmp, out)
+        try:
+            os.chmod(tmp, 0o755)  # mkdtemp made it 0700; an output folder is meant to be read by others
+            if out.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+                os.replace(out, old / "d")
+            os.replace(tmp, out)
+        except OSError as exc:
+            if old is not None and (old / "d").exists() and not out.exists():
+                os.replace(old / "d", out)  # the earlier output comes back: a failed swap loses nothing
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+            raise BrokenOutputError(f"{flag} {out} should be replaced by the new output, got {exc.strerror or exc} — "
+                                    "the earlier output is unchanged") from None
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     finally:

@@ -76,3 +76,27 @@ def test_video_frames_every_kth_in_file_order(tmp_path: Path) -> None:
 
 def test_cv2_module_is_opencv() -> None:
     assert cv2_module() is cv2
+
+
+def test_a_png_cut_inside_its_data_is_truncated_even_when_the_data_spells_iend():
+    # the chunk layout (zero length, "IEND", a CRC), not the four letters, marks the end
+    from trt_panoptic.data.frames import image_problem
+
+    png = cv2.imencode(".png", np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8))[1].tobytes()
+    assert image_problem(png) is None
+    cut = png[: len(png) // 2] + b"IEND" + png[len(png) // 2: len(png) // 2 + 40]  # "IEND" inside the IDAT bytes
+    assert "truncated PNG" in image_problem(cut)
+
+
+def test_a_picture_pillow_will_not_even_open_is_refused_by_its_size():
+    import struct
+    import zlib
+
+    from trt_panoptic.data.frames import image_problem
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0)  # 900 MP, RGB
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+    assert "got more than" in image_problem(png) and "pixels" in image_problem(png)

@@ -47,12 +47,39 @@ def test_each_part_of_the_contract_is_defined_once():
             if re.search(r"^class OnnxInfo\b", text, re.MULTILINE)] == ["export/contract.py"]
 
 
-def test_the_fp32_islands_of_an_fp32_export_are_what_the_fp16_typed_export_types_fp32():
-    # a TensorRT 10.x FP16 build of the FP32 export pins fp32_nodes to FP32; the strongly typed build of the
-    # FP16-typed export takes its types from the graph: the two must agree node for node
-    from export.tiny_model import cached_export
+def _frozen_bn_model():
+    """The tiny model with a FrozenBN backbone (detectron2's and the R50 config's norm), random statistics."""
+    import dataclasses
 
-    fp32, fp16 = cached_export("tensorrt"), cached_export("tensorrt", fp16=True)
+    import torch
+
+    from trt_panoptic.config import load_config
+    from trt_panoptic.modeling import build_model
+    from trt_panoptic.modeling.layers import FrozenBatchNorm2d
+
+    cfg = load_config("r18_fpn_tiny")
+    resnet = dataclasses.replace(cfg.model.backbone.resnet, norm="FrozenBN")
+    cfg.model.backbone = dataclasses.replace(cfg.model.backbone, resnet=resnet)
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    for bn in (m for m in model.modules() if isinstance(m, FrozenBatchNorm2d)):
+        bn.running_var.uniform_(0.5, 1.5)
+    return model, cfg
+
+
+@pytest.mark.parametrize("backbone_norm", ["BN", "FrozenBN"])
+def test_the_fp32_islands_of_an_fp32_export_are_what_the_fp16_typed_export_types_fp32(backbone_norm):
+    # a TensorRT 10.x FP16 build of the FP32 export pins fp32_nodes to FP32; the strongly typed build of the
+    # FP16-typed export takes its types from the graph: the two must agree node for node (FrozenBN's Mul/Add in
+    # a norm scope run in FP16 there, GroupNorm's InstanceNormalization scope in FP32)
+    from export.tiny_model import cached_export
+    from trt_panoptic.export import export_onnx
+
+    if backbone_norm == "BN":
+        fp32, fp16 = cached_export("tensorrt"), cached_export("tensorrt", fp16=True)
+    else:
+        model, cfg = _frozen_bn_model()
+        fp32, fp16 = (export_onnx(model, cfg, height=64, width=64, flavor="tensorrt", fp16=half) for half in (False, True))
     inferred = onnx.shape_inference.infer_shapes(fp16).graph
     types = {v.name: v.type.tensor_type.elem_type for v in list(inferred.value_info) + list(inferred.output)}
     pinned, names = set(fp32_nodes(fp32)), {n.name for n in fp32.graph.node}

@@ -128,3 +128,9 @@ def test_missing_threshold_is_named(model):
     plan = plan_quantization(model)
     with pytest.raises(Exception, match="'r2'"):
         insert_qdq(model, plan, {"x": 1.0, "r1": 1.0})
+
+
+def test_fp16_scales_never_round_to_zero():
+    # below float16's smallest normal a scale would become 0: an invalid Q/DQ (division by zero)
+    q, scale = quantize_weight(np.full((2, 3), 1e-7, np.float32), 0, np.float16)
+    assert scale.dtype == np.float16 and (scale > 0).all() and np.isfinite(q).all() and (q == 0).all()

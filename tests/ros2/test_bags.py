@@ -62,3 +62,31 @@ def test_folder_bag_files_follow_metadata_order(tmp_path: Path) -> None:
     images.mkdir()
     (images / "x.png").write_bytes(b"")
     assert not bags.is_bag(images)
+
+
+def test_a_bag_that_cannot_be_finished_leaves_no_temp_file(tmp_path: Path, monkeypatch) -> None:
+    # a full disk while writing the summary: the error reaches the caller, the temp file does not stay behind
+    writer = bags.BagWriter(tmp_path / "out.mcap", "test")
+
+    def full_disk() -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(writer._writer, "finish", full_disk)
+    with pytest.raises(OSError):
+        writer.finish()
+    writer.abandon()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_truncated_jpeg_in_a_compressed_message_is_skipped(caplog) -> None:
+    import types
+
+    import cv2
+
+    from trt_panoptic.ros2.images import compressed_to_bgr
+
+    jpeg = cv2.imencode(".jpg", np.full((32, 48, 3), 90, np.uint8))[1].tobytes()
+    assert compressed_to_bgr(types.SimpleNamespace(format="jpeg", data=jpeg)).shape == (32, 48, 3)
+    assert compressed_to_bgr(types.SimpleNamespace(format="jpeg", data=jpeg[: len(jpeg) // 2])) is None
+    assert compressed_to_bgr(types.SimpleNamespace(format="jpeg", data=jpeg), max_pixels=100) is None
+    assert "truncated JPEG" in caplog.text and "above 100" in caplog.text

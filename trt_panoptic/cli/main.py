@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import pkgutil
@@ -12,6 +13,8 @@ import trt_panoptic
 from trt_panoptic.errors import TrtPanopticError
 
 _NOT_COMMANDS = {"main"}
+#: OSErrors that mean the disk or folder cannot take the output.
+_DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,11 +49,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"trt-panoptic {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except OSError as exc:
-        # The backstop for the file system failing under a command (disk full, read-only, permissions) where no
-        # check named it first: one line, and the atomic writers have already removed their temp files.
+        # The backstop for the system failing under a command where no check named it first: one line (the
+        # atomic writers have already removed their temp files); disk advice only when it is the disk.
         where = f" ({exc.filename})" if exc.filename else ""
-        print(f"trt-panoptic {args.command}: error: a file could not be read or written{where}: "
-              f"{exc.strerror or exc} — free space or choose another path", file=sys.stderr)
+        fix = ("free space or choose another path" if exc.errno in _DISK_ERRNOS
+               else "check the path, device or address it names")
+        print(f"trt-panoptic {args.command}: error: the operation should succeed, got "
+              f"{errno.errorcode.get(exc.errno or 0, 'an OS error')}: {exc.strerror or exc}{where} — {fix}",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"trt-panoptic {args.command}: interrupted", file=sys.stderr)

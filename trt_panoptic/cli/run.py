@@ -141,8 +141,11 @@ def stop_on_signals(pipeline) -> Iterator[None]:
             logger.warning("%s: finishing the frames in flight and closing the outputs (repeat to stop at once)", name)
             pipeline.stop(f"signal:{name}")
         elif len(received) == 2:
-            logger.warning("%s again: stopping now; closing the outputs with the frames written so far", name)
+            logger.warning("%s again: stopping now; closing the outputs with the frames written so far (a third "
+                           "signal exits at once, without closing them)", name)
             pipeline.stop_now(f"signal:{name}:{FORCED}")
+        else:  # a stage stuck in native code ignores flags: the user's third request ends the process
+            os._exit(130)
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

@@ -88,13 +88,27 @@ def image_problem(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> str | No
         if data.rfind(b"\xff\xd9") < max(data.rfind(b"\xff\xda"), 2):
             return "should be a complete picture, got a truncated JPEG (its end marker is missing)"
     elif data.startswith(b"\x89PNG\r\n\x1a\n"):
-        end = data.rfind(b"IEND")
-        if end < 0 or len(data) < end + 8:
+        end = data.rfind(b"\x00\x00\x00\x00IEND")  # the chunk: zero length, type, then its 4-byte CRC
+        if end < 0 or len(data) < end + 12:
             return "should be a complete picture, got a truncated PNG (its IEND chunk is missing)"
     size = _header_size(data)
+    if size == _TOO_LARGE_TO_OPEN:
+        bound = 2 * _pillow_pixel_limit()
+        return (f"should be within the pixel limit, got more than {bound:,} pixels (--max-pixels {max_pixels:,})"
+                if max_pixels < bound else None)
     if size is not None and size[0] * size[1] > max_pixels:
         return f"should be within the pixel limit, got {size[0]}x{size[1]} pixels, above {max_pixels:,} (--max-pixels)"
     return None
+
+
+#: What :func:`_header_size` returns for a picture Pillow will not open (above twice ``Image.MAX_IMAGE_PIXELS``).
+_TOO_LARGE_TO_OPEN = (-1, -1)
+
+
+def _pillow_pixel_limit() -> int:
+    from PIL import Image
+
+    return int(Image.MAX_IMAGE_PIXELS or 0)
 
 
 def _header_size(data: bytes) -> tuple[int, int] | None:
@@ -109,8 +123,8 @@ def _header_size(data: bytes) -> tuple[int, int] | None:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as im:
                 return im.size
-    except Image.DecompressionBombError:  # Pillow refuses to even describe it: far above any sane limit
-        return (1 << 20, 1 << 20)
+    except Image.DecompressionBombError:  # Pillow refuses to describe it: above twice its MAX_IMAGE_PIXELS
+        return _TOO_LARGE_TO_OPEN
     except Exception:  # noqa: BLE001 — unknown or damaged header: OpenCV decides
         return None
 

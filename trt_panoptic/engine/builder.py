@@ -384,7 +384,7 @@ def _parse_network(trt: Any, builder: Any, trt_logger: Any, prepared: PreparedBu
 
 
 def pin_fp32_layers(trt: Any, network: Any, nodes: list[str], tensors: list[str]) -> int:
-    """Pin the parsed layers named in ``names`` to FP32: their precision and every float output type
+    """Pin the parsed layers of ``nodes`` (found by name, or by an output in ``tensors``) to FP32: their precision and every float output type
     (``ILayer.precision`` / ``set_output_type``; honoured under ``BuilderFlag.OBEY_PRECISION_CONSTRAINTS``).
 
     TensorRT's ONNX parser names a node's layer after the node and the layer's output after the node's

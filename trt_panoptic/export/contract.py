@@ -45,8 +45,9 @@ PLUGIN_FIELDS = {
 }
 
 
-#: Normalization ops (GroupNorm exports as InstanceNormalization between reshapes, in a ``norm`` scope).
-_NORM_OPS = ("InstanceNormalization", "GroupNormalization", "LayerNormalization", "BatchNormalization")
+#: Normalization ops the FP16 export keeps in FP32 (GroupNorm exports as InstanceNormalization between reshapes,
+#: all in the norm's scope); FrozenBN / BN are per-channel affines that run in FP16.
+_NORM_OPS = ("InstanceNormalization", "GroupNormalization", "LayerNormalization")
 #: Data movement that follows its input's type (FP16 feature maps in the FP16-typed export): never pinned.
 _FOLLOWS_INPUT = ("Gather",)
 
@@ -57,17 +58,23 @@ def fp32_nodes(model: onnx.ModelProto) -> list[str]:
     The export twin (``export/graph_model.py``) names its own arithmetic at the graph's top level (one path
     segment: ``/Sub_3``, ``/TopK``, ``/NonMaxSuppression``) — pixel normalization, anchors, box decoding and
     clipping, NMS scores, top-k, softmax, the mask sigmoid, the panoptic tail — and its submodules under their
-    scope (``/backbone/…``); normalization layers live in a ``norm`` scope. Those are what the FP16-typed
+    scope (``/backbone/…``); a GroupNorm is a scope holding an InstanceNormalization. Those are what the FP16-typed
     export keeps in FP32 (``Float32Norm``, ``_compute``), so a TensorRT 10.x FP16/INT8 build of the FP32
     export pins exactly these to FP32 (precision constraints) and gets the per-layer types the strongly typed
     build of the FP16-typed export gets. Plugin nodes choose their own formats; gathers follow their input.
     """
+    def scope_of(node: onnx.NodeProto) -> tuple[str, ...]:
+        return tuple(node.name.strip("/").split("/")[:-1])
+
+    # A norm scope is an island only when it holds a normalization op: GroupNorm (InstanceNormalization between
+    # reshapes) is kept FP32 by the FP16 export; FrozenBN (a Mul and an Add) and BN run in FP16 there
+    norm_scopes = {scope_of(n) for n in model.graph.node if n.op_type in _NORM_OPS}
     names = []
     for node in model.graph.node:
-        scope = node.name.strip("/").split("/")
         if node.domain == PLUGIN_DOMAIN or node.op_type in _FOLLOWS_INPUT or not node.name:
             continue
-        if len(scope) == 1 or "norm" in scope[:-1] or node.op_type in _NORM_OPS:
+        scope = scope_of(node)
+        if not scope or scope in norm_scopes:
             names.append(node.name)
     return names
 

@@ -220,7 +220,8 @@ class PanopticGraphModel(nn.Module):
             index[i, :k] = torch.arange(start, start + k)
         self.register_buffer("level_index", index, persistent=False)
         #: rounds of the eager fixed-shape NMS (ops.boxes.nms_keep_mask); whether they sufficed for the last
-        #: frame is ``last_nms_exact`` (a device tensor, read once per frame by whoever needs exactness)
+        #: frame is ``last_nms_exact`` (a device tensor; nothing reads it yet but the tests — a captured-graph
+        #: runner will, once per frame)
         self.nms_rounds = 32
         self.last_nms_exact: Tensor | None = None
         heads = model.roi_heads
@@ -372,7 +373,7 @@ class PanopticGraphModel(nn.Module):
                                         score_threshold=heads.score_thresh, max_per_group=self.detections,
                                         rounds=self.nms_rounds)
             kept = keep.t().reshape(-1)
-            self.last_nms_exact = exact & self.last_nms_exact
+            self.last_nms_exact = exact if self.last_nms_exact is None else exact & self.last_nms_exact
         ranked = torch.where(kept, flat, torch.full_like(flat, -1.0))
         top, idx = ranked.topk(self.detections, sorted=True)
         ok = top > heads.score_thresh

@@ -253,13 +253,19 @@ def weight_scales(w: np.ndarray, axis: int) -> np.ndarray:
     return np.where(amax > 0, amax, 1.0).astype(np.float32) / np.float32(QMAX)
 
 
+def _as_scale(scale: np.ndarray, dtype: type) -> np.ndarray:
+    """``scale`` in ``dtype``, never 0: below float16's smallest normal a scale would round to 0 (an invalid
+    Q/DQ), so tiny channels get that smallest normal instead (their values quantize to 0 either way)."""
+    return np.maximum(scale, np.finfo(dtype).tiny).astype(dtype)
+
+
 def quantize_weight(w: np.ndarray, axis: int, dtype: type = np.float32) -> tuple[np.ndarray, np.ndarray]:
     """(int8 weights rounded half-to-even in [-127, 127], scales) for per-channel INT8 along ``axis``.
 
     ``dtype`` is the scale's type (the weight's: float16 in the FP16-typed export); the weights are rounded
     with the scale as stored, so dequantization gives back exactly ``q · scale``.
     """
-    scale = weight_scales(w, axis).astype(dtype)
+    scale = _as_scale(weight_scales(w, axis), dtype)
     shape = [1] * w.ndim
     shape[axis] = -1
     q = np.clip(np.rint(w.astype(np.float32) / scale.astype(np.float32).reshape(shape)), -QMAX, QMAX).astype(np.int8)
@@ -344,7 +350,7 @@ def insert_qdq(
     for t in plan.activations:
         base = _safe(t)
         s_name, z_name = f"{base}_scale", f"{base}_zero_point"
-        scale = np.array(activation_scale(amax[t]), np.float16 if t in half else np.float32)
+        scale = _as_scale(np.array(activation_scale(amax[t])), np.float16 if t in half else np.float32)
         new_inits += [numpy_helper.from_array(scale, s_name),
                       numpy_helper.from_array(np.array(0, np.int8), z_name)]
         q_out, dq_out = f"{base}_quantized", f"{base}_dequantized"

@@ -172,15 +172,16 @@ class BagWriter:
             return
         self._done = True
         try:
-            self._writer.finish()
-            self._file.flush()
-            os.fsync(self._file.fileno())
-        finally:
-            self._file.close()
-        if keep:
-            os.chmod(self._tmp, 0o644)  # mkstemp made it 0600; a result bag is meant to be shared
-            os.replace(self._tmp, self.path)
-        else:
+            try:
+                self._writer.finish()
+                self._file.flush()
+                os.fsync(self._file.fileno())
+            finally:
+                self._file.close()
+            if keep:
+                os.chmod(self._tmp, 0o644)  # mkstemp made it 0600; a result bag is meant to be shared
+                os.replace(self._tmp, self.path)
+        finally:  # kept: renamed; dropped or failed (a full disk writing the summary): nothing left behind
             with contextlib.suppress(FileNotFoundError):
                 self._tmp.unlink()
 

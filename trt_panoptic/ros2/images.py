@@ -5,12 +5,15 @@ patterns included); an encoding outside :data:`SUPPORTED_ENCODINGS` is a one-lin
 """
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
 
-from trt_panoptic.data.frames import cv2_module
+from trt_panoptic.data.frames import DEFAULT_MAX_PIXELS, cv2_module, image_problem
 from trt_panoptic.errors import TrtPanopticError
+
+logger = logging.getLogger(__name__)
 
 #: OpenCV's Bayer names count from the second row's second pixel: ROS's bayer_rggb8 is OpenCV's BayerBG
 #: (cv_bridge uses the same table; tests/ros2/test_images.py checks it on a mosaic built by hand).
@@ -66,11 +69,17 @@ def raw_to_bgr(msg: Any, topic: str = "the topic") -> np.ndarray:
     return np.ascontiguousarray(pixels[:, :, :3])
 
 
-def compressed_to_bgr(msg: Any, topic: str = "the topic") -> np.ndarray | None:
-    """A decoded ``sensor_msgs/CompressedImage`` → BGR uint8 [H, W, 3], or None when the data does not decode."""
+def compressed_to_bgr(msg: Any, topic: str = "the topic", max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray | None:
+    """A decoded ``sensor_msgs/CompressedImage`` → BGR uint8 [H, W, 3], or None (with a warning) when the data
+    is truncated, above ``max_pixels`` (see :func:`~trt_panoptic.data.frames.image_problem`) or does not decode."""
     check_compressed_format(str(msg.format), topic)
+    data = bytes(msg.data)
+    problem = image_problem(data, max_pixels)
+    if problem is not None:
+        logger.warning("skipping a frame on %s: it %s", topic, problem)
+        return None
     cv2 = cv2_module()
-    image = cv2.imdecode(np.frombuffer(bytes(msg.data), np.uint8), cv2.IMREAD_COLOR)
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     return image if image is not None and image.ndim == 3 else None
 
 

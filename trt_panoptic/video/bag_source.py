@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
+from trt_panoptic.data.frames import DEFAULT_MAX_PIXELS
 from trt_panoptic.errors import TrtPanopticError
 from trt_panoptic.ros2 import bags, images, messages
 from trt_panoptic.ros2.extra import import_robotics
@@ -60,8 +61,10 @@ class BagSource(FrameSource):
         pace: deliver frames at their recorded log-time spacing (``--realtime``); the source is then live.
     """
 
-    def __init__(self, path: str | os.PathLike, *, topic: str | None = None, pace: bool = False) -> None:
+    def __init__(self, path: str | os.PathLike, *, topic: str | None = None, pace: bool = False,
+                 max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         self.path = Path(path)
+        self._max_pixels = max_pixels
         self.description = str(path)
         if not self.path.exists():
             raise TrtPanopticError(f"source bag should exist, got '{path}' (no such file or folder) — check the path")
@@ -149,7 +152,7 @@ class BagSource(FrameSource):
                 logger.warning("skipping malformed image %d on %s: %s", position, self.topic, exc)
                 image = None
         else:
-            image = images.compressed_to_bgr(msg, self.topic)
+            image = images.compressed_to_bgr(msg, self.topic, self._max_pixels)
         if image is None:
             return Read(ReadStatus.CORRUPT)
         stamp = FrameStamp(messages.stamp_ns(msg.header), int(message.log_time), str(msg.header.frame_id))

@@ -224,8 +224,10 @@ class Pipeline:
 
     def stop_now(self, reason: str = "stopped") -> None:
         """End the run at once (a second Ctrl-C): frames not yet written are dropped, the outputs are still
-        closed with what they hold. Safe from signal handlers: it only sets flags and wakes queues."""
-        self._stop_reason = reason
+        closed with what they hold. Safe from signal handlers: it only sets flags and wakes queues. A stage's
+        error stays the recorded reason."""
+        if self._stop_reason != "error":
+            self._stop_reason = reason
         self._stop.set()
         self._to_infer.abort()
         self._to_render.abort()

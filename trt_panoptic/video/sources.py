@@ -322,14 +322,15 @@ def open_source(spec: str, *, pace_files: bool = False, topic: str | None = None
         spec: the ``--source`` string.
         pace_files: play video files and bags at their own (recorded) rate, as live sources (``--realtime``).
         topic: a bag's image topic (``--topic``); only bags have topics.
-        max_pixels: refuse pictures (skipped) and video files (an error) with larger frames.
+        max_pixels: refuse pictures and compressed bag frames (skipped) and video files (an error) with larger
+            frames.
     """
     cv2 = cv2_module()
     spec = spec.strip()
     if spec and _is_bag_path(spec):
         from trt_panoptic.video.bag_source import BagSource
 
-        return BagSource(Path(spec).expanduser(), topic=topic, pace=pace_files)
+        return BagSource(Path(spec).expanduser(), topic=topic, pace=pace_files, max_pixels=max_pixels)
     if topic is not None:
         raise TrtPanopticError(f"--topic should come with a ROS 2 bag source (.mcap or a rosbag2 folder), got '{spec}' "
                                "— drop --topic")
