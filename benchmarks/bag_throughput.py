@@ -22,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from video_throughput import RESULTS, TARGET, machine, model_only
+from video_throughput import RESULTS, TARGET, machine, model_only, stage_rows, verdict_and_note
 
 from trt_panoptic.bench.report import cpu_model
 
@@ -57,18 +57,9 @@ def end_to_end(predictor, bag: Path, workdir: Path, passthrough: bool) -> dict:
 
 def markdown(r: dict) -> str:
     stage = r["end_to_end"]["latency_ms"]
-    rows = "\n".join(f"| {n} | {stage[n]['p50']:.2f} | {stage[n]['p95']:.2f} | {stage[n]['p99']:.2f} |"
-                     for n in ("capture", "infer", "render", "write", "end_to_end") if stage[n].get("count"))
+    rows = stage_rows(stage)
     m = r["machine"]
-    loaded = m.get("load_avg_1min", 0) > (m.get("logical_cores") or 1)
-    verdict = ("meets" if r["ratio"] >= TARGET else "misses") + " the ≥ 90 % target"
-    note = ""
-    if loaded:
-        verdict = "the ≥ 90 % target cannot be judged on this loaded machine — rerun on an idle one"
-        note = (f"**Noisy machine:** the load average ({m['load_avg_1min']}) exceeded the core count — other jobs "
-                "shared the cores, so both FPS figures moved between rounds (a ratio above 100 % is that noise). "
-                "The model-busy share below does not depend on that load: it says whether the pipeline ever left "
-                "the model waiting.\n\n")
+    verdict, note = verdict_and_note(r)
     return (
         f"### Bag → result bag throughput — {r['backend']} backend, {r['size']}, {r['frames']} frames\n\n"
         f"Measured on a {m['logical_cores']}-core {m.get('cpu_model') or m['cpu']}, {m['date'][:10]}.\n\n" + note +

@@ -56,8 +56,6 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from trt_panoptic.bench.report import machine_info, machine_line, markdown_table, write_json, write_text
-    from trt_panoptic.data.synthetic import generate_synthetic_dataset
-    from trt_panoptic.evaluation.evaluator import evaluate_predictor
     from trt_panoptic.export.exporter import export_onnx
     from trt_panoptic.modeling.checkpoint import load_model
     from trt_panoptic.quantization.calib_data import CalibrationImages
@@ -67,7 +65,6 @@ def main(argv=None) -> int:
     )
     from trt_panoptic.quantization.qdq import DEFAULT_SKIP, name_nodes, plan_quantization
     from trt_panoptic.quantization.sensitivity import DEFAULT_GROUPS, group_models
-    from trt_panoptic.runtime.onnx_backend import OnnxRuntimePredictor
 
     t_start = time.perf_counter()
     model_t, cfg = load_model(args.weights)
@@ -78,17 +75,10 @@ def main(argv=None) -> int:
         return fp16_study(args, model_t, cfg, fp32, t_start)
 
     def evaluate(proto, data, limit=None) -> dict:
-        pred = OnnxRuntimePredictor(proto, providers=["CPUExecutionProvider"], threads=threads)
-        m = evaluate_predictor(pred, data, limit=limit, progress=False)
-        return {k: round(float(m[k]), 3) for k in ("PQ", "SQ", "RQ", "PQ_th", "PQ_st", "mIoU")} | {
-            "images_per_s": round(float(m["images_per_s"]), 2)}
+        return evaluate_onnx(proto, data, threads, limit)
 
     with tempfile.TemporaryDirectory(prefix="int8_acc_") as tmp:
-        if args.val_data:
-            val = Path(args.val_data)
-        else:
-            val = generate_synthetic_dataset(Path(tmp) / "val", args.val_images, seed=args.val_seed,
-                                             size=(args.size, args.size), progress=False)
+        val = validation_data(args, Path(tmp))
         log.info("FP32 baseline on %s", val)
         base = evaluate(fp32, val)
         log.info("FP32: %s", base)
@@ -139,7 +129,7 @@ def main(argv=None) -> int:
         "met": abs(min(0.0, best["dPQ"])) <= 1.0,
         "weights": args.weights or "bundled r18_fpn_tiny_synth.pt",
         "input_size": [args.size, args.size],
-        "validation": str(args.val_data) if args.val_data else f"synthetic, seed {args.val_seed}, {args.val_images} images",
+        "validation": validation_text(args),
         "calibration": f"{args.calib}, {len(images)} images, statistics in {stats_s:.0f} s",
         "skip_list": list(DEFAULT_SKIP),
         "quantized": {"linear_nodes": len(plan.nodes), "residual_adds": len(plan.residual_adds), "kept_float": plan.skipped},
@@ -152,8 +142,7 @@ def main(argv=None) -> int:
     }
     out = Path(args.out or RESULTS / "int8_accuracy")
     write_json(out.with_suffix(".json"), result)
-    cols = [("method", "method", ""), ("PQ", "PQ", ".2f"), ("PQ_th", "PQ_th", ".2f"), ("PQ_st", "PQ_st", ".2f"),
-            ("mIoU", "mIoU", ".2f"), ("dPQ", "ΔPQ vs FP32", "+.2f")]
+    cols = metric_columns("method")
     md = ["# INT8 accuracy (ONNX Runtime, Q/DQ)\n",
           f"Model: {result['weights']}, {args.size}x{args.size}. Validation: {result['validation']}. "
           f"Calibration: {result['calibration']}.\n",
@@ -173,11 +162,41 @@ def main(argv=None) -> int:
     return 0
 
 
+def evaluate_onnx(proto, data: Path, threads: int | None, limit: int | None = None) -> dict:
+    """PQ, SQ, RQ, PQ_th, PQ_st, mIoU and images/s of an ONNX on ONNX Runtime, through ``trt-panoptic eval``'s
+    predictor."""
+    from trt_panoptic.evaluation.evaluator import evaluate_predictor
+    from trt_panoptic.runtime.onnx_backend import OnnxRuntimePredictor
+
+    pred = OnnxRuntimePredictor(proto, providers=["CPUExecutionProvider"], threads=threads)
+    m = evaluate_predictor(pred, data, limit=limit, progress=False)
+    return {k: round(float(m[k]), 3) for k in ("PQ", "SQ", "RQ", "PQ_th", "PQ_st", "mIoU")} | {
+        "images_per_s": round(float(m["images_per_s"]), 2)}
+
+
+def validation_data(args: argparse.Namespace, tmp: Path) -> Path:
+    """``--val-data``, or the synthetic validation images of an unseen seed written under ``tmp``."""
+    from trt_panoptic.data.synthetic import generate_synthetic_dataset
+
+    if args.val_data:
+        return Path(args.val_data)
+    return generate_synthetic_dataset(tmp / "val", args.val_images, seed=args.val_seed, size=(args.size, args.size),
+                                      progress=False)
+
+
+def validation_text(args: argparse.Namespace) -> str:
+    return str(args.val_data) if args.val_data else f"synthetic, seed {args.val_seed}, {args.val_images} images"
+
+
+def metric_columns(first: str) -> list[tuple[str, str, str]]:
+    """The markdown table's columns: ``first`` (the row's name), PQ, PQ_th, PQ_st, mIoU, ΔPQ vs FP32."""
+    return [(first, first, ""), ("PQ", "PQ", ".2f"), ("PQ_th", "PQ_th", ".2f"), ("PQ_st", "PQ_st", ".2f"),
+            ("mIoU", "mIoU", ".2f"), ("dPQ", "ΔPQ vs FP32", "+.2f")]
+
+
 def fp16_study(args: argparse.Namespace, model_t, cfg, fp32, t_start: float) -> int:
     """fp32 / fp16 / int8+fp16 rows on the same validation images (see the module docstring)."""
     from trt_panoptic.bench.report import machine_info, machine_line, markdown_table, write_json, write_text
-    from trt_panoptic.data.synthetic import generate_synthetic_dataset
-    from trt_panoptic.evaluation.evaluator import evaluate_predictor
     from trt_panoptic.export.exporter import export_onnx
     from trt_panoptic.quantization.calib_data import CalibrationImages
     from trt_panoptic.quantization.pipeline import (
@@ -185,19 +204,15 @@ def fp16_study(args: argparse.Namespace, model_t, cfg, fp32, t_start: float) -> 
         thresholds,
     )
     from trt_panoptic.quantization.qdq import DEFAULT_SKIP, FP16_QDQ_OPSET, name_nodes, plan_quantization
-    from trt_panoptic.runtime.onnx_backend import OnnxRuntimePredictor
 
     fp16 = export_onnx(model_t, cfg, height=args.size, width=args.size, fp16=True, opset=FP16_QDQ_OPSET)
     name_nodes(fp16)
 
     def evaluate(proto, data) -> dict:
-        pred = OnnxRuntimePredictor(proto, providers=["CPUExecutionProvider"], threads=args.threads or None)
-        m = evaluate_predictor(pred, data, progress=False)
-        return {k: round(float(m[k]), 3) for k in ("PQ", "SQ", "RQ", "PQ_th", "PQ_st", "mIoU")}
+        return evaluate_onnx(proto, data, args.threads or None)
 
     with tempfile.TemporaryDirectory(prefix="int8_fp16_") as tmp:
-        val = Path(args.val_data) if args.val_data else generate_synthetic_dataset(
-            Path(tmp) / "val", args.val_images, seed=args.val_seed, size=(args.size, args.size), progress=False)
+        val = validation_data(args, Path(tmp))
         base = evaluate(fp32, val)
         rows = [{"model": "fp32", **base, "dPQ": 0.0}]
         half = evaluate(fp16, val)
@@ -221,7 +236,7 @@ def fp16_study(args: argparse.Namespace, model_t, cfg, fp32, t_start: float) -> 
         "benchmark": "int8_fp16_accuracy",
         "weights": args.weights or "bundled r18_fpn_tiny_synth.pt",
         "input_size": [args.size, args.size],
-        "validation": str(args.val_data) if args.val_data else f"synthetic, seed {args.val_seed}, {args.val_images} images",
+        "validation": validation_text(args),
         "calibration": f"{args.calib}, {len(images)} images on the FP16 graph, statistics in {stats_s:.0f} s",
         "quantized": {"linear_nodes": len(plan.nodes), "residual_adds": len(plan.residual_adds), "kept_float": plan.skipped},
         "rows": rows,
@@ -230,8 +245,7 @@ def fp16_study(args: argparse.Namespace, model_t, cfg, fp32, t_start: float) -> 
     }
     out = Path(args.out or RESULTS / "int8_fp16_accuracy")
     write_json(out.with_suffix(".json"), result)
-    cols = [("model", "model", ""), ("PQ", "PQ", ".2f"), ("PQ_th", "PQ_th", ".2f"), ("PQ_st", "PQ_st", ".2f"),
-            ("mIoU", "mIoU", ".2f"), ("dPQ", "ΔPQ vs FP32", "+.2f")]
+    cols = metric_columns("model")
     md = ["# INT8 with FP16 (ONNX Runtime, Q/DQ with FP16 scales on the FP16-typed export)\n",
           f"Model: {result['weights']}, {args.size}x{args.size}, opset {FP16_QDQ_OPSET}. Validation: {result['validation']}. "
           f"Calibration: {result['calibration']}. {len(plan.nodes)} Conv/Gemm nodes and {len(plan.residual_adds)} "

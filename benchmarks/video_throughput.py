@@ -164,23 +164,31 @@ def machine() -> dict:
     return info
 
 
-def markdown(result: dict) -> str:
-    r = result
-    stage = r["end_to_end"]["latency_ms"]
-    rows = "\n".join(
+def stage_rows(stage: dict) -> str:
+    """Markdown rows (p50/p95/p99 ms) of the pipeline stages that ran."""
+    return "\n".join(
         f"| {name} | {stage[name]['p50']:.2f} | {stage[name]['p95']:.2f} | {stage[name]['p99']:.2f} |"
         for name in ("capture", "infer", "render", "write", "end_to_end") if stage[name].get("count")
     )
-    noisy = r["machine"].get("load_avg_1min", 0) > (r["machine"].get("logical_cores") or 1)
-    verdict = ("meets" if r["ratio"] >= TARGET else "misses") + " the ≥ 90 % target"
-    if noisy:
-        verdict = "the ≥ 90 % target cannot be judged on this loaded machine — rerun on an idle one"
-    note = ""
-    if noisy:
-        note += (f"**Noisy machine:** the load average ({r['machine']['load_avg_1min']}) exceeded the core count — "
-                 "other jobs shared the cores, so the two FPS figures moved between rounds (a ratio above 100 % "
-                 "is that noise). The model-busy share below does not depend on that load: it says whether "
-                 "the pipeline ever left the model waiting.\n\n")
+
+
+def verdict_and_note(r: dict) -> tuple[str, str]:
+    """The target verdict for ``r['ratio']`` and, on a machine loaded beyond its cores, the note saying the
+    ratio cannot be judged there."""
+    m = r["machine"]
+    if m.get("load_avg_1min", 0) <= (m.get("logical_cores") or 1):
+        return ("meets" if r["ratio"] >= TARGET else "misses") + " the ≥ 90 % target", ""
+    return ("the ≥ 90 % target cannot be judged on this loaded machine — rerun on an idle one",
+            f"**Noisy machine:** the load average ({m['load_avg_1min']}) exceeded the core count — other jobs shared "
+            "the cores, so the two FPS figures moved between rounds (a ratio above 100 % is that noise). The "
+            "model-busy share below does not depend on that load: it says whether the pipeline ever left the "
+            "model waiting.\n\n")
+
+
+def markdown(result: dict) -> str:
+    r = result
+    rows = stage_rows(r["end_to_end"]["latency_ms"])
+    verdict, note = verdict_and_note(r)
     if r["backend"].startswith("simulated"):
         note += ("The model is a stand-in that sleeps per frame and returns the clip's ground truth (leaving the "
                 "CPU free, as a GPU backend does): this measures the pipeline's own overhead, not a model.\n\n")

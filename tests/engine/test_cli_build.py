@@ -145,4 +145,5 @@ def test_dry_run_of_the_fp32_export_on_10_3_says_what_it_pins(tmp_path, capsys, 
                "--dry-run", "--target-trt", "10.3"])
     out = capsys.readouterr().out
     assert rc == 0 and "OBEY_PRECISION_CONSTRAINTS" in out
-    assert f"precision constraints: {len(fp32_nodes(tensorrt_onnx))} ONNX nodes' layers pinned to FP32" in out
+    pinned = len(fp32_nodes(tensorrt_onnx))
+    assert pinned > 100 and f"precision constraints: {pinned} ONNX nodes' layers pinned to FP32" in out

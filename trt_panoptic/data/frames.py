@@ -85,7 +85,8 @@ def image_problem(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> str | No
     size comes from the header (Pillow reads only that), so a huge picture is refused before it is decoded.
     """
     if data.startswith(b"\xff\xd8"):
-        if data.rfind(b"\xff\xd9") < max(data.rfind(b"\xff\xda"), 2):
+        eoi = data.rfind(b"\xff\xd9")  # from the end: a complete file ends in it (maybe some trailing bytes)
+        if eoi < 2 or data.find(b"\xff\xda", eoi) >= 0:  # none, or only a thumbnail's before the last scan
             return "should be a complete picture, got a truncated JPEG (its end marker is missing)"
     elif data.startswith(b"\x89PNG\r\n\x1a\n"):
         end = data.rfind(b"\x00\x00\x00\x00IEND")  # the chunk: zero length, type, then its 4-byte CRC

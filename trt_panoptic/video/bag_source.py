@@ -108,7 +108,9 @@ class BagSource(FrameSource):
             ) from None
 
     def _estimate_fps(self) -> float | None:
-        """Messages per second of the topic over the files' recorded span (None when it cannot tell)."""
+        """The topic's message count over the files' recorded span, in messages per second (None when it cannot
+        tell). The span is the summary's, of every topic: a camera recorded for less than the whole bag reads
+        slower than it ran (the stamps of its frames are exact either way)."""
         start = end = None
         for path in self.files:
             stats = bags.read_summary(path).statistics
