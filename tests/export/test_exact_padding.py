@@ -162,6 +162,7 @@ def test_torch_predictor_at_a_size_computes_what_the_export_twin_computes(tiny):
     assert box.resized == (77, SIZE)
     got = predictor.forward(image, valid)
     twin = PanopticGraphModel(model, SIZE, SIZE).eval()
+    twin.sync_free = False  # the ops the graph exports (the sync-free ones pool in another summation order)
     with torch.no_grad():
         want = dict(zip(twin.output_names, twin(torch.from_numpy(image), torch.from_numpy(valid))))
     n = int(want["num_detections"][0])
@@ -226,3 +227,23 @@ def test_valid_hw_outside_the_input_is_a_one_line_error(tiny, detections_onnx, b
         with pytest.raises(TrtPanopticError, match=r"valid_hw should be integers") as err:
             predictor.forward(image, np.asarray(bad))
         assert "\n" not in str(err.value)
+
+
+def test_sync_free_twin_equals_the_eager_model_on_the_bundled_validation_images():
+    # The bundled model's validation images (synthetic, seed 1000, as benchmarks/train_bundled.sh makes them):
+    # the twin's sync-free forward (what --backend torch-cudagraph captures) gives the eager model's result,
+    # within its static bounds on every image.
+    model, cfg = _bundled()
+    twin = PanopticGraphModel(model, 256, 256, panoptic_tail=True).eval()
+    rng = np.random.default_rng(1000)
+    for _ in range(4):
+        frame = render_scene(rng, 256, 256, default_categories())[0]
+        ref = TorchPredictor(model, cfg, 256, 256).predict(frame)
+        image, box = _TwinPredictor(twin, cfg).prepare(frame)
+        with torch.no_grad():
+            _, exact = twin.infer(torch.from_numpy(image), torch.tensor([box.resized], dtype=torch.int32))
+        got = _TwinPredictor(twin, cfg).predict(frame)
+        assert bool(exact)
+        assert ref.num_instances >= 3 and got.num_instances == ref.num_instances
+        assert not _unmatched(ref, got, box_atol=1e-2, score_atol=1e-4)
+        assert _category_agreement(ref, got) >= 0.999

@@ -55,6 +55,8 @@ from trt_panoptic.export.onnx_ops import onnx_nms, onnx_roi_align
 from trt_panoptic.modeling import PanopticFPN
 from trt_panoptic.modeling.semantic_head import upsample_logits
 from trt_panoptic.ops.boxes import nms_keep_mask
+from trt_panoptic.ops.poolers import multilevel_roi_align_fixed
+from trt_panoptic.postprocess.panoptic_fixed import DEFAULT_ROUNDS, panoptic_table_fixed
 
 INPUT_NAME = "image"
 VALID_HW_NAME = "valid_hw"
@@ -181,6 +183,16 @@ class PanopticGraphModel(nn.Module):
             FP16 statistics lose precision).
         panoptic_tail: end in the panoptic map (a ``PanopticFusion`` node).
         raw_outputs: with ``panoptic_tail``, keep ``mask_probs`` among the outputs.
+
+    Run eagerly (not being exported to ONNX), the twin is **sync-free** by default (:attr:`sync_free`): NMS,
+    multi-level RoIAlign and the panoptic tail are fixed-shape tensor work (:func:`~trt_panoptic.ops.boxes.
+    nms_keep_mask`, :func:`~trt_panoptic.ops.poolers.multilevel_roi_align_fixed`,
+    :func:`~trt_panoptic.postprocess.panoptic_fixed.panoptic_table_fixed`) with no host sync and no
+    data-dependent shape, so the forward can be captured as a CUDA graph or traced by ``torch.export``. Each
+    of them is exact within static bounds (NMS and overlap-rule rounds, RoI window size) and reports on the
+    device whether the frame stayed inside them: :meth:`infer` returns that flag. With ``sync_free`` False
+    the twin runs the exact ops whose ONNX nodes it exports (host loops, data-dependent shapes): what a
+    caller falls back to for a frame whose flag is False.
     """
 
     def __init__(self, model: PanopticFPN, height: int, width: int, *, half: bool = False,
@@ -219,11 +231,15 @@ class PanopticGraphModel(nn.Module):
         for i, (start, k) in enumerate(zip(starts, self.pre_k)):
             index[i, :k] = torch.arange(start, start + k)
         self.register_buffer("level_index", index, persistent=False)
-        #: rounds of the eager fixed-shape NMS (ops.boxes.nms_keep_mask); whether they sufficed for the last
-        #: frame is ``last_nms_exact`` (a device tensor; nothing reads it yet but the tests — a captured-graph
-        #: runner will, once per frame)
+        #: eager forward without host syncs (see the class docstring); False: the exact host-side ops
+        self.sync_free = True
+        #: static bounds of the sync-free ops: NMS rounds (ops.boxes.nms_keep_mask), overlap-rule rounds
+        #: (postprocess.panoptic_fixed) and the RoI sides (short, long) in feature pixels the pooler's windows hold
         self.nms_rounds = 32
-        self.last_nms_exact: Tensor | None = None
+        self.tail_rounds = DEFAULT_ROUNDS
+        self.pool_extent = (28, 56)
+        #: the exactness flags of the frame being computed (see :meth:`infer`)
+        self._flags: list[Tensor] = []
         heads = model.roi_heads
         self.num_classes = heads.num_classes
         self.detections = min(heads.detections_per_image, self.post_k * self.num_classes)
@@ -235,9 +251,20 @@ class PanopticGraphModel(nn.Module):
     def _compute(self, x: Tensor) -> Tensor:
         return x.half() if self.half else x
 
+    def _eager_sync_free(self) -> bool:
+        return self.sync_free and not torch.onnx.is_in_onnx_export()
+
     def pool(self, features: list[Tensor], boxes: Tensor, output_size: int) -> Tensor:
         """Multi-level RoIAlign of Tensor[R, 4] boxes (image 0) over P2..P5 → Tensor[R, C, P, P]."""
         heads = self.model.roi_heads
+        if self._eager_sync_free():
+            rois = torch.cat([torch.zeros_like(boxes[:, :1]), boxes], dim=1)
+            pooled, exact = multilevel_roi_align_fixed(
+                [f.float() for f in features], rois, output_size, list(heads.strides), heads.sampling_ratio,
+                aligned=True, canonical_box_size=heads.canonical_box_size, canonical_level=heads.canonical_level,
+                max_short=self.pool_extent[0], max_long=self.pool_extent[1])
+            self._flags.append(exact)
+            return self._compute(pooled)
         area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
         # Eqn. (1) of the FPN paper, as trt_panoptic.ops.assign_boxes_to_levels (levels 2..5 → 0..3).
         level = torch.floor(heads.canonical_level + torch.log2(torch.sqrt(area) / heads.canonical_box_size + 1e-8))
@@ -268,6 +295,14 @@ class PanopticGraphModel(nn.Module):
         """``image``: uint8 Tensor[1, 3, H, W] in the model's channel order (``cfg.model.input.format``, BGR by
         default); ``valid_hw``: int32 [1, 2], the frame's height and width inside ``image`` (None = all of
         it) → the outputs above, in :attr:`output_names` order."""
+        outputs, _ = self.infer(image, valid_hw)
+        return tuple(outputs[name] for name in self.output_names)
+
+    def infer(self, image: Tensor, valid_hw: Tensor | None = None) -> tuple[dict[str, Tensor], Tensor]:
+        """As :meth:`forward` → (every output by name, exact Tensor[] bool on the device: the sync-free ops
+        stayed within their static bounds, so the outputs are those of the exact ops; always True with
+        ``sync_free`` False)."""
+        self._flags = []
         m = self.model
         if valid_hw is None:
             valid_hw = torch.tensor([[self.height, self.width]], dtype=torch.int32, device=image.device)
@@ -283,14 +318,30 @@ class PanopticGraphModel(nn.Module):
         outputs = {"sem_labels": sem_labels, "boxes": boxes[None], "scores": scores[None],
                    "classes": classes.to(torch.int32)[None], "mask_probs": mask_probs[None], "num_detections": num}
         if self.panoptic_tail:
-            f = self.fusion
-            # stuff_area_limit 0: the graph keeps every stuff segment and the host applies the limit at the
-            # frame's resolution, so the limit means frame pixels whatever the letterbox (as in PyTorch)
-            tail = _PanopticFusion.apply(sem_labels, outputs["mask_probs"], outputs["boxes"], outputs["scores"],
-                                         outputs["classes"], num, valid_hw, float(f["instance_score_thresh"]),
-                                         float(f["overlap_thresh"]), 0, 0.5, self.num_stuff)
-            outputs.update(zip(TAIL_OUTPUT_NAMES, tail))
-        return tuple(outputs[name] for name in self.output_names)
+            outputs.update(zip(TAIL_OUTPUT_NAMES, self.tail(outputs, valid_hw)))
+        flags = self._flags
+        self._flags = []
+        exact = torch.stack(flags).all() if flags else torch.ones((), dtype=torch.bool, device=image.device)
+        return outputs, exact
+
+    def tail(self, outputs: dict[str, Tensor], valid_hw: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The panoptic tail on the detection outputs → (panoptic [1, H, W], segments [1, D + S, 10],
+        num_segments [1])."""
+        f = self.fusion
+        # stuff_area_limit 0: the graph keeps every stuff segment and the host applies the limit at the
+        # frame's resolution, so the limit means frame pixels whatever the letterbox (as in PyTorch)
+        if self._eager_sync_free():
+            pan, table, count, exact = panoptic_table_fixed(
+                outputs["sem_labels"][0], outputs["mask_probs"][0], outputs["boxes"][0], outputs["scores"][0],
+                outputs["classes"][0], outputs["num_detections"], valid_hw[0], num_stuff=self.num_stuff,
+                instance_score_thresh=float(f["instance_score_thresh"]), overlap_thresh=float(f["overlap_thresh"]),
+                stuff_area_limit=0, mask_threshold=0.5, rounds=self.tail_rounds)
+            self._flags.append(exact)
+            return pan[None], table[None], count
+        return _PanopticFusion.apply(outputs["sem_labels"], outputs["mask_probs"], outputs["boxes"], outputs["scores"],
+                                     outputs["classes"], outputs["num_detections"], valid_hw,
+                                     float(f["instance_score_thresh"]), float(f["overlap_thresh"]), 0, 0.5,
+                                     self.num_stuff)
 
     def normalize(self, image: Tensor, valid_hw: Tensor) -> Tensor:
         """``(image - mean) / std`` inside the frame and exactly 0 in the padding (FP32 Tensor[1, 3, H, W]).
@@ -324,7 +375,7 @@ class PanopticGraphModel(nn.Module):
         keep = ((boxes[:, 2] - boxes[:, 0]) > rpn.min_box_size) & ((boxes[:, 3] - boxes[:, 1]) > rpn.min_box_size)
         keep = keep & torch.isfinite(scores) & torch.isfinite(boxes).all(dim=1)
         scores = torch.where(keep, scores, torch.full_like(scores, _NEG))
-        if torch.onnx.is_in_onnx_export():
+        if not self._eager_sync_free():
             # Per-level NMS: the level is the NMS "class"; a box scores _NEG (not a candidate) on other levels.
             onehot = levels[None, :] == torch.arange(self.rpn_levels, device=levels.device)[:, None]
             per_level = torch.where(onehot, scores[None, :], torch.full_like(onehot, _NEG, dtype=scores.dtype))
@@ -345,7 +396,7 @@ class PanopticGraphModel(nn.Module):
         keep, exact = nms_keep_mask(torch.cat([boxes, pad_box])[rows], torch.cat([scores, pad_score])[rows],
                                     iou_threshold, score_threshold=_NEG / 2, max_per_group=self.post_k,
                                     rounds=self.nms_rounds)
-        self.last_nms_exact = exact
+        self._flags.append(exact)
         kept = torch.zeros(scores.shape[0] + 1, dtype=torch.bool, device=scores.device)
         return kept.scatter(0, rows.reshape(-1), keep.reshape(-1))[:-1]
 
@@ -361,7 +412,7 @@ class PanopticGraphModel(nn.Module):
         boxes = clip_to_frame(heads.box_coder.decode(deltas.float(), proposals).view(-1, k, 4), limit)
         boxes = boxes.reshape(-1, 4)
         flat = scores.reshape(-1)
-        if torch.onnx.is_in_onnx_export():
+        if not self._eager_sync_free():
             # Per-class NMS over (proposal, class) boxes: the class is the NMS "class" axis.
             cls_of = torch.arange(k, device=flat.device).repeat(proposals.shape[0])
             onehot = cls_of[None, :] == torch.arange(k, device=flat.device)[:, None]
@@ -373,7 +424,7 @@ class PanopticGraphModel(nn.Module):
                                         score_threshold=heads.score_thresh, max_per_group=self.detections,
                                         rounds=self.nms_rounds)
             kept = keep.t().reshape(-1)
-            self.last_nms_exact = exact if self.last_nms_exact is None else exact & self.last_nms_exact
+            self._flags.append(exact)
         ranked = torch.where(kept, flat, torch.full_like(flat, -1.0))
         top, idx = ranked.topk(self.detections, sorted=True)
         ok = top > heads.score_thresh

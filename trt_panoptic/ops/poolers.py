@@ -1,6 +1,8 @@
 """Multi-level RoIAlign over a feature pyramid with the FPN paper's level mapping."""
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -61,3 +63,146 @@ def multilevel_roi_align(
         if idx.numel():
             out[idx] = roi_align(feature, rois[idx], output_size, 1.0 / stride, sampling_ratio, aligned)
     return out
+
+
+def multilevel_roi_align_fixed(
+    features: list[Tensor],
+    rois: Tensor,
+    output_size: int,
+    strides: list[int],
+    sampling_ratio: int = 0,
+    aligned: bool = True,
+    canonical_box_size: int = 224,
+    canonical_level: int = 4,
+    max_short: int = 28,
+    max_long: int = 56,
+    chunk_values: int = 1 << 24,
+) -> tuple[Tensor, Tensor]:
+    """:func:`multilevel_roi_align` as fixed-shape tensor work: no host sync, no data-dependent shape.
+
+    Every RoI reads a window of its own level's map, ``P·g_long + 2`` lines along its longer side and
+    ``P·g_short + 2`` along its shorter (g = ``ceil(max / P)`` samples per bin): exactly what RoIAlign reads
+    for a RoI of up to ``max_long`` × ``max_short`` feature pixels. With the FPN level mapping a RoI on P2–P4
+    is under 28² feature pixels in area, so its short side is always under 28, and its long side under 56
+    unless it is more than 4:1; on P5 the map itself bounds the window (up to 896 × 1792 input pixels).
+    Sampling grid and bilinear weights are those of :func:`~trt_panoptic.ops.roi_align` (same operation order;
+    the sums run in another order, so results agree to float rounding). A RoI outside the bounds would need a
+    larger window: whether every RoI fitted is returned, computed on the device, so that a caller that must be
+    exact checks it once per frame.
+
+    Args:
+        features: pyramid maps Tensor[N, C, H/s, W/s], one per stride (consecutive powers of 2).
+        rois: Tensor[R, 5] (batch index, x1, y1, x2, y2) in input pixels.
+        max_short, max_long: RoI sides in feature pixels that the static windows hold exactly; the work is
+            R·(P·g_long + 2)·(P·g_short + 2)·C whatever the RoIs.
+        chunk_values: most window values gathered at once (static chunks over the RoIs keep memory flat).
+
+    Returns:
+        (Tensor[R, C, P, P], exact Tensor[] bool).
+    """
+    min_level = int(math.log2(strides[0]))
+    if [int(math.log2(s)) for s in strides] != list(range(min_level, min_level + len(strides))):
+        raise ValueError(f"poolers: strides should be consecutive powers of 2, got {strides}")
+    rois = rois.to(features[0].dtype)
+    num_rois, channels = rois.shape[0], features[0].shape[1]
+    level = assign_boxes_to_levels(rois[:, 1:], min_level, min_level + len(strides) - 1, canonical_box_size,
+                                   canonical_level)
+    # Per-RoI map size, flat offset and scale of its level, selected on the device (no host lists).
+    height = torch.zeros_like(level)
+    width = torch.zeros_like(level)
+    offset = torch.zeros_like(level)
+    start = 0
+    for i, f in enumerate(features):
+        n, _, h, w = f.shape
+        here = level == i
+        height = torch.where(here, h, height)
+        width = torch.where(here, w, width)
+        offset = torch.where(here, start, offset)
+        start += n * h * w
+    scale = torch.exp2(-(level + min_level).to(rois.dtype))
+    # Channels-last, all levels in one table: a window line is a contiguous read of C values.
+    table = torch.cat([f.permute(0, 2, 3, 1).reshape(-1, channels) for f in features])
+
+    g_long = max(-(-max_long // output_size), sampling_ratio)
+    long_side = output_size * g_long + 2
+    short_side = min(output_size * max(-(-max_short // output_size), sampling_ratio) + 2, long_side)
+    shift = 0.5 if aligned else 0.0
+    start_w = rois[:, 1] * scale - shift
+    start_h = rois[:, 2] * scale - shift
+    roi_w = rois[:, 3] * scale - shift - start_w
+    roi_h = rois[:, 4] * scale - shift - start_h
+    if not aligned:
+        roi_w = roi_w.clamp(min=1.0)
+        roi_h = roi_h.clamp(min=1.0)
+    if sampling_ratio > 0:
+        grid_h = torch.full_like(level, sampling_ratio)
+        grid_w = grid_h
+    else:
+        grid_h = torch.ceil(roi_h / output_size).long()
+        grid_w = torch.ceil(roi_w / output_size).long()
+    count = (grid_h * grid_w).clamp(min=1).to(rois.dtype)
+    ay, y0, extent_y = _fixed_axis_weights(start_h, roi_h / output_size, grid_h.clamp(min=0), output_size, height,
+                                           g_long, long_side)
+    ax, x0, extent_x = _fixed_axis_weights(start_w, roi_w / output_size, grid_w.clamp(min=0), output_size, width,
+                                           g_long, long_side)
+    ay = ay / count[:, None, None]
+    # The window's first axis runs along the RoI's longer side: a tall RoI reads rows × columns, a wide one
+    # columns × rows (its result is transposed back).
+    tall = extent_y >= extent_x
+    exact = ((torch.maximum(extent_y, extent_x) <= long_side) & (torch.minimum(extent_y, extent_x) <= short_side)
+             & (grid_h <= g_long) & (grid_w <= g_long)).all()
+    w_long = torch.where(tall[:, None, None], ay, ax)
+    w_short = torch.where(tall[:, None, None], ax, ay)[:, :, :short_side]
+    base = offset + rois[:, 0].long() * height * width
+    along = torch.arange(long_side, device=rois.device)
+    across = torch.arange(short_side, device=rois.device)
+    ry_long = torch.minimum(y0[:, None] + along, height[:, None] - 1)[:, :, None]
+    rx_short = torch.minimum(x0[:, None] + across, width[:, None] - 1)[:, None, :]
+    rx_long = torch.minimum(x0[:, None] + along, width[:, None] - 1)[:, :, None]
+    ry_short = torch.minimum(y0[:, None] + across, height[:, None] - 1)[:, None, :]
+    w_ = width[:, None, None]
+    flat_index = base[:, None, None] + torch.where(tall[:, None, None], ry_long * w_ + rx_short, ry_short * w_ + rx_long)
+    per_chunk = max(1, chunk_values // (long_side * short_side * channels))
+    parts = []
+    for s in range(0, num_rois, per_chunk):
+        idx = flat_index[s:s + per_chunk]
+        window = table.index_select(0, idx.reshape(-1)).view(idx.shape[0], long_side, short_side, channels)
+        tmp = torch.einsum("npa,nabc->npbc", w_long[s:s + per_chunk], window)
+        pooled = torch.einsum("npbc,nqb->ncpq", tmp, w_short[s:s + per_chunk])
+        parts.append(torch.where(tall[s:s + per_chunk, None, None, None], pooled, pooled.transpose(2, 3)))
+    if not parts:
+        return features[0].new_zeros((0, channels, output_size, output_size)), exact
+    return torch.cat(parts), exact
+
+
+def _fixed_axis_weights(start: Tensor, bin_size: Tensor, grid: Tensor, pooled: int, size: Tensor, g_max: int,
+                        side: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Per-RoI interpolation matrix along one axis over a window of ``side`` lines from ``first``: the weights of
+    :func:`trt_panoptic.ops.roi_align._axis_weights` with a static sample count and window.
+
+    ``size``: Tensor[K] int64, the map's length along this axis for each RoI. Returns (weights Tensor[K,
+    pooled, side], first Tensor[K] int64, extent Tensor[K] int64: the lines the RoI's samples touch, which must
+    not exceed the window for the weights to be complete).
+    """
+    dtype, device = start.dtype, start.device
+    g = torch.arange(g_max, device=device, dtype=dtype)
+    p = torch.arange(pooled, device=device, dtype=dtype)
+    gsafe = grid.clamp(min=1).to(dtype)
+    pos = start[:, None, None] + p[None, :, None] * bin_size[:, None, None] + (g[None, None, :] + 0.5) * bin_size[:, None, None] / gsafe[:, None, None]
+    limit = size[:, None, None]
+    valid = (g[None, None, :] < grid[:, None, None]) & (pos >= -1.0) & (pos <= limit.to(dtype))
+    pos = pos.clamp(min=0)
+    low = pos.floor().long()
+    clip = low >= limit - 1
+    low = torch.where(clip, limit - 1, low)
+    high = torch.where(clip, low, low + 1)
+    pos = torch.where(clip, low.to(dtype), pos)
+    frac = pos - low
+    w_low = (1.0 - frac) * valid
+    w_high = frac * valid
+    first = torch.minimum(torch.where(valid, low, limit).flatten(1).min(dim=1).values, size - 1)
+    last = torch.where(valid, high, torch.zeros_like(high)).flatten(1).max(dim=1).values
+    weights = torch.zeros((start.shape[0], pooled, side), dtype=dtype, device=device)
+    weights.scatter_add_(2, (low - first[:, None, None]).clamp(0, side - 1), w_low)
+    weights.scatter_add_(2, (high - first[:, None, None]).clamp(0, side - 1), w_high)
+    return weights, first, (last - first + 1).clamp(min=0)
