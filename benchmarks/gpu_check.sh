@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU check of the trt_panoptic plugin kernels (a few minutes): builds them with nvcc, runs them on the
+# GPU check of the trt_panoptic plugin kernels and the torch-cudagraph path (a few minutes): builds the kernels with nvcc, runs them on the
 # GPU against PyTorch CUDA (random inputs, edge RoIs, FP32 and FP16), times them against the PyTorch
 # equivalents and prints a Markdown table. Extra arguments go to benchmarks/gpu/check_plugins.py
 # (e.g. --iters 20 --json benchmarks/results/gpu_check.json).
@@ -25,3 +25,6 @@ start=$(date +%s)
 echo "build: $(( $(date +%s) - start )) s"
 
 "$py" benchmarks/gpu/check_plugins.py --device cuda "$@"
+
+# The torch-cudagraph path: sync-free check, equality with the exact twin, timings, end-to-end runs.
+"$py" benchmarks/gpu_cudagraph.py --out "${CUDAGRAPH_OUT:-benchmarks/results/gpu_cudagraph.json}"

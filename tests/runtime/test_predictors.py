@@ -1,6 +1,7 @@
 """One Predictor interface: torch, onnxruntime (both flavours) and a stand-in TensorRT runner agree."""
 import numpy as np
 import pytest
+import torch
 
 from export.tiny_model import SIZE, scene
 from trt_panoptic.errors import TrtPanopticError
@@ -138,7 +139,15 @@ def test_create_predictor_picks_backends(tmp_path, tiny, portable_onnx):
     assert create_predictor("auto", model=onnx_path).backend == "onnxruntime"
     # a checkpoint: ONNX Runtime on the CPU, torch on a GPU (the choice only; no GPU is needed to make it)
     assert create_predictor("auto", weights=ckpt).backend == "onnxruntime"
-    assert factory._pick("auto", None, "cuda") == "torch" and factory._pick("auto", None, "cpu") == "onnxruntime"
+    assert factory._pick("auto", None, "cuda") == "torch-cudagraph" and factory._pick("auto", None, "cpu") == "onnxruntime"
+    assert factory._pick("auto", None, "cuda:1") == "torch-cudagraph"
+    with pytest.raises(TrtPanopticError, match="torch-cudagraph backend should run on a GPU, got --device cpu"):
+        create_predictor("torch-cudagraph", weights=ckpt)
+    if not torch.cuda.is_available():
+        with pytest.raises(TrtPanopticError, match="--device cuda should name a visible GPU"):
+            create_predictor("torch-cudagraph", weights=ckpt, device="cuda")
+    with pytest.raises(TrtPanopticError, match="torch-cudagraph backend should get --weights"):
+        create_predictor("torch-cudagraph", model=onnx_path, device="cuda")
     with pytest.raises(TrtPanopticError, match="fixed size 128x128"):
         create_predictor("onnxruntime", model=onnx_path, height=256, width=256)
     with pytest.raises(TrtPanopticError, match=".onnx or .engine"):

@@ -32,7 +32,7 @@ from trt_panoptic.bench.latency import (
 from trt_panoptic.bench.report import machine_info, markdown_table
 from trt_panoptic.errors import TrtPanopticError, import_optional
 from trt_panoptic.modeling.backbone.variants import VARIANTS, VariantSpec, build_variant
-from trt_panoptic.runtime.factory import CONCRETE_BACKENDS
+from trt_panoptic.runtime.factory import BACKBONE_BACKENDS
 
 logger = logging.getLogger(__name__)
 
@@ -259,8 +259,8 @@ def latency_comparison(
     """
     variants = _check_variants(variants)
     _check_size(height, width)
-    if backend not in CONCRETE_BACKENDS:
-        raise TrtPanopticError(f"backend should be one of {', '.join(CONCRETE_BACKENDS)}, got {backend!r} — e.g. --backend torch")
+    if backend not in BACKBONE_BACKENDS:
+        raise TrtPanopticError(f"backend should be one of {', '.join(BACKBONE_BACKENDS)}, got {backend!r} — e.g. --backend torch")
     if precision not in PRECISIONS:
         raise TrtPanopticError(f"precision should be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if backend != "tensorrt" and precision == "int8":

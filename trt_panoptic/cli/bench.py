@@ -17,7 +17,7 @@ from trt_panoptic.config import BACKBONE_VARIANTS as VARIANTS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from trt_panoptic.runtime.factory import CONCRETE_BACKENDS
+    from trt_panoptic.runtime.factory import BACKBONE_BACKENDS
 
     parser = subparsers.add_parser("bench", help="benchmark the backbone variants: GMACs/memory and latency")
     sub = parser.add_subparsers(dest="bench_command", metavar="{flops,latency}", required=True)
@@ -43,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              description="Time each backbone variant on one backend, the variants interleaved so that "
                                          "machine noise hits them alike.")
     common(latency, 50, 512, 1024)
-    latency.add_argument("--backend", default="torch", choices=CONCRETE_BACKENDS, help="(default: torch)")
+    latency.add_argument("--backend", default="torch", choices=BACKBONE_BACKENDS, help="(default: torch)")
     latency.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"), help="(default: fp32)")
     latency.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="(default: cpu)")
     latency.add_argument("--warmup", type=int, default=2, help="untimed iterations per variant (default: 2)")

@@ -48,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--trust-sidecar-plugins", action="store_true",
                    help="tensorrt: load the library the engine's sidecar names wherever it is")
     p.add_argument("--weights", help="PyTorch checkpoint instead of the bundled model")
-    p.add_argument("--device", default="cpu", help="torch backend device: cpu, cuda or cuda:N (default: cpu)")
+    p.add_argument("--device", default="cpu", help="device of the torch backends: cpu, cuda or cuda:N (default: cpu; with a GPU and a checkpoint, auto picks torch-cudagraph)")
     p.add_argument("--bag", action="store_true",
                    help="the robotics loop: clip as a ROS 2 bag in, result bag out (needs the robotics extra)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--height", type=int,
                    help="model input height in pixels (default: the model's own size; torch: each image's own)")
     p.add_argument("--width", type=int, help="model input width in pixels")
-    p.add_argument("--device", default="cpu", help="torch backend device: cpu, cuda or cuda:N (default: cpu)")
+    p.add_argument("--device", default="cpu", help="device of the torch backends: cpu, cuda or cuda:N (default: cpu; with a GPU and a checkpoint, auto picks torch-cudagraph)")
     p.add_argument("--pred-out", help="folder for the COCO panoptic predictions (default: <json name>_predictions)")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="evaluate only the first N images")
     p.add_argument("--force", action="store_true", help="replace an existing --pred-out folder")

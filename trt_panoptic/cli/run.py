@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="tensorrt: load the library the engine's sidecar names wherever it is")
     p.add_argument("--weights", help="PyTorch checkpoint for the torch backend (with --config)")
     p.add_argument("--config", help="config name or YAML for --weights")
-    p.add_argument("--device", default="cpu", help="torch backend device: cpu, cuda or cuda:N (default: cpu)")
+    p.add_argument("--device", default="cpu", help="device of the torch backends: cpu, cuda or cuda:N (default: cpu; with a GPU and a checkpoint, auto picks torch-cudagraph)")
     p.add_argument("--height", type=int, help="model input height in pixels (default: the model's)")
     p.add_argument("--width", type=int, help="model input width in pixels (default: the model's)")
     p.add_argument("--max-frames", type=int, metavar="N", help="stop after N processed frames")

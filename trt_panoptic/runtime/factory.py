@@ -12,9 +12,9 @@ from trt_panoptic.errors import TrtPanopticError
 logger = logging.getLogger(__name__)
 
 #: Every ``backend`` argument :func:`create_predictor` takes (and the CLI's ``--backend`` choices).
-BACKENDS = ("auto", "torch", "onnxruntime", "tensorrt")
-#: The backends themselves, without "auto": what a benchmark times.
-CONCRETE_BACKENDS = tuple(b for b in BACKENDS if b != "auto")
+BACKENDS = ("auto", "torch", "torch-cudagraph", "onnxruntime", "tensorrt")
+#: Backends that can time a bare backbone (``bench latency``); torch-cudagraph runs only a whole model's twin.
+BACKBONE_BACKENDS = ("torch", "onnxruntime", "tensorrt")
 #: Export size when the onnxruntime backend exports a PyTorch model whose config records no input size.
 DEFAULT_EXPORT_SIZE = (512, 512)
 
@@ -62,10 +62,11 @@ def _pick(backend: str, model: str | None, device: str = "cpu") -> str:
         return "tensorrt"
     if suffix == ".onnx":
         return "onnxruntime"
-    # a checkpoint: ONNX Runtime on the CPU (2-3x PyTorch eager there), PyTorch on a GPU
-    if device == "cpu" and _onnxruntime_available():
-        return "onnxruntime"
-    return "torch"
+    # a checkpoint: ONNX Runtime on the CPU (2-3x PyTorch eager there); on a GPU the export twin captured as a
+    # CUDA graph (eager PyTorch there is bound by launches and host syncs, not by the GPU)
+    if device == "cpu":
+        return "onnxruntime" if _onnxruntime_available() else "torch"
+    return "torch-cudagraph"
 
 
 def create_predictor(
@@ -76,9 +77,9 @@ def create_predictor(
     """A :class:`~trt_panoptic.runtime.predictor.Predictor` for ``backend``.
 
     Args:
-        backend: "torch", "onnxruntime", "tensorrt", or "auto", in this order: tensorrt when ``model`` is
-            an engine (and TensorRT is installed); onnxruntime when it is an ONNX, or for a checkpoint on the
-            CPU; torch for a checkpoint on a GPU.
+        backend: "torch", "torch-cudagraph", "onnxruntime", "tensorrt", or "auto", in this order: tensorrt when
+            ``model`` is an engine (and TensorRT is installed); onnxruntime when it is an ONNX, or for a
+            checkpoint on the CPU; torch-cudagraph for a checkpoint on a GPU.
         model: a ``.onnx`` (onnxruntime) or ``.engine`` (tensorrt) file. Without it the onnxruntime backend
             exports ``weights`` at ``height`` × ``width`` (default: the model's ``model.input.size``, else
             512×512), once: the graph is kept on disk (:mod:`trt_panoptic.runtime.export_cache`).
@@ -88,14 +89,15 @@ def create_predictor(
             the onnxruntime backend here runs on the CPU, so it refuses a GPU device.
         plugins: tensorrt: the plugin library to load (default: the one the engine's sidecar names, if it is
             this package's own build); trust_sidecar_plugins: load the sidecar's library wherever it is.
-        options: backend-specific — onnxruntime: ``providers``, ``threads``; tensorrt: ``runner``.
+        options: backend-specific — onnxruntime: ``providers``, ``threads``; tensorrt: ``runner``;
+            torch-cudagraph: ``half`` (FP16 backbone and heads).
     """
     model = os.fspath(model) if model is not None else None
     check_input_size(height, width)
     chosen = _pick(backend, model, device)
     if backend == "auto":
         why = {"tensorrt": "a TensorRT engine", "onnxruntime": "an ONNX model" if model else "a checkpoint on the CPU",
-               "torch": f"a checkpoint on {device}"}[chosen]
+               "torch": f"a checkpoint on {device}", "torch-cudagraph": f"a checkpoint on {device}"}[chosen]
         logger.info("backend: %s (auto: %s)", chosen, why)
     else:
         logger.info("backend: %s", chosen)
@@ -145,10 +147,17 @@ def create_predictor(
 
         return OnnxRuntimePredictor(cached_export(key, export), **options)
     if model is not None:
-        raise TrtPanopticError(f"the torch backend should get --weights (a checkpoint), got --model {model!r} — use --backend onnxruntime/tensorrt for it")
+        raise TrtPanopticError(f"the {chosen} backend should get --weights (a checkpoint), got --model {model!r} — use --backend onnxruntime/tensorrt for it")
     from trt_panoptic.modeling.checkpoint import load_model
     from trt_panoptic.runtime.torch_backend import TorchPredictor, torch_device
 
+    if chosen == "torch-cudagraph" and device == "cpu":
+        raise TrtPanopticError("the torch-cudagraph backend should run on a GPU, got --device cpu — pass --device cuda, "
+                               "or use --backend onnxruntime or torch on the CPU")
     torch_device(device)  # before the model loads: a bad or missing GPU fails fast
     torch_model, cfg = load_model(weights, config)
+    if chosen == "torch-cudagraph":
+        from trt_panoptic.runtime.cudagraph_backend import CudaGraphPredictor
+
+        return CudaGraphPredictor(torch_model, cfg, *export_size(cfg, height, width), device=device, **options)
     return TorchPredictor(torch_model, cfg, height, width, device=device, **options)
