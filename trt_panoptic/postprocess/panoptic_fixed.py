@@ -74,12 +74,19 @@ def panoptic_table_fixed(
 
     area = cover.sum(dim=1)
     present = area > 0
+    # Rank weights, best rank heaviest: a pixel's heaviest accepted coverer is its owner (amax over instances
+    # is an element-wise max across rows, far cheaper than an argmax down the columns).
+    weight_type = torch.int16 if d < 2 ** 15 else torch.int32
+    rank_weight = (d - torch.arange(d, device=device)).to(weight_type)
+    weighted = cover.to(weight_type) * rank_weight[:, None]
     accepted = present
     for _ in range(rounds):
-        accepted = _decide(cover, accepted, present, area, overlap_thresh)
-    exact = (_decide(cover, accepted, present, area, overlap_thresh) == accepted).all()
+        accepted = _decide(cover, weighted, rank_weight, accepted, present, area, overlap_thresh)
+    exact = (_decide(cover, weighted, rank_weight, accepted, present, area, overlap_thresh) == accepted).all()
 
-    owned, owner = _owners(cover, accepted)
+    best = _best_weight(weighted, accepted)
+    owned = best > 0
+    owner = d - best.to(torch.int64)
     thing_id = (torch.cumsum(accepted.to(torch.int32), 0) * accepted).to(torch.int32)
     num_things = accepted.sum(dtype=torch.int32)
     labels = sem_labels.reshape(-1).to(torch.int64).clamp(0, num_stuff)  # a negative label is 'other'
@@ -173,25 +180,19 @@ def _coverage(masks: Tensor, boxes: Tensor, size: tuple[int, int], vh: Tensor, v
     return torch.cat(parts)
 
 
-def _owners(cover: Tensor, accepted: Tensor) -> tuple[Tensor, Tensor]:
-    """(owned Tensor[H·W] bool, owner Tensor[H·W] int64): the best-ranked accepted instance covering each pixel
-    (D where none)."""
-    d = cover.shape[0]
-    claimed = cover & accepted[:, None]
-    owned = claimed.any(dim=0)
-    # argmax returns the first maximal index, so the best-ranked claimant
-    first = claimed.to(torch.uint8).argmax(dim=0) if d else torch.zeros(cover.shape[1], dtype=torch.int64,
-                                                                          device=cover.device)
-    return owned, torch.where(owned, first, d)
+def _best_weight(weighted: Tensor, accepted: Tensor) -> Tensor:
+    """Per pixel, the rank weight of the best-ranked accepted instance covering it (0: none) → Tensor[H·W]."""
+    if weighted.shape[0] == 0:
+        return torch.zeros(weighted.shape[1], dtype=weighted.dtype, device=weighted.device)
+    return torch.where(accepted[:, None], weighted, 0).amax(dim=0)
 
 
-def _decide(cover: Tensor, accepted: Tensor, present: Tensor, area: Tensor, overlap_thresh: float) -> Tensor:
+def _decide(cover: Tensor, weighted: Tensor, rank_weight: Tensor, accepted: Tensor, present: Tensor, area: Tensor,
+            overlap_thresh: float) -> Tensor:
     """One round of the overlap rule: each instance is skipped when more than ``overlap_thresh`` of its area is
-    owned by a better-ranked instance of ``accepted`` (in float64, as the reference's Python decides)."""
-    d = cover.shape[0]
-    _, owner = _owners(cover, accepted)
-    before = owner[None, :] < torch.arange(d, device=cover.device)[:, None]
-    overlap = (cover & before).sum(dim=1)
+    owned by a better-ranked (heavier) instance of ``accepted`` (in float64, as the reference's Python decides)."""
+    best = _best_weight(weighted, accepted)
+    overlap = (cover & (best[None, :] > rank_weight[:, None])).sum(dim=1)
     return present & ~(overlap.double() / area.clamp(min=1).double() > overlap_thresh)
 
 
