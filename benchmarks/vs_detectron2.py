@@ -209,13 +209,16 @@ def summarize_agreement(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def run_set(name: str, images: list[np.ndarray], predictors: Predictors, rounds: int, warmup: int) -> dict[str, Any]:
     calls = [predictors.calls(image) for image in images]  # every predictor made (and exported) before timing
+    warm = {}  # warm-up: each predictor on the first image of each frame size
+    for image, fns in zip(images, calls):
+        warm.setdefault(image.shape[:2], fns)
     for _ in range(warmup):
-        for fns in calls:
+        for fns in warm.values():
             for fn in fns.values():
                 fn()
     load_before = os.getloadavg()
     samples: dict[str, list[float]] = {b: [] for b in BACKENDS}
-    first: list[dict[str, Any]] = []
+    agreement: dict[str, list[dict[str, Any]]] = {"torch": [], "onnxruntime": []}
     t_set = time.perf_counter()
     for r in range(rounds):
         for fns in calls:
@@ -224,11 +227,12 @@ def run_set(name: str, images: list[np.ndarray], predictors: Predictors, rounds:
                 t0 = time.perf_counter()
                 outs[backend] = fn()
                 samples[backend].append((time.perf_counter() - t0) * 1000)
-            if r == 0:
-                first.append(outs)
+            if r == 0:  # compared between the timed calls, then dropped (720x1280 masks are large)
+                for b in agreement:
+                    agreement[b].append(compare(outs["detectron2"], outs[b]))
+            del outs
     wall_s = time.perf_counter() - t_set
     medians = {b: statistics.median(v) for b, v in samples.items()}
-    agreement = {b: [compare(o["detectron2"], o[b]) for o in first] for b in ("torch", "onnxruntime")}
     sizes = sorted({f"{i.shape[0]}x{i.shape[1]}" for i in images})
     row = {
         "set": name, "frame_sizes": sizes, "images": len(images), "rounds": rounds,
@@ -236,12 +240,33 @@ def run_set(name: str, images: list[np.ndarray], predictors: Predictors, rounds:
         "speedup": {b: medians["detectron2"] / medians[b] for b in ("torch", "onnxruntime")},
         "agreement": {b: summarize_agreement(v) for b, v in agreement.items()},
         "agreement_per_image": agreement,
-        "load_average_before": list(load_before), "load_average_after": list(os.getloadavg()), "wall_s": wall_s,
+        "load_average_before": list(load_before), "load_average_after": list(os.getloadavg()),
+        "wall_s_timed_rounds_and_comparisons": wall_s,
     }
     logging.info("%s (%s, %d images): detectron2 %.1f ms, torch %.1f ms (%.2fx), ORT %.1f ms (%.2fx); load %.2f → %.2f",
                  name, "/".join(sizes), len(images), medians["detectron2"], medians["torch"], row["speedup"]["torch"],
                  medians["onnxruntime"], row["speedup"]["onnxruntime"], load_before[0], row["load_average_after"][0])
     return row
+
+
+def code_state() -> dict[str, Any]:
+    """The commit this checkout is at and the package files changed since (the code measured)."""
+    import subprocess
+
+    def git(*cmd: str) -> str:
+        try:
+            return subprocess.run(["git", *cmd], cwd=ROOT, capture_output=True, text=True, timeout=30).stdout.rstrip("\n")
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    return {"commit": git("rev-parse", "HEAD").strip() or None,
+            "changed": [line[3:] for line in git("status", "--porcelain", "trt_panoptic").splitlines()]}
+
+
+def code_line(code: dict[str, Any]) -> str:
+    commit = (code.get("commit") or "unknown")[:10]
+    changed = code.get("changed") or []
+    return f"commit {commit}" + (f" + uncommitted changes to {', '.join(changed)}" if changed else "")
 
 
 def markdown(out: dict[str, Any]) -> str:
@@ -252,9 +277,10 @@ def markdown(out: dict[str, Any]) -> str:
              machine_line(info) + f"; detectron2 {info['versions'].get('detectron2')}, torchvision "
              f"{info['versions'].get('torchvision')}", "",
              f"Model: the detectron2 parity fixture (small R50-FPN layout, 3 thing + 3 stuff classes), converted by "
-             f"`trt-panoptic convert`. {out['threads']} threads for every backend; {out['warmup']} warm-up + "
-             f"{out['rounds']} timed rounds over each image set, calls interleaved (per image: detectron2, ours torch, "
-             f"ours ONNX Runtime); median of the whole `predict` call, ms; (×) = detectron2's time / ours.", "",
+             f"`trt-panoptic convert`. {out['threads']} threads for every backend; {out['warmup']} untimed call(s) of each predictor "
+             f"per frame size, then {out['rounds']} timed rounds over each image set, calls interleaved (per image: detectron2, ours torch, "
+             f"ours ONNX Runtime); median of the whole `predict` call, ms; (×) = detectron2's time / ours. Code: "
+             f"{code_line(info.get('code', {}))}.", "",
              "| images | frame H×W | n | detectron2 ms | ours torch ms (×) | ours ONNX Runtime ms (×) | detections d2 / torch / ORT | same category, torch / ORT (min px %) |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in out["sets"]:
@@ -287,6 +313,8 @@ def markdown(out: dict[str, Any]) -> str:
               f"not timed; seconds): {out['export_s']}.",
               f"Load average (1/5/15 min) before: {lb[0]:.2f} / {lb[1]:.2f} / {lb[2]:.2f}, after: {la[0]:.2f} / {la[1]:.2f} / "
               f"{la[2]:.2f} ({info.get('cpu_cores')} cores, shared machine; per set in the JSON)."]
+    if not out.get("complete", True):
+        lines += ["", "**Incomplete run**: the image sets not listed did not finish."]
     if out.get("note"):
         lines += ["", out["note"]]
     return "\n".join(lines) + "\n"
@@ -298,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default="192x256,576x768,720x1280", help="synth-video frame sizes HxW, comma-separated")
     ap.add_argument("--frames", type=int, default=10, help="frames per synth-video clip")
     ap.add_argument("--rounds", type=int, default=3, help="timed rounds over each image set")
-    ap.add_argument("--warmup", type=int, default=1, help="untimed rounds over each image set first")
+    ap.add_argument("--warmup", type=int, default=1, help="untimed calls of each predictor on the first image of each frame size first")
     ap.add_argument("--threads", type=int, default=2, help="torch and ONNX Runtime intra-op threads")
     ap.add_argument("--out", type=Path, default=RESULTS / "vs_detectron2.json", help="results JSON (the .md goes beside it)")
     ap.add_argument("--note", default="", help="a line added to the Markdown (e.g. what else ran on the machine)")
@@ -320,16 +348,6 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     if load_before[0] > 1.5:
         logging.warning("1-min load average %.2f at the start (> 1.5): the machine is busy, timings are noisier", load_before[0])
-    with tempfile.TemporaryDirectory(prefix="vs_detectron2_") as tmp:
-        work = Path(tmp)
-        weights = work / "converted.pt"
-        if cli(["convert", str(args.fixture / "model_final.pth"), "--d2-config", str(args.fixture / "config.yaml"),
-                "--out", str(weights)]) != 0:
-            raise SystemExit("trt-panoptic convert failed")
-        sets = image_sets(args.fixture, parse_sizes(args.sizes), args.frames, work)
-        predictors = Predictors(args.fixture, weights, args.threads)
-        rows = [run_set(name, images, predictors, args.rounds, args.warmup) for name, images in sets.items()]
-
     info = machine_info()
     info["versions"]["detectron2"] = getattr(detectron2, "__version__", None)
     info["versions"]["detectron2_path"] = str(Path(detectron2.__file__).parent.parent)
@@ -339,19 +357,38 @@ def main(argv: list[str] | None = None) -> int:
         info["versions"]["torchvision"] = torchvision.__version__
     except ImportError:
         pass
-    by_set = {r["set"]: r for r in rows}
-    targets = []
-    for (name, backend), target in TARGETS.items():
-        measured = by_set[name]["speedup"][backend] if name in by_set else None
-        targets.append({"set": name, "backend": backend, "target": target, "measured": measured,
-                        "met": measured is not None and measured >= target})
-    out = {"benchmark": "vs_detectron2", "argv": sys.argv[1:], "fixture": str(args.fixture), "rounds": args.rounds,
-           "warmup": args.warmup, "threads": args.threads, "frames": args.frames, "machine": info,
-           "load_average_before": list(load_before), "load_average_after": list(os.getloadavg()),
-           "export_s": predictors.export_s, "targets": targets, "sets": rows, "note": args.note}
-    write_json(args.out, out)
-    md = markdown(out)
-    write_text(args.out.with_suffix(".md"), md)
+
+    info["code"] = code_state()
+
+    def write(rows: list[dict[str, Any]], export_s: dict[str, float], complete: bool) -> str:
+        """The results so far (after every image set: a run cut short still leaves its finished sets)."""
+        by_set = {r["set"]: r for r in rows}
+        targets = []
+        for (name, backend), target in TARGETS.items():
+            measured = by_set[name]["speedup"][backend] if name in by_set else None
+            targets.append({"set": name, "backend": backend, "target": target, "measured": measured,
+                            "met": measured is not None and measured >= target})
+        out = {"benchmark": "vs_detectron2", "complete": complete, "argv": sys.argv[1:], "fixture": str(args.fixture),
+               "rounds": args.rounds, "warmup": args.warmup, "threads": args.threads, "frames": args.frames,
+               "machine": info, "load_average_before": list(load_before), "load_average_after": list(os.getloadavg()),
+               "export_s": export_s, "targets": targets, "sets": rows, "note": args.note}
+        write_json(args.out, out)
+        md = markdown(out)
+        write_text(args.out.with_suffix(".md"), md)
+        return md
+
+    with tempfile.TemporaryDirectory(prefix="vs_detectron2_") as tmp:
+        work = Path(tmp)
+        weights = work / "converted.pt"
+        if cli(["convert", str(args.fixture / "model_final.pth"), "--d2-config", str(args.fixture / "config.yaml"),
+                "--out", str(weights)]) != 0:
+            raise SystemExit("trt-panoptic convert failed")
+        sets = image_sets(args.fixture, parse_sizes(args.sizes), args.frames, work)
+        predictors = Predictors(args.fixture, weights, args.threads)
+        rows: list[dict[str, Any]] = []
+        for name, images in sets.items():
+            rows.append(run_set(name, images, predictors, args.rounds, args.warmup))
+            md = write(rows, predictors.export_s, complete=len(rows) == len(sets))
     print(md)
     return 0
 

@@ -16,7 +16,7 @@ namespace
 {
 
 //! Bumped whenever a signature below changes; host.py refuses a library of another version.
-constexpr int32_t kAbiVersion = 7;
+constexpr int32_t kAbiVersion = 8;
 
 } // namespace
 

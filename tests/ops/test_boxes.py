@@ -1,6 +1,10 @@
+import pytest
 import torch
 
 from trt_panoptic.ops import BoxCoder, batched_nms, box_iou, nms
+from trt_panoptic.plugins import build
+
+needs_host = pytest.mark.skipif(build.find_cxx() is None, reason="no C++ compiler for the host library")
 
 
 def naive_nms(boxes, scores, thr):
@@ -48,6 +52,27 @@ def test_batched_nms_is_nms_per_group_sorted_by_score():
         expected += idx[naive_nms(boxes[idx].tolist(), scores[idx].tolist(), 0.5)].tolist()
     assert sorted(keep.tolist()) == sorted(expected)
     assert torch.all(scores[keep][:-1] >= scores[keep][1:])
+
+
+@pytest.mark.parametrize("implementation", ["torch", pytest.param("host", marks=needs_host)])
+def test_batched_nms_implementations_keep_the_same_boxes(implementation):
+    # Many groups, tied scores, duplicate and empty boxes: both implementations equal the naive loop per group,
+    # in the same order (decreasing score, ties in input order).
+    gen = torch.Generator().manual_seed(3)
+    boxes = _random_boxes(gen, 400)
+    boxes[10:20] = boxes[0]  # duplicates
+    boxes[20:25, 2:] = boxes[20:25, :2]  # empty
+    scores = (torch.rand(400, generator=gen) * 20).round() / 20  # ties
+    groups = torch.randint(0, 7, (400,), generator=gen)
+    for thr in (0.3, 0.5, 0.7):
+        want = batched_nms(boxes, scores, groups, thr, implementation="torch")
+        got = batched_nms(boxes, scores, groups, thr, implementation=implementation)
+        assert got.tolist() == want.tolist()
+        expected = set()
+        for g in range(7):
+            idx = torch.nonzero(groups == g).squeeze(1)
+            expected |= set(idx[naive_nms(boxes[idx].tolist(), scores[idx].tolist(), thr)].tolist())
+        assert set(got.tolist()) == expected
 
 
 def test_box_coder_round_trip_and_hand_value():

@@ -80,3 +80,30 @@ def test_multilevel_pooler_uses_the_mapped_level():
         s = strides[levels[k]]
         ref = roi_align_ref(feats[levels[k]], rois[k : k + 1], 7, 1.0 / s, 0, True)
         torch.testing.assert_close(got[k : k + 1].double(), ref, atol=1e-5, rtol=1e-5)
+
+
+def test_pooler_host_build_equals_the_tensor_version():
+    # On the CPU the pooler runs the RoIAlignFPN plugin's host build (taps once per RoI, as torchvision's CPU
+    # kernel); both follow torchvision's definition, so they agree to float32 rounding.
+    pytest.importorskip("trt_panoptic.plugins.host")
+    from trt_panoptic.plugins import host
+
+    if not host.library_available():
+        pytest.skip("no C++ compiler for the host library")
+    gen = torch.Generator().manual_seed(4)
+    strides = [4, 8, 16, 32]
+    feats = [torch.randn(2, 5, 160 // s, 224 // s, generator=gen) for s in strides]
+    rois = _random_rois(gen, 2, 200)
+    for sr in (0, 2):
+        want = multilevel_roi_align(feats, rois, 7, strides, sr, True, implementation="torch")
+        got = multilevel_roi_align(feats, rois, 7, strides, sr, True, implementation="host")
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+
+def test_pooler_keeps_the_gradient_path_when_training():
+    strides = [4, 8, 16, 32]
+    feats = [torch.randn(1, 2, 64 // s, 64 // s, requires_grad=True) for s in strides]
+    rois = torch.tensor([[0, 4.0, 4.0, 40.0, 30.0]])
+    out = multilevel_roi_align(feats, rois, 7, strides)  # auto: the host build has no gradient
+    out.sum().backward()
+    assert feats[0].grad is not None and feats[0].grad.abs().sum() > 0

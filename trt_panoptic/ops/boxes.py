@@ -191,13 +191,46 @@ def nms_keep_mask(
     return torch.zeros_like(keep).scatter(1, order, keep), converged
 
 
-def batched_nms(boxes: Tensor, scores: Tensor, groups: Tensor, iou_threshold: float) -> Tensor:
-    """NMS independently per group (class or pyramid level); indices by decreasing score."""
+#: Every ``implementation`` of :func:`batched_nms`.
+NMS_IMPLEMENTATIONS = ("auto", "torch", "host")
+
+
+def batched_nms(boxes: Tensor, scores: Tensor, groups: Tensor, iou_threshold: float,
+                implementation: str = "auto") -> Tensor:
+    """NMS independently per group (class or pyramid level); indices by decreasing score (ties in input order).
+
+    ``implementation``: "torch" (:func:`nms` per group: a vectorized IoU matrix, then the greedy pass),
+    "host" (the host library's greedy loop, O(n · kept) per group, as torchvision's CPU kernel; CPU tensors)
+    or "auto" (host for CPU tensors when its library loads). Both keep the same boxes.
+    """
+    if implementation not in NMS_IMPLEMENTATIONS:
+        raise ValueError(f"batched_nms: implementation should be one of {', '.join(NMS_IMPLEMENTATIONS)}, got {implementation!r}")
     if boxes.numel() == 0:
         return torch.zeros((0,), dtype=torch.long, device=boxes.device)
+    if implementation == "host" or (implementation == "auto" and boxes.device.type == "cpu" and _host_nms_available()):
+        return _batched_nms_host(boxes, scores, groups, iou_threshold)
     keep = []
     for g in torch.unique(groups):
         idx = torch.nonzero(groups == g).squeeze(1)
         keep.append(idx[nms(boxes[idx], scores[idx], iou_threshold)])
     keep_all = torch.cat(keep)
+    return keep_all[torch.sort(scores[keep_all], descending=True, stable=True).indices]
+
+
+def _host_nms_available() -> bool:
+    from trt_panoptic.plugins import host
+
+    return host.library_available()
+
+
+def _batched_nms_host(boxes: Tensor, scores: Tensor, groups: Tensor, iou_threshold: float) -> Tensor:
+    """:func:`batched_nms` by the host library: boxes ranked by group, then by score, in one call."""
+    from trt_panoptic.plugins import host
+
+    order = torch.sort(scores, descending=True, stable=True).indices
+    order = order[torch.sort(groups[order], stable=True).indices]
+    counts = torch.unique_consecutive(groups[order], return_counts=True)[1]
+    starts = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
+    keep = host.nms(boxes[order].detach().float().cpu().numpy(), starts.cpu().numpy(), iou_threshold)
+    keep_all = order[torch.from_numpy(keep).to(order.device)]
     return keep_all[torch.sort(scores[keep_all], descending=True, stable=True).indices]

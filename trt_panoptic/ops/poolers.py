@@ -38,6 +38,7 @@ def multilevel_roi_align(
     aligned: bool = True,
     canonical_box_size: int = 224,
     canonical_level: int = 4,
+    implementation: str = "auto",
 ) -> Tensor:
     """RoIAlign each box on the pyramid level its size selects.
 
@@ -46,11 +47,22 @@ def multilevel_roi_align(
         boxes: Tensor[K, 5] (batch index, x1, y1, x2, y2) or list of N Tensor[L, 4], input pixels.
         output_size: P, the pooled size (7 for the box head, 14 for the mask head).
         strides: power-of-two stride of each map; level = log2(stride).
+        implementation: "torch" (tensor ops, any device, differentiable), "host" (the RoIAlignFPN plugin's
+            host build: P2..P5, FP32 CPU tensors, no gradient; sampling taps computed once per RoI and shared
+            by all channels, as torchvision's CPU kernel does) or "auto" (host where it applies and its
+            library loads, else torch).
 
     Returns:
         Tensor[K, C, P, P], in the order of ``boxes``.
     """
     rois = convert_boxes_to_roi_format(boxes).to(features[0].dtype)
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(f"poolers: implementation should be one of {', '.join(IMPLEMENTATIONS)}, got {implementation!r}")
+    if implementation == "host" or (implementation == "auto" and _host_applies(features, rois, strides)):
+        from trt_panoptic.plugins import host
+
+        return host.roi_align_fpn(rois, features, output_size, max(sampling_ratio, 0), aligned, canonical_box_size,
+                                  canonical_level, num_threads=torch.get_num_threads())
     levels = [int(round(torch.log2(torch.tensor(float(s))).item())) for s in strides]
     assert levels == list(range(levels[0], levels[0] + len(levels))), "poolers: strides must be consecutive powers of 2"
     num_rois, channels = rois.shape[0], features[0].shape[1]
@@ -63,6 +75,20 @@ def multilevel_roi_align(
         if idx.numel():
             out[idx] = roi_align(feature, rois[idx], output_size, 1.0 / stride, sampling_ratio, aligned)
     return out
+
+
+#: Every ``implementation`` of :func:`multilevel_roi_align`.
+IMPLEMENTATIONS = ("auto", "torch", "host")
+
+
+def _host_applies(features: list[Tensor], rois: Tensor, strides: list[int]) -> bool:
+    """Whether the host build can pool these: P2..P5 FP32 maps on the CPU, nothing that needs a gradient."""
+    from trt_panoptic.plugins import host
+
+    needs_grad = torch.is_grad_enabled() and (rois.requires_grad or any(f.requires_grad for f in features))
+    return (list(strides) == [4, 8, 16, 32] and not needs_grad and rois.device.type == "cpu"
+            and all(f.device.type == "cpu" and f.dtype == torch.float32 for f in features)
+            and host.library_available())
 
 
 def multilevel_roi_align_fixed(

@@ -9,6 +9,8 @@ field handling (``plugins/*/fields.h``) so it can be tested without TensorRT.
 from __future__ import annotations
 
 import ctypes
+import functools
+import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +21,9 @@ import numpy as np
 from trt_panoptic.errors import TrtPanopticError
 from trt_panoptic.plugins.build import build_host_library
 
-_ABI_VERSION = 7
+logger = logging.getLogger(__name__)
+
+_ABI_VERSION = 8
 _ERR_LEN = 512
 #: PluginFieldType names the host parser understands, in FieldKind order (plugins/common/fields.h).
 FIELD_KINDS = ("INT8", "INT16", "INT32", "INT64", "FLOAT32", "OTHER")
@@ -79,6 +83,7 @@ _P = ctypes.c_void_p
 _I32 = ctypes.c_int32
 _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "tp_abi_version": (_I32, []),
+    "tp_nms_f32": (_I32, [_P, ctypes.c_int64, _P, ctypes.c_int64, ctypes.c_float, _P, ctypes.c_char_p, _I32]),
     "tp_decimal_value": (ctypes.c_double, [ctypes.c_float]),
     "tp_roi_align_fpn_f32": (
         _I32, [_P, ctypes.c_int64, _I32, _P, _P, _P, _I32, _I32, _P, _P, _I32, ctypes.c_char_p, _I32]),
@@ -124,6 +129,18 @@ def load_library(path: str | Path | None = None) -> ctypes.CDLL:
         if path is None:
             _lib = lib
         return lib
+
+
+@functools.lru_cache(maxsize=1)
+def library_available() -> bool:
+    """Whether the host library loads (built on first use; needs a C++ compiler). Asked once; a failure is
+    logged once, and the callers fall back to their PyTorch implementations."""
+    try:
+        load_library()
+        return True
+    except (TrtPanopticError, OSError) as exc:
+        logger.warning("plugin host library unavailable (%s); using the PyTorch implementations", exc)
+        return False
 
 
 def _check(rc: int, err: ctypes.Array, what: str) -> None:
@@ -233,6 +250,29 @@ def roi_align_fpn_levels(boxes: Any, canonical_box_size: int = 224, canonical_le
 _UPSAMPLE_PATHS = {"rows": "tp_semantic_upsample_argmax_f32", "pixel": "tp_semantic_upsample_argmax_pixelwise_f32",
                    "group": "tp_semantic_upsample_argmax_grouped_f32",
                    "block": "tp_semantic_upsample_argmax_blocked_f32"}
+
+
+def nms(boxes: np.ndarray, group_starts: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Greedy NMS within each group of ranked boxes (``plugins/host/nms.cpp``).
+
+    Args:
+        boxes: [n, 4] float32 XYXY, sorted by group, then by decreasing score.
+        group_starts: [groups + 1] int64 offsets of each group's run (0 first, n last).
+        iou_threshold: a box is suppressed by a kept better-ranked box of its group when IoU > this.
+
+    Returns:
+        [n] bool, True where the ranked box is kept.
+    """
+    b = np.ascontiguousarray(boxes, dtype=np.float32)
+    starts = np.ascontiguousarray(group_starts, dtype=np.int64)
+    if b.ndim != 2 or b.shape[1] != 4:
+        raise TrtPanopticError(f"nms: boxes should be [n, 4], got shape {tuple(b.shape)}")
+    keep = np.empty(b.shape[0], dtype=np.uint8)
+    err = ctypes.create_string_buffer(_ERR_LEN)
+    rc = load_library().tp_nms_f32(b.ctypes.data, b.shape[0], starts.ctypes.data, starts.shape[0] - 1,
+                                   float(iou_threshold), keep.ctypes.data, err, _ERR_LEN)
+    _check(rc, err, "nms")
+    return keep.astype(bool)
 
 
 def semantic_upsample_argmax(

@@ -32,15 +32,11 @@ PanopticFusion plugin and this function all hand the host the same thing.
 """
 from __future__ import annotations
 
-import functools
-import logging
-
 import torch
 from torch import Tensor
 
 from trt_panoptic.errors import TrtPanopticError
 
-logger = logging.getLogger(__name__)
 IMPLEMENTATIONS = ("auto", "torch", "host")
 
 #: Columns of the segment table, one row per segment (things in score order, then stuff by label).
@@ -117,17 +113,11 @@ def panoptic_table(
     return _table_torch(sem_labels, mask_probs, boxes, scores, classes, **rules)
 
 
-@functools.lru_cache(maxsize=1)
 def host_fusion_available() -> bool:
     """Whether the plugins' host library loads (built on first use; needs a C++ compiler). Asked once."""
-    try:
-        from trt_panoptic.plugins import host
+    from trt_panoptic.plugins import host
 
-        host.load_library()
-        return True
-    except (TrtPanopticError, OSError) as exc:
-        logger.warning("panoptic tail: plugin host library unavailable (%s); using the PyTorch implementation", exc)
-        return False
+    return host.library_available()
 
 
 def _table_torch(sem_labels: Tensor, mask_probs: Tensor, boxes: Tensor, scores: Tensor, classes: Tensor, *,
