@@ -6,7 +6,7 @@ import math
 import torch
 from torch import Tensor
 
-from trt_panoptic.ops.roi_align import convert_boxes_to_roi_format, roi_align
+from trt_panoptic.ops.roi_align import axis_weights, convert_boxes_to_roi_format, roi_align, roi_geometry
 
 
 def assign_boxes_to_levels(
@@ -152,25 +152,13 @@ def multilevel_roi_align_fixed(
     g_long = max(-(-max_long // output_size), sampling_ratio)
     long_side = output_size * g_long + 2
     short_side = min(output_size * max(-(-max_short // output_size), sampling_ratio) + 2, long_side)
-    shift = 0.5 if aligned else 0.0
-    start_w = rois[:, 1] * scale - shift
-    start_h = rois[:, 2] * scale - shift
-    roi_w = rois[:, 3] * scale - shift - start_w
-    roi_h = rois[:, 4] * scale - shift - start_h
-    if not aligned:
-        roi_w = roi_w.clamp(min=1.0)
-        roi_h = roi_h.clamp(min=1.0)
-    if sampling_ratio > 0:
-        grid_h = torch.full_like(level, sampling_ratio)
-        grid_w = grid_h
-    else:
-        grid_h = torch.ceil(roi_h / output_size).long()
-        grid_w = torch.ceil(roi_w / output_size).long()
+    start_h, start_w, roi_h, roi_w, grid_h, grid_w = roi_geometry(rois, scale, sampling_ratio, aligned, output_size,
+                                                                   output_size)
     count = (grid_h * grid_w).clamp(min=1).to(rois.dtype)
-    ay, y0, extent_y = _fixed_axis_weights(start_h, roi_h / output_size, grid_h.clamp(min=0), output_size, height,
-                                           g_long, long_side)
-    ax, x0, extent_x = _fixed_axis_weights(start_w, roi_w / output_size, grid_w.clamp(min=0), output_size, width,
-                                           g_long, long_side)
+    ay, y0, extent_y = axis_weights(start_h, roi_h / output_size, grid_h.clamp(min=0), output_size, height, g_long,
+                                    long_side)
+    ax, x0, extent_x = axis_weights(start_w, roi_w / output_size, grid_w.clamp(min=0), output_size, width, g_long,
+                                    long_side)
     ay = ay / count[:, None, None]
     # The window's first axis runs along the RoI's longer side: a tall RoI reads rows × columns, a wide one
     # columns × rows (its result is transposed back).
@@ -199,36 +187,3 @@ def multilevel_roi_align_fixed(
     if not parts:
         return features[0].new_zeros((0, channels, output_size, output_size)), exact
     return torch.cat(parts), exact
-
-
-def _fixed_axis_weights(start: Tensor, bin_size: Tensor, grid: Tensor, pooled: int, size: Tensor, g_max: int,
-                        side: int) -> tuple[Tensor, Tensor, Tensor]:
-    """Per-RoI interpolation matrix along one axis over a window of ``side`` lines from ``first``: the weights of
-    :func:`trt_panoptic.ops.roi_align._axis_weights` with a static sample count and window.
-
-    ``size``: Tensor[K] int64, the map's length along this axis for each RoI. Returns (weights Tensor[K,
-    pooled, side], first Tensor[K] int64, extent Tensor[K] int64: the lines the RoI's samples touch, which must
-    not exceed the window for the weights to be complete).
-    """
-    dtype, device = start.dtype, start.device
-    g = torch.arange(g_max, device=device, dtype=dtype)
-    p = torch.arange(pooled, device=device, dtype=dtype)
-    gsafe = grid.clamp(min=1).to(dtype)
-    pos = start[:, None, None] + p[None, :, None] * bin_size[:, None, None] + (g[None, None, :] + 0.5) * bin_size[:, None, None] / gsafe[:, None, None]
-    limit = size[:, None, None]
-    valid = (g[None, None, :] < grid[:, None, None]) & (pos >= -1.0) & (pos <= limit.to(dtype))
-    pos = pos.clamp(min=0)
-    low = pos.floor().long()
-    clip = low >= limit - 1
-    low = torch.where(clip, limit - 1, low)
-    high = torch.where(clip, low, low + 1)
-    pos = torch.where(clip, low.to(dtype), pos)
-    frac = pos - low
-    w_low = (1.0 - frac) * valid
-    w_high = frac * valid
-    first = torch.minimum(torch.where(valid, low, limit).flatten(1).min(dim=1).values, size - 1)
-    last = torch.where(valid, high, torch.zeros_like(high)).flatten(1).max(dim=1).values
-    weights = torch.zeros((start.shape[0], pooled, side), dtype=dtype, device=device)
-    weights.scatter_add_(2, (low - first[:, None, None]).clamp(0, side - 1), w_low)
-    weights.scatter_add_(2, (high - first[:, None, None]).clamp(0, side - 1), w_high)
-    return weights, first, (last - first + 1).clamp(min=0)

@@ -61,22 +61,9 @@ def roi_align(
     if num_rois == 0:
         return input.new_zeros((0, channels, ph, pw))
 
-    offset = 0.5 if aligned else 0.0
-    start_w = rois[:, 1] * spatial_scale - offset
-    start_h = rois[:, 2] * spatial_scale - offset
-    roi_w = rois[:, 3] * spatial_scale - offset - start_w
-    roi_h = rois[:, 4] * spatial_scale - offset - start_h
-    if not aligned:
-        roi_w = roi_w.clamp(min=1.0)
-        roi_h = roi_h.clamp(min=1.0)
+    start_h, start_w, roi_h, roi_w, grid_h, grid_w = roi_geometry(rois, spatial_scale, sampling_ratio, aligned, ph, pw)
     bin_h = roi_h / ph
     bin_w = roi_w / pw
-    if sampling_ratio > 0:
-        grid_h = torch.full((num_rois,), sampling_ratio, dtype=torch.long, device=input.device)
-        grid_w = grid_h.clone()
-    else:
-        grid_h = torch.ceil(roi_h / ph).long()
-        grid_w = torch.ceil(roi_w / pw).long()
     # torchvision divides by max(gh*gw, 1) but only samples when both counts are positive.
     count = (grid_h * grid_w).clamp(min=1).to(input.dtype)
     grid_h = grid_h.clamp(min=0)
@@ -104,6 +91,28 @@ def roi_align(
         start = end
     return out
 
+def roi_geometry(rois: Tensor, scale: float | Tensor, sampling_ratio: int, aligned: bool, ph: int,
+                 pw: int) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Where each RoI of Tensor[K, 5] starts on the map and how many samples per bin it takes, torchvision's way.
+
+    ``scale``: feature pixels per input pixel (a number, or Tensor[K] when RoIs sit on different levels).
+    Returns (start_h, start_w, roi_h, roi_w in feature pixels, grid_h, grid_w int64 samples per bin side; the
+    adaptive grid ``ceil(roi / bins)`` when ``sampling_ratio <= 0``).
+    """
+    offset = 0.5 if aligned else 0.0
+    start_w = rois[:, 1] * scale - offset
+    start_h = rois[:, 2] * scale - offset
+    roi_w = rois[:, 3] * scale - offset - start_w
+    roi_h = rois[:, 4] * scale - offset - start_h
+    if not aligned:
+        roi_w = roi_w.clamp(min=1.0)
+        roi_h = roi_h.clamp(min=1.0)
+    if sampling_ratio > 0:
+        grid_h = torch.full(roi_h.shape, sampling_ratio, dtype=torch.long, device=rois.device)
+        return start_h, start_w, roi_h, roi_w, grid_h, grid_h.clone()
+    return start_h, start_w, roi_h, roi_w, torch.ceil(roi_h / ph).long(), torch.ceil(roi_w / pw).long()
+
+
 def _axis_weights(
     start: Tensor, bin_size: Tensor, grid: Tensor, pooled: int, size: int
 ) -> tuple[Tensor, Tensor, Tensor]:
@@ -112,34 +121,48 @@ def _axis_weights(
     Returns (weights Tensor[K, pooled, size] — only columns ``first .. first + extent`` are non-zero,
     shifted so column 0 is ``first``; first Tensor[K] int64; extent Tensor[K] int64).
     """
-    k = start.shape[0]
+    sizes = torch.full_like(grid, size)
+    return axis_weights(start, bin_size, grid, pooled, sizes, max(int(grid.max()), 1))
+
+
+def axis_weights(start: Tensor, bin_size: Tensor, grid: Tensor, pooled: int, size: Tensor, g_max: int,
+                 side: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """Per-RoI bilinear weights along one axis, summed over the samples of each bin, over a window of lines.
+
+    Args:
+        start, bin_size: Tensor[K] in feature pixels; grid: Tensor[K] int64 samples per bin (>= 0).
+        size: Tensor[K] int64, the map's length along this axis for each RoI.
+        g_max: samples enumerated per bin (static; samples beyond a RoI's ``grid`` weigh 0).
+        side: window length (static); None = the largest extent (read on the host).
+
+    Returns:
+        (weights Tensor[K, pooled, side], window line 0 being ``first``; first Tensor[K] int64; extent
+        Tensor[K] int64, the lines the RoI's samples touch — the weights are complete where extent <= side).
+    """
     dtype, device = start.dtype, start.device
-    g_max = max(int(grid.max()), 1)
     g = torch.arange(g_max, device=device, dtype=dtype)
     p = torch.arange(pooled, device=device, dtype=dtype)
     gsafe = grid.clamp(min=1).to(dtype)
     # Sample position, same operation order as torchvision: start + p*bin + (i + .5) * bin / grid.
     pos = start[:, None, None] + p[None, :, None] * bin_size[:, None, None] + (g[None, None, :] + 0.5) * bin_size[:, None, None] / gsafe[:, None, None]
-    valid = (g[None, None, :] < grid[:, None, None]) & (pos >= -1.0) & (pos <= size)
+    limit = size[:, None, None]
+    valid = (g[None, None, :] < grid[:, None, None]) & (pos >= -1.0) & (pos <= limit.to(dtype))
     pos = pos.clamp(min=0)
     low = pos.floor().long()
-    clip = low >= size - 1
-    low = torch.where(clip, torch.full_like(low, size - 1), low)
+    clip = low >= limit - 1
+    low = torch.where(clip, limit - 1, low)
     high = torch.where(clip, low, low + 1)
     pos = torch.where(clip, low.to(dtype), pos)
     frac = pos - low
     w_low = (1.0 - frac) * valid
     w_high = frac * valid
-    big = torch.full_like(low, size)
-    first = torch.where(valid, low, big).flatten(1).min(dim=1).values.clamp(max=size - 1)
+    first = torch.minimum(torch.where(valid, low, limit).flatten(1).min(dim=1).values, size - 1)
     last = torch.where(valid, high, torch.zeros_like(high)).flatten(1).max(dim=1).values
     extent = (last - first + 1).clamp(min=1)
-    width = int(extent.max())
-    weights = torch.zeros((k, pooled, width), dtype=dtype, device=device)
-    rel_low = (low - first[:, None, None]).clamp(0, width - 1)
-    rel_high = (high - first[:, None, None]).clamp(0, width - 1)
-    weights.scatter_add_(2, rel_low, w_low)
-    weights.scatter_add_(2, rel_high, w_high)
+    width = int(extent.max()) if side is None else side
+    weights = torch.zeros((start.shape[0], pooled, width), dtype=dtype, device=device)
+    weights.scatter_add_(2, (low - first[:, None, None]).clamp(0, width - 1), w_low)
+    weights.scatter_add_(2, (high - first[:, None, None]).clamp(0, width - 1), w_high)
     return weights, first, extent
 
 
