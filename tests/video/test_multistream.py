@@ -220,3 +220,29 @@ def test_one_bag_holds_a_topic_set_per_stream(tmp_path: Path) -> None:
             assert counts[f"/{name}/trt_panoptic/{topic}"] == n
         assert counts[f"/{name}/trt_panoptic/categories"] == 1
     assert not list(tmp_path.glob("*.partial*"))
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        s.settimeout(1.0)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_one_foxglove_server_serves_a_channel_set_per_stream() -> None:
+    from trt_panoptic.video.foxglove_sink import FoxgloveSink
+
+    front, rear = FoxgloveSink.for_streams("127.0.0.1", 0, ["front", "rear"])
+    assert front.port == rear.port and _listening(front.port)
+    kinds = ("image", "overlay", "annotations", "segments", "stats")
+    assert front.topics == [f"/front/trt_panoptic/{k}" for k in kinds]
+    assert rear.topics == [f"/rear/trt_panoptic/{k}" for k in kinds]
+    front.close()
+    time.sleep(0.3)  # a stop would have taken effect by now (it does below)
+    assert _listening(rear.port)  # the other stream still publishes
+    rear.close()
+    deadline = time.monotonic() + 3.0  # the server stops its listener asynchronously
+    while _listening(rear.port) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _listening(rear.port)

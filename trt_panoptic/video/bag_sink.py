@@ -125,6 +125,11 @@ class BagSink(FrameSink):
         return [cls(target, jpeg_quality=jpeg_quality, topic_prefix=f"/{name}{TOPIC_PREFIX}", _file=shared)
                 for name in names]
 
+    @property
+    def bag_frames(self) -> int:
+        """Frames written to the file by every stream sharing it (this sink's own: :attr:`frames`)."""
+        return self._file.frames
+
     def topic(self, name: str) -> str:
         """The full topic of result ``name`` (``overlay``, ``panoptic``, ``segments``, ``stats``, ``categories``)."""
         return f"{self._prefix}/{name}"

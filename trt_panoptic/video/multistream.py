@@ -181,11 +181,12 @@ class MultiStreamPipeline:
             view of it; see :mod:`trt_panoptic.video.tiles` and :meth:`BagSink.for_streams`).
         predictor: the model, called from the collector's thread only.
         config: :class:`MultiStreamConfig`.
-        pumped: sinks shared by every stream that need :meth:`FrameSink.pump` on the calling thread (a window).
+        shared: outputs every stream writes through a view of its own (a :class:`~trt_panoptic.video.tiles.Mosaic`):
+            pumped on the calling thread when they need it, closed after every stream ended.
     """
 
     def __init__(self, streams: list[Stream], predictor: Predictor, config: MultiStreamConfig | None = None, *,
-                 pumped: list[FrameSink] | None = None) -> None:
+                 shared: list | None = None) -> None:
         assert streams, "video.multistream: no stream"
         self.config = config or MultiStreamConfig()
         assert self.config.stream.inflight == 1, "video.multistream: inflight must be 1 per stream"
@@ -197,7 +198,8 @@ class MultiStreamPipeline:
             client = self.collector.client(i)
             self.pipelines.append(Pipeline(stream.source, client, stream.sinks, self.config.stream,
                                            hud_extra=self._hud_for(i), on_inference_end=client.close))
-        self._pumped = list(pumped or [])
+        self._shared = list(shared or [])
+        self._pumped = [s for s in self._shared if s.needs_pump]
         self._errors: list[BaseException | None] = [None] * len(streams)
         self._stop_reason = ""
         self.stats = MultiStreamStats(
@@ -277,7 +279,7 @@ class MultiStreamPipeline:
             if bar is not None:
                 bar.update(self.stats.frames_written - bar.n)
                 bar.close()
-            for sink in self._pumped:
+            for sink in self._shared:
                 sink.close()
         return self.stats
 

@@ -96,7 +96,7 @@ class _Tile(FrameSink):
     def __init__(self, mosaic: Mosaic, index: int) -> None:
         self._mosaic = mosaic
         self._index = index
-        self.description = f"{mosaic.description} (tile {index})"
+        self.description = mosaic.description
 
     def start(self, info: StreamInfo) -> None:
         self.info = info
