@@ -17,6 +17,7 @@ from trt_panoptic.video.sources import FrameSource, Read, ReadStatus, open_sourc
 from trt_panoptic.video.tiles import Mosaic, grid
 
 from .conftest import FakePredictor, index_of, read_all, synth_frame, write_clip
+from .test_pipeline import RecordingSink
 
 
 class BatchRecordingFake(FakePredictor):
@@ -246,3 +247,45 @@ def test_one_foxglove_server_serves_a_channel_set_per_stream() -> None:
     while _listening(rear.port) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _listening(rear.port)
+
+
+class ConcurrentFake(FakePredictor):
+    """Thread-safe; each call sleeps, and the most calls seen running at once is recorded."""
+
+    thread_safe = True
+
+    def __init__(self, delay_s: float) -> None:
+        super().__init__(delay_s)
+        self._running = 0
+        self.most = 0
+        self._lock = threading.Lock()
+
+    def predict(self, image):
+        with self._lock:
+            self._running += 1
+            self.most = max(self.most, self._running)
+        try:
+            return super().predict(image)
+        finally:
+            with self._lock:
+                self._running -= 1
+
+
+def test_inflight_runs_the_frames_of_a_batch_side_by_side(tmp_path: Path) -> None:
+    clips = [write_clip(tmp_path / f"c{i}.avi", frames=6) for i in range(3)]
+    recorders = [RecordingSink() for _ in clips]
+    streams = [Stream(open_source(str(c)), [r], str(i)) for i, (c, r) in enumerate(zip(clips, recorders))]
+    predictor = ConcurrentFake(delay_s=0.02)
+    config = MultiStreamConfig(stream=PipelineConfig(mode="lossless", render=False), batch_timeout_s=0.05, inflight=3)
+    stats = MultiStreamPipeline(streams, predictor, config).run()
+    assert predictor.most >= 2  # several frames of one batch ran at once
+    for rec in recorders:  # and each result went back to the stream its frame came from, in order
+        assert [f[2] for f in rec.frames] == list(range(6))
+    assert stats.frames_written == 18
+
+
+def test_inflight_needs_a_thread_safe_predictor() -> None:
+    from trt_panoptic.errors import TrtPanopticError
+
+    with pytest.raises(TrtPanopticError, match="inflight should be 1 for the fake backend"):
+        BatchCollector(FakePredictor(), 2, inflight=2)

@@ -7,6 +7,7 @@ that hold every stream in one place need no ``{stream}``: ``window`` (a grid), `
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import re
@@ -126,9 +127,6 @@ def _check_stream_options(args: argparse.Namespace, outputs: list[str]) -> None:
     if args.topic is not None:
         raise TrtPanopticError(f"--topic should come with one --source, got {n} — with several, each bag's only "
                                "image topic is read; drop --topic")
-    if args.inflight != 1:
-        raise TrtPanopticError(f"--inflight should be 1 with several sources (their frames are batched instead), "
-                               f"got {args.inflight} — drop --inflight")
     if args.batch_timeout < 0:
         raise TrtPanopticError(f"--batch-timeout should be >= 0 ms, got {args.batch_timeout} — e.g. --batch-timeout 10")
     check_stream_outputs(outputs)
@@ -151,8 +149,14 @@ def run_streams(args: argparse.Namespace, names: list[str], outputs: list[str], 
         close_all(sources + [s for sinks in per_stream for s in sinks] + shared)
         raise
     streams = [Stream(src, sinks, name) for src, sinks, name in zip(sources, per_stream, names)]
-    config = MultiStreamConfig(stream=_pipeline_config(args), batch_timeout_s=args.batch_timeout / 1e3)
-    pipeline = MultiStreamPipeline(streams, predictor, config, shared=shared)
+    # each stream hands the collector one frame at a time; --inflight applies to the frames of a batch
+    config = MultiStreamConfig(stream=dataclasses.replace(_pipeline_config(args), inflight=1),
+                               batch_timeout_s=args.batch_timeout / 1e3, inflight=args.inflight)
+    try:
+        pipeline = MultiStreamPipeline(streams, predictor, config, shared=shared)
+    except BaseException:
+        close_all(sources + [s for sinks in per_stream for s in sinks] + shared)
+        raise
     logger.info("running %s backend on %d streams (%s), batches of up to %d frames", predictor.backend, len(streams),
                 ", ".join(f"{n}: {s.description}" for n, s in zip(names, sources)), pipeline.collector.stats.batch_size)
     with stop_on_signals(pipeline):

@@ -85,7 +85,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="process every frame in order (default for files and folders)")
     p.add_argument("--queue-size", type=int, default=4, metavar="N", help="frames buffered between stages (default 4)")
     p.add_argument("--inflight", type=int, default=1, metavar="N",
-                   help="frames inferred at once, for backends safe to call from several threads (default 1)")
+                   help="frames inferred at once, for backends safe to call from several threads (default 1); "
+                        "with several sources, frames of one batch")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="onnxruntime: intra-op threads per inference (default: ONNX Runtime's, one per core); on a "
+                        "CPU, --threads 1 with --inflight = cores keeps the cores busiest")
     p.add_argument("--codec", help="FourCC for video outputs (default: H.264 if available, else mp4v/MJPG)")
     p.add_argument("--fps", type=float, help="frame rate of video outputs when the source has none (default 30)")
     p.add_argument("--no-hud", action="store_true", help="do not draw FPS/latency on frames")
@@ -209,11 +213,20 @@ def _print_outputs(sinks) -> None:
             print(f"output: {sink.description}")
 
 
+def _check_threads(args: argparse.Namespace) -> None:
+    """``--threads`` sets ONNX Runtime's intra-op threads: refuse it where another backend will run."""
+    engine = (args.model or "").lower().endswith((".engine", ".plan"))
+    if args.threads is not None and (args.backend in ("torch", "tensorrt") or engine or args.device != "cpu"):
+        raise TrtPanopticError("--threads should go with the onnxruntime backend (a .onnx or a checkpoint on the CPU), "
+                               "got another backend — drop --threads")
+
+
 def _predictor(args: argparse.Namespace):
+    options = {"threads": args.threads} if args.threads is not None else {}
     return make_predictor(
         args.backend, model=args.model, weights=args.weights, config=args.config,
         height=args.height, width=args.width, device=args.device, plugins=args.plugins,
-        trust_sidecar_plugins=args.trust_sidecar_plugins,
+        trust_sidecar_plugins=args.trust_sidecar_plugins, **options,
     )
 
 
@@ -249,6 +262,8 @@ def run(args: argparse.Namespace) -> int:
     _positive("--max-frames", args.max_frames)
     _positive("--queue-size", args.queue_size)
     _positive("--inflight", args.inflight)
+    _positive("--threads", args.threads)
+    _check_threads(args)
     _positive("--fps", args.fps)
     _positive("--max-pixels", args.max_pixels)
     _positive("--reconnect-attempts", args.reconnect_attempts, allow_zero=True)

@@ -7,7 +7,10 @@ collector and waits. The collector starts a batch with the first frame to arrive
 ``batch_timeout_s`` for the other open streams' frames — a file's next frame is there at once, a camera's
 within a frame period — then runs the batch through the predictor's ``predict_batch`` and hands each stream
 its result. One model instance serves all streams (one set of weights and one thread pool instead of one per
-stream), and while it runs, the other streams decode, draw and encode.
+stream), and while it runs, the other streams decode, draw and encode. A predictor safe to call from several
+threads (ONNX Runtime) may run up to ``inflight`` frames of a batch at once: on a CPU, frames side by side
+with one intra-op thread each keep the cores busier than one frame at a time spread over all of them
+(``benchmarks/results/multistream_*.md``).
 
 A stream that ends, loses its source or fails stops only itself: the collector stops waiting for it, and its
 error is reported in its :class:`~trt_panoptic.video.stats.StreamReport`. An error of the model itself fails
@@ -15,13 +18,16 @@ every stream waiting on that batch.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from trt_panoptic.errors import TrtPanopticError
 from trt_panoptic.runtime.predictor import Predictor, input_size, max_batch, predict_many
 from trt_panoptic.runtime.result import PanopticResult
 from trt_panoptic.video.pipeline import Pipeline, PipelineConfig
@@ -50,12 +56,20 @@ class BatchCollector:
             thread-safe.
         streams: how many streams submit frames.
         timeout_s: how long a batch waits after its first frame for the other open streams' frames.
+        inflight: frames of a batch inferred at once, on as many threads (only for a ``thread_safe`` predictor
+            whose graph takes one image at a time; 1 = one after the other).
     """
 
-    def __init__(self, predictor: Predictor, streams: int, *, timeout_s: float = 0.010) -> None:
+    def __init__(self, predictor: Predictor, streams: int, *, timeout_s: float = 0.010, inflight: int = 1) -> None:
         assert streams >= 1 and timeout_s >= 0, "video.multistream: need a stream and a non-negative timeout"
+        if inflight < 1 or (inflight > 1 and not predictor.thread_safe):
+            raise TrtPanopticError(
+                f"inflight should be 1 for the {predictor.backend} backend (not safe to call from several threads), "
+                f"got {inflight} — drop --inflight" if inflight > 1 else
+                f"inflight should be at least 1, got {inflight} — pass --inflight 1")
         self.predictor = predictor
         self.timeout_s = timeout_s
+        self.inflight = inflight
         # Without a batch graph (max_batch 1) a batch is still one frame per stream: predict_batch then runs
         # them one by one, and the grouping keeps every stream's frames moving at the same pace.
         graph_batch = max_batch(predictor)
@@ -110,21 +124,31 @@ class BatchCollector:
             del self._pending[:len(batch)]
             return batch, time.perf_counter() - batch[0].t_submit
 
+    def _infer(self, images: list[np.ndarray], pool: ThreadPoolExecutor | None) -> list[PanopticResult]:
+        if pool is None or len(images) == 1:
+            return predict_many(self.predictor, images)
+        return list(pool.map(self.predictor.predict, images))
+
     def _loop(self) -> None:
-        while (taken := self._next_batch()) is not None:
-            batch, collect_s = taken
-            t0 = time.perf_counter()
-            try:
-                results = predict_many(self.predictor, [r.image for r in batch])
-                assert len(results) == len(batch), "video.multistream: predict_batch returned the wrong count"
-                for request, result in zip(batch, results):
-                    request.result = result
-            except BaseException as exc:  # noqa: BLE001 — every stream waiting on this batch gets it
-                for request in batch:
-                    request.error = exc
-            self.stats.record(len(batch), collect_s, time.perf_counter() - t0)
+        with contextlib.ExitStack() as stack:
+            pool = (stack.enter_context(ThreadPoolExecutor(self.inflight, thread_name_prefix="trt-panoptic-batch"))
+                    if self.inflight > 1 and max_batch(self.predictor) == 1 else None)
+            while (taken := self._next_batch()) is not None:
+                self._run(*taken, pool)
+
+    def _run(self, batch: list[_Request], collect_s: float, pool: ThreadPoolExecutor | None) -> None:
+        t0 = time.perf_counter()
+        try:
+            results = self._infer([r.image for r in batch], pool)
+            assert len(results) == len(batch), "video.multistream: predict_batch returned the wrong count"
+            for request, result in zip(batch, results):
+                request.result = result
+        except BaseException as exc:  # noqa: BLE001 — every stream waiting on this batch gets it
             for request in batch:
-                request.done.set()
+                request.error = exc
+        self.stats.record(len(batch), collect_s, time.perf_counter() - t0)
+        for request in batch:
+            request.done.set()
 
 
 class StreamPredictor:
@@ -167,10 +191,12 @@ class MultiStreamConfig:
         stream: each stream's :class:`PipelineConfig` (mode, queue size, ``max_frames`` per stream, HUD …);
             ``inflight`` must stay 1 (the collector takes one frame at a time from each stream).
         batch_timeout_s: how long a batch waits after its first frame for the other streams (``--batch-timeout``).
+        inflight: frames of a batch inferred at once (``--inflight``; thread-safe predictors only).
     """
 
     stream: PipelineConfig = field(default_factory=PipelineConfig)
     batch_timeout_s: float = 0.010
+    inflight: int = 1
 
 
 class MultiStreamPipeline:
@@ -192,7 +218,8 @@ class MultiStreamPipeline:
         assert self.config.stream.inflight == 1, "video.multistream: inflight must be 1 per stream"
         self.streams = list(streams)
         self.predictor = predictor
-        self.collector = BatchCollector(predictor, len(streams), timeout_s=self.config.batch_timeout_s)
+        self.collector = BatchCollector(predictor, len(streams), timeout_s=self.config.batch_timeout_s,
+                                        inflight=self.config.inflight)
         self.pipelines: list[Pipeline] = []
         for i, stream in enumerate(self.streams):
             client = self.collector.client(i)

@@ -53,6 +53,15 @@ class LatencyRecorder:
             if j < self._capacity:
                 self._sample[j] = seconds
 
+    @property
+    def total_s(self) -> float:
+        """Sum of every recorded duration, seconds."""
+        return self._sum
+
+    def samples_s(self) -> np.ndarray:
+        """The kept durations in seconds (all of them below ``capacity``), for pooling several recorders."""
+        return np.asarray(self._sample, np.float64)
+
     def percentile_ms(self, q: float) -> float:
         """The q-th percentile (0..100, linear interpolation) in milliseconds; NaN when empty."""
         if not self._sample:
