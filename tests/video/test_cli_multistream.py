@@ -13,7 +13,7 @@ import cv2
 import pytest
 
 from .conftest import read_all, synth_frame, write_clip
-from .test_cli_run import FAKE_CLI, _assert_one_line_error, _env, _main, fake_backend  # noqa: F401 — a fixture
+from .test_cli_run import FAKE_CLI, _assert_one_line_error, _env, _main
 from .test_multistream import FailingSource
 
 

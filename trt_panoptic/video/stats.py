@@ -84,8 +84,29 @@ class LatencyRecorder:
         }
 
 
+class _WallClock:
+    """Wall time and throughput of a run that sets ``started_at``/``finished_at`` (``perf_counter``) and counts
+    ``frames_written`` (over all its streams)."""
+
+    started_at: float
+    finished_at: float
+    frames_written: int
+
+    @property
+    def wall_s(self) -> float:
+        """Seconds from the run's start to its end (or to now while it runs)."""
+        end = self.finished_at or time.perf_counter()
+        return max(end - self.started_at, 0.0) if self.started_at else 0.0
+
+    @property
+    def throughput_fps(self) -> float:
+        """Frames written per second of wall time."""
+        wall = self.wall_s
+        return self.frames_written / wall if wall > 0 else 0.0
+
+
 @dataclass
-class PipelineStats:
+class PipelineStats(_WallClock):
     """Counters and latencies of one pipeline run.
 
     Counters: ``frames_read`` decoded frames taken from the source; ``frames_processed`` frames the
@@ -115,17 +136,6 @@ class PipelineStats:
         with self._lock:
             self.stages[stage].add(seconds)
 
-    @property
-    def wall_s(self) -> float:
-        """Seconds from the pipeline's start to its end (or to now while it runs)."""
-        end = self.finished_at or time.perf_counter()
-        return max(end - self.started_at, 0.0) if self.started_at else 0.0
-
-    @property
-    def throughput_fps(self) -> float:
-        """Frames written per second of wall time."""
-        wall = self.wall_s
-        return self.frames_written / wall if wall > 0 else 0.0
 
     def to_dict(self) -> dict:
         """A JSON-ready summary; latencies in milliseconds under ``latency_ms``."""
@@ -223,7 +233,7 @@ class StreamReport:
 
 
 @dataclass
-class MultiStreamStats:
+class MultiStreamStats(_WallClock):
     """A multi-stream run: every stream's :class:`StreamReport`, the batches, and totals over all streams."""
 
     streams: list[StreamReport]
@@ -235,23 +245,12 @@ class MultiStreamStats:
     finished_at: float = 0.0
 
     @property
-    def wall_s(self) -> float:
-        end = self.finished_at or time.perf_counter()
-        return max(end - self.started_at, 0.0) if self.started_at else 0.0
-
-    @property
     def frames_written(self) -> int:
         return sum(s.stats.frames_written for s in self.streams)
 
     @property
     def frames_processed(self) -> int:
         return sum(s.stats.frames_processed for s in self.streams)
-
-    @property
-    def throughput_fps(self) -> float:
-        """Frames written per second of wall time, over all streams."""
-        wall = self.wall_s
-        return self.frames_written / wall if wall > 0 else 0.0
 
     @property
     def failed(self) -> list[StreamReport]:
