@@ -289,3 +289,20 @@ def test_inflight_needs_a_thread_safe_predictor() -> None:
 
     with pytest.raises(TrtPanopticError, match="inflight should be 1 for the fake backend"):
         BatchCollector(FakePredictor(), 2, inflight=2)
+
+
+def test_live_streams_drop_stale_frames_per_stream(tmp_path: Path) -> None:
+    """Two 250 FPS 'cameras' (paced files) into a model that takes 20 ms per frame: each stream keeps only its
+    newest frame, counts its own drops, and its latency stays near one batch, not the backlog."""
+    clips = [write_clip(tmp_path / f"fast{i}.avi", frames=50, fps=250.0) for i in range(2)]
+    streams = [Stream(open_source(str(c), pace_files=True), [], f"cam{i}") for i, c in enumerate(clips)]
+    config = MultiStreamConfig(stream=PipelineConfig(mode="realtime"), batch_timeout_s=0.005)
+    stats = MultiStreamPipeline(streams, FakePredictor(delay_s=0.02), config).run()
+    for report in stats.streams:
+        s = report.stats
+        assert s.mode == "realtime" and s.frames_read == 50
+        assert s.frames_processed + s.dropped_stale == 50 and s.dropped_stale >= 20
+        assert s.stages["end_to_end"].percentile_ms(99) < 500.0
+    d = stats.to_dict()
+    assert [s["dropped_stale"] for s in d["streams"]] == [r.stats.dropped_stale for r in stats.streams]
+    assert "dropped" in stats.stream_lines()[0]
