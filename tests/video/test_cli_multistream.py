@@ -131,3 +131,8 @@ def test_sigint_finalizes_every_output(tmp_path: Path) -> None:
     counts = {t.topic: t.count for t in topics(read_summary(tmp_path / "all.mcap"))}
     assert [counts[f"/stream{i}/trt_panoptic/overlay"] for i in range(3)] == [s["frames_written"] for s in data["streams"]]
     assert not list(tmp_path.glob("*partial*"))
+
+
+def test_threads_with_another_backend_is_a_one_line_error(mixed, capsys: pytest.CaptureFixture) -> None:
+    code, _, err = _main(capsys, "run", *_sources(mixed[:2]), "--threads", "1", "--backend", "torch")
+    _assert_one_line_error(subprocess.CompletedProcess([], code, "", err), "--threads", "onnxruntime")

@@ -88,8 +88,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="frames inferred at once, for backends safe to call from several threads (default 1); "
                         "with several sources, frames of one batch")
     p.add_argument("--threads", type=int, metavar="N",
-                   help="onnxruntime: intra-op threads per inference (default: ONNX Runtime's, one per core); on a "
-                        "CPU, --threads 1 with --inflight = cores keeps the cores busiest")
+                   help="onnxruntime: intra-op threads per inference (default: ONNX Runtime's, one per core); with "
+                        "several sources on a 2-core CPU, --threads 1 --inflight 2 measured fastest "
+                        "(benchmarks/results/multistream_*.md)")
     p.add_argument("--codec", help="FourCC for video outputs (default: H.264 if available, else mp4v/MJPG)")
     p.add_argument("--fps", type=float, help="frame rate of video outputs when the source has none (default 30)")
     p.add_argument("--no-hud", action="store_true", help="do not draw FPS/latency on frames")
