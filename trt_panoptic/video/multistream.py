@@ -27,10 +27,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from trt_panoptic.errors import TrtPanopticError
 from trt_panoptic.runtime.predictor import Predictor, input_size, max_batch, predict_many
 from trt_panoptic.runtime.result import PanopticResult
-from trt_panoptic.video.pipeline import Pipeline, PipelineConfig
+from trt_panoptic.video.pipeline import Pipeline, PipelineConfig, check_inflight
 from trt_panoptic.video.sinks import FrameSink
 from trt_panoptic.video.sources import FrameSource
 from trt_panoptic.video.stats import BatchStats, MultiStreamStats, StreamReport
@@ -62,11 +61,7 @@ class BatchCollector:
 
     def __init__(self, predictor: Predictor, streams: int, *, timeout_s: float = 0.010, inflight: int = 1) -> None:
         assert streams >= 1 and timeout_s >= 0, "video.multistream: need a stream and a non-negative timeout"
-        if inflight < 1 or (inflight > 1 and not predictor.thread_safe):
-            raise TrtPanopticError(
-                f"inflight should be 1 for the {predictor.backend} backend (not safe to call from several threads), "
-                f"got {inflight} — drop --inflight" if inflight > 1 else
-                f"inflight should be at least 1, got {inflight} — pass --inflight 1")
+        check_inflight(inflight, predictor)
         self.predictor = predictor
         self.timeout_s = timeout_s
         self.inflight = inflight

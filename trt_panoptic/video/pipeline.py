@@ -78,6 +78,16 @@ class PipelineConfig:
     inflight: int = 1
 
 
+def check_inflight(inflight: int, predictor: Predictor) -> None:
+    """One-line error unless ``inflight`` frames may be inferred at once by ``predictor`` (>1: thread-safe only)."""
+    if inflight < 1 or (inflight > 1 and not predictor.thread_safe):
+        raise TrtPanopticError(
+            f"inflight should be 1 for the {predictor.backend} backend (not safe to call from several threads), "
+            f"got {inflight} — drop --inflight" if inflight > 1 else
+            f"inflight should be at least 1, got {inflight} — pass --inflight 1"
+        )
+
+
 class Channel:
     """A bounded hand-off between two stage threads.
 
@@ -200,12 +210,7 @@ class Pipeline:
         self._stop = threading.Event()
         self._stop_reason = ""
         self._errors: list[BaseException] = []
-        if self.config.inflight < 1 or (self.config.inflight > 1 and not predictor.thread_safe):
-            raise TrtPanopticError(
-                f"inflight should be 1 for the {self.stats.backend} backend (not safe to call from several threads), "
-                f"got {self.config.inflight} — drop --inflight" if self.config.inflight > 1 else
-                f"inflight should be at least 1, got {self.config.inflight} — pass --inflight 1"
-            )
+        check_inflight(self.config.inflight, predictor)
         size = max(1, self.config.queue_size)
         self._to_infer = Channel(size, latest=self.realtime)
         self._to_render = Channel(size + self.config.inflight)
