@@ -134,7 +134,8 @@ def _check_stream_options(args: argparse.Namespace, outputs: list[str]) -> None:
 
 def run_streams(args: argparse.Namespace, names: list[str], outputs: list[str], stats_path: Path | None) -> int:
     """``run`` over several sources sharing one model; returns the exit code (see ``run``)."""
-    from trt_panoptic.cli.run import _pipeline_config, _predictor, _print_outputs, _stopped_exit_code, stop_on_signals
+    from trt_panoptic.cli.run import (pipeline_config, predictor_from_args, print_outputs, stop_on_signals,
+                                      stopped_exit_code)
     from trt_panoptic.video.multistream import MultiStreamConfig, MultiStreamPipeline, Stream
     from trt_panoptic.video.sources import open_source
 
@@ -144,13 +145,13 @@ def run_streams(args: argparse.Namespace, names: list[str], outputs: list[str], 
         for spec in args.source:
             sources.append(open_source(spec, pace_files=args.mode == "realtime", max_pixels=args.max_pixels))
         per_stream, shared = open_stream_sinks(outputs, names, args)
-        predictor = _predictor(args)
+        predictor = predictor_from_args(args)
     except BaseException:
         close_all(sources + [s for sinks in per_stream for s in sinks] + shared)
         raise
     streams = [Stream(src, sinks, name) for src, sinks, name in zip(sources, per_stream, names)]
     # each stream hands the collector one frame at a time; --inflight applies to the frames of a batch
-    config = MultiStreamConfig(stream=dataclasses.replace(_pipeline_config(args), inflight=1),
+    config = MultiStreamConfig(stream=dataclasses.replace(pipeline_config(args), inflight=1),
                                batch_timeout_s=args.batch_timeout / 1e3, inflight=args.inflight)
     try:
         pipeline = MultiStreamPipeline(streams, predictor, config, shared=shared)
@@ -168,10 +169,10 @@ def run_streams(args: argparse.Namespace, names: list[str], outputs: list[str], 
         print(line)
     seen: set[str] = set()
     for sinks in per_stream:  # a bag or server shared by the streams is listed once
-        _print_outputs([s for s in sinks if not (s.description in seen or seen.add(s.description))])
+        print_outputs([s for s in sinks if not (s.description in seen or seen.add(s.description))])
     if stats_path is not None:
         print(f"stats: {os.path.abspath(stats_path)}")
-    if (code := _stopped_exit_code(stats.stopped_by)) is not None:
+    if (code := stopped_exit_code(stats.stopped_by)) is not None:
         return code
     if failed := stats.failed:
         first = failed[0]

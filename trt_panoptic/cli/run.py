@@ -199,7 +199,8 @@ def _print_bag(sink) -> None:
         print(f"  {info.topic:<32} {info.schema:<36} {info.count}")
 
 
-def _print_outputs(sinks) -> None:
+def print_outputs(sinks) -> None:
+    """A line per output: a bag's topics, a video's frame count and codec, any other file output's name."""
     from trt_panoptic.video.sinks import VideoFileSink
 
     for sink in sinks:
@@ -222,7 +223,8 @@ def _check_threads(args: argparse.Namespace) -> None:
                                "got another backend — drop --threads")
 
 
-def _predictor(args: argparse.Namespace):
+def predictor_from_args(args: argparse.Namespace):
+    """The predictor the run's model options ask for (``--backend``, ``--model``, ``--threads`` …)."""
     options = {"threads": args.threads} if args.threads is not None else {}
     return make_predictor(
         args.backend, model=args.model, weights=args.weights, config=args.config,
@@ -231,7 +233,8 @@ def _predictor(args: argparse.Namespace):
     )
 
 
-def _pipeline_config(args: argparse.Namespace):
+def pipeline_config(args: argparse.Namespace):
+    """Each stream's :class:`~trt_panoptic.video.pipeline.PipelineConfig` from the run's options."""
     from trt_panoptic.video.pipeline import PipelineConfig, ReconnectPolicy
 
     return PipelineConfig(
@@ -244,7 +247,7 @@ def _pipeline_config(args: argparse.Namespace):
     )
 
 
-def _stopped_exit_code(stopped_by: str) -> int | None:
+def stopped_exit_code(stopped_by: str) -> int | None:
     """The exit code of a run a signal stopped (0, or 130 when forced), None when no signal did."""
     if not stopped_by.startswith("signal"):
         return None
@@ -297,21 +300,21 @@ def run(args: argparse.Namespace) -> int:
                                        "drop --passthrough")
         for o in outputs:
             sinks.append(open_sink(o, fps=args.fps, codec=args.codec, passthrough=passthrough))
-        predictor = _predictor(args)
+        predictor = predictor_from_args(args)
     except BaseException:
         source.close()
         for sink in sinks:  # a live server already listening must not outlive the failed start
             sink.close()
         raise
-    config = _pipeline_config(args)
+    config = pipeline_config(args)
     logger.info("running %s backend (input %s) on %s (%s)", predictor.backend, input_size(predictor),
                 source.description, "realtime" if config.mode == "realtime" or (config.mode == "auto" and source.is_live) else "lossless")
     stats = execute(source, predictor, sinks, config, stats_path=stats_path, progress=not args.no_progress)
     print(stats.summary_line())
-    _print_outputs(sinks)
+    print_outputs(sinks)
     if stats_path is not None:
         print(f"stats: {os.path.abspath(stats_path)}")
-    if (code := _stopped_exit_code(stats.stopped_by)) is not None:
+    if (code := stopped_exit_code(stats.stopped_by)) is not None:
         return code
     if stats.frames_processed == 0:
         raise TrtPanopticError(f"source {args.source[0]} should give decodable frames, got none — check the file or camera")
