@@ -106,18 +106,22 @@ class BatchCollector:
         return min(self.stats.batch_size, max(len(self._open), 1))
 
     def _next_batch(self) -> tuple[list[_Request], float] | None:
-        """The next batch (oldest frames first) and how long it waited for them; None once every stream closed."""
+        """The next batch (oldest frames first) and how long the collector waited for the other streams' frames
+        (from the first frame, or from the end of the previous batch if that frame came during it); None once
+        every stream closed."""
+        free = time.perf_counter()
         with self._cond:
             while not self._pending:
                 if not self._open:
                     return None
                 self._cond.wait()
-            deadline = self._pending[0].t_submit + self.timeout_s
-            while len(self._pending) < self._wanted() and (left := deadline - time.perf_counter()) > 0:
+            # frames that came while the previous batch ran have waited already, but not for each other
+            start = max(free, self._pending[0].t_submit)
+            while len(self._pending) < self._wanted() and (left := start + self.timeout_s - time.perf_counter()) > 0:
                 self._cond.wait(left)
             batch = self._pending[:self.stats.batch_size]
             del self._pending[:len(batch)]
-            return batch, time.perf_counter() - batch[0].t_submit
+            return batch, time.perf_counter() - start
 
     def _infer(self, images: list[np.ndarray], pool: ThreadPoolExecutor | None) -> list[PanopticResult]:
         if pool is None or len(images) == 1:

@@ -180,8 +180,9 @@ class BatchStats:
 
     ``batch_size`` is the most frames one batch may hold (the stream count, or the predictor's
     ``max_batch`` when that is smaller); occupancy is frames per batch over it, so batches left part-empty
-    (a stream behind, ended or failed) show as occupancy below 100 %. ``collect`` times how long a batch
-    waited after its first frame for the others (at most ``--batch-timeout``); ``infer`` the whole batch.
+    (a stream behind, ended or failed) show as occupancy below 100 %. ``collect`` times how long the collector
+    waited for the others after a batch's first frame (at most ``--batch-timeout``; frames that arrived while the
+    previous batch ran are counted from its end); ``infer`` the whole batch.
     """
 
     batch_size: int = 1
