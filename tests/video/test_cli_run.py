@@ -72,6 +72,16 @@ def test_malformed_device_is_one_line_error(clip: Path, capsys: pytest.CaptureFi
     assert code == 2 and "--device should be cpu, cuda or cuda:N, got 'gpu0'" in err
 
 
+def test_fp16_outside_the_cudagraph_backend_is_one_line_error(clip: Path, capsys: pytest.CaptureFixture) -> None:
+    code, _, err = _main(capsys, "run", "--source", str(clip), "--fp16")  # auto on the CPU: onnxruntime
+    _assert_one_line_error(subprocess.CompletedProcess([], code, "", err), "--fp16", "torch-cudagraph")
+
+
+def test_the_cudagraph_backend_on_the_cpu_is_one_line_error(clip: Path, capsys: pytest.CaptureFixture) -> None:
+    code, _, err = _main(capsys, "run", "--source", str(clip), "--backend", "torch-cudagraph", "--fp16")
+    _assert_one_line_error(subprocess.CompletedProcess([], code, "", err), "torch-cudagraph", "GPU")
+
+
 def test_undecodable_video_is_one_line_error(tmp_path: Path) -> None:
     """A subprocess: FFmpeg's own 'moov atom not found' on fd 2 would make this more than one line."""
     junk = tmp_path / "junk.mp4"

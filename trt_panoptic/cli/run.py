@@ -91,6 +91,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="onnxruntime: intra-op threads per inference (default: ONNX Runtime's, one per core); with "
                         "several sources on a 2-core CPU, --threads 1 --inflight 2 measured fastest "
                         "(benchmarks/results/multistream_*.md)")
+    p.add_argument("--fp16", action="store_true",
+                   help="torch-cudagraph: backbone and heads in FP16 (box math, NMS, RoIAlign sampling, softmax and "
+                        "normalization stay FP32); engines take their precision at build time")
     p.add_argument("--codec", help="FourCC for video outputs (default: H.264 if available, else mp4v/MJPG)")
     p.add_argument("--fps", type=float, help="frame rate of video outputs when the source has none (default 30)")
     p.add_argument("--no-hud", action="store_true", help="do not draw FPS/latency on frames")
@@ -223,9 +226,19 @@ def _check_threads(args: argparse.Namespace) -> None:
                                "got another backend — drop --threads")
 
 
+def _check_fp16(args: argparse.Namespace) -> None:
+    """``--fp16`` is the torch-cudagraph backend's: refuse it where another backend will run."""
+    cudagraph = args.backend == "torch-cudagraph" or (args.backend == "auto" and args.model is None and args.device != "cpu")
+    if args.fp16 and not cudagraph:
+        raise TrtPanopticError("--fp16 should go with the torch-cudagraph backend (--device cuda with a checkpoint), "
+                               "got another backend — drop --fp16, or build an FP16 engine for TensorRT")
+
+
 def predictor_from_args(args: argparse.Namespace):
-    """The predictor the run's model options ask for (``--backend``, ``--model``, ``--threads`` …)."""
+    """The predictor the run's model options ask for (``--backend``, ``--model``, ``--threads``, ``--fp16`` …)."""
     options = {"threads": args.threads} if args.threads is not None else {}
+    if args.fp16:
+        options["half"] = True
     return make_predictor(
         args.backend, model=args.model, weights=args.weights, config=args.config,
         height=args.height, width=args.width, device=args.device, plugins=args.plugins,
@@ -268,6 +281,7 @@ def run(args: argparse.Namespace) -> int:
     _positive("--inflight", args.inflight)
     _positive("--threads", args.threads)
     _check_threads(args)
+    _check_fp16(args)
     _positive("--fps", args.fps)
     _positive("--max-pixels", args.max_pixels)
     _positive("--reconnect-attempts", args.reconnect_attempts, allow_zero=True)
