@@ -25,6 +25,13 @@ class BrokenOutputError(TrtPanopticError):
     exit_code = 1
 
 
+class PartialRunError(TrtPanopticError):
+    """Some streams of a multi-stream run failed; the others ran to their end and every output was closed
+    (exit 1)."""
+
+    exit_code = 1
+
+
 def import_optional(module: str, install_hint: str) -> ModuleType:
     """Import ``module`` or raise a :class:`TrtPanopticError` naming what to install.
 

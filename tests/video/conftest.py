@@ -111,3 +111,12 @@ class FakePredictor:
 def clip(tmp_path: Path) -> Path:
     """A 30-frame 128×128 MJPG .avi at 25 FPS."""
     return write_clip(tmp_path / "clip.avi")
+
+
+@pytest.fixture
+def fake_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process CLI runs get a FakePredictor from create_predictor."""
+    import trt_panoptic.runtime
+
+    monkeypatch.setattr(trt_panoptic.runtime, "create_predictor", lambda backend="auto", **_: FakePredictor(),
+                        raising=False)

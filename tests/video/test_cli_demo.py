@@ -12,7 +12,6 @@ from trt_panoptic.errors import TrtPanopticError
 from trt_panoptic.cli.main import main
 
 from .conftest import read_all
-from .test_cli_run import fake_backend  # noqa: F401 — the fixture
 
 
 def test_demo_writes_annotated_video_and_stats(tmp_path: Path, fake_backend: None,

@@ -13,7 +13,7 @@ import pytest
 
 from trt_panoptic.cli.main import main
 
-from .conftest import FakePredictor, read_all, write_clip
+from .conftest import read_all, write_clip
 
 REPO = Path(__file__).resolve().parents[2]
 FAKE_CLI = Path(__file__).with_name("fake_cli.py")
@@ -52,15 +52,6 @@ def test_unwritable_output_is_one_line_error(clip: Path, tmp_path: Path) -> None
     blocker.write_text("in the way")
     proc = _cli("run", "--source", str(clip), "--output", str(blocker / "out.mp4"))
     _assert_one_line_error(proc, "a_file", "is a file")
-
-
-@pytest.fixture
-def fake_backend(monkeypatch: pytest.MonkeyPatch) -> None:
-    """In-process CLI runs get a FakePredictor from create_predictor."""
-    import trt_panoptic.runtime
-
-    monkeypatch.setattr(trt_panoptic.runtime, "create_predictor", lambda backend="auto", **_: FakePredictor(),
-                        raising=False)
 
 
 def _main(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:

@@ -33,6 +33,9 @@ class RawOutputPredictor:
 
     backend: str = "base"
     thread_safe: bool = False  # a subclass whose forward may run in several threads at once says so
+    #: images one :meth:`forward_batch` call takes; 1 = the graph has a fixed batch of one, and
+    #: :meth:`predict_batch` runs the images one by one
+    max_batch: int = 1
 
     def __init__(self, cfg: Config, height: int | None, width: int | None) -> None:
         self.cfg = cfg
@@ -57,6 +60,15 @@ class RawOutputPredictor:
         """
         raise NotImplementedError
 
+    def forward_batch(self, images: np.ndarray, valid_hw: np.ndarray) -> list[dict[str, np.ndarray]]:
+        """uint8 [N, 3, H, W] with int32 ``valid_hw`` [N, 2] (N <= :attr:`max_batch`) → N raw output dicts, in
+        image order, each as :meth:`forward` returns for one image.
+
+        The default runs :meth:`forward` once per image; a backend whose graph takes a batch sets
+        :attr:`max_batch` and runs the N images in one call here.
+        """
+        return [self.forward(images[i:i + 1], valid_hw[i:i + 1]) for i in range(len(images))]
+
     def full_input(self, valid_hw: np.ndarray | None) -> np.ndarray:
         """``valid_hw`` checked against the input size, or the whole input when it is None (int32 [1, 2])."""
         if valid_hw is None:
@@ -71,3 +83,21 @@ class RawOutputPredictor:
         """BGR uint8 [h, w, 3] → :class:`PanopticResult` at [h, w]."""
         x, box = self.prepare(image)
         return decode_outputs(self.forward(x, np.asarray([box.resized], np.int32)), box, **self.fusion)
+
+    def predict_batch(self, images: list[np.ndarray]) -> list[PanopticResult]:
+        """BGR uint8 images [h_i, w_i, 3] (any sizes) → one :class:`PanopticResult` per image, in order.
+
+        With :attr:`max_batch` 1 this is :meth:`predict` per image. Otherwise the images are letterboxed,
+        stacked into batches of up to :attr:`max_batch` for :meth:`forward_batch`, and each image's outputs
+        are decoded at its own size, exactly as :meth:`predict` decodes them.
+        """
+        if self.max_batch <= 1:
+            return [self.predict(image) for image in images]
+        results: list[PanopticResult] = []
+        for start in range(0, len(images), self.max_batch):
+            prepared = [self.prepare(image) for image in images[start:start + self.max_batch]]
+            x = np.concatenate([inp for inp, _ in prepared])
+            valid_hw = np.asarray([box.resized for _, box in prepared], np.int32)
+            for outputs, (_, box) in zip(self.forward_batch(x, valid_hw), prepared):
+                results.append(decode_outputs(outputs, box, **self.fusion))
+        return results

@@ -48,3 +48,17 @@ def input_size(predictor: Predictor) -> str:
     """The predictor's fixed input as "HxW", or "frame" when it runs each frame at the frame's own size."""
     h, w = predictor.height, predictor.width
     return f"{h}x{w}" if h and w else "frame"
+
+
+def predict_many(predictor: Predictor, images: list[np.ndarray]) -> list[PanopticResult]:
+    """One result per image, in order: the predictor's ``predict_batch`` when it has one (every backend of
+    :mod:`trt_panoptic.runtime`), else ``predict`` per image (test doubles, the training-time predictor)."""
+    batch = getattr(predictor, "predict_batch", None)
+    if batch is not None:
+        return batch(images)
+    return [predictor.predict(image) for image in images]
+
+
+def max_batch(predictor: Predictor) -> int:
+    """Images the predictor's graph takes in one call (1 when it does not say: a graph of batch one)."""
+    return max(1, int(getattr(predictor, "max_batch", 1)))

@@ -11,6 +11,8 @@ tables):
 - ``/trt_panoptic/stats`` — per-frame timings (``trt_panoptic.FrameStats``, JSON)
 
 Messages carry the frame's stamp; a channel nobody subscribes to costs nothing (nothing is encoded for it).
+Several streams share one server through :meth:`FoxgloveSink.for_streams`, each stream's channels under its
+own namespace (``/<stream name>/trt_panoptic/image`` …).
 Open Foxglove → Open connection → Foxglove WebSocket → ``ws://localhost:8765``, and load the layout
 ``docs/foxglove_layout.json``.
 """
@@ -34,7 +36,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_PORT = 8765
 DEFAULT_HOST = "127.0.0.1"
-IMAGE, OVERLAY, ANNOTATIONS, SEGMENTS, STATS = (f"/trt_panoptic/{t}" for t in
+TOPIC_PREFIX = "/trt_panoptic"
+IMAGE, OVERLAY, ANNOTATIONS, SEGMENTS, STATS = (f"{TOPIC_PREFIX}/{t}" for t in
                                                 ("image", "overlay", "annotations", "segments", "stats"))
 _SPEC = re.compile(r"^foxglove(?::(?:(?P<host>[^:]+):)?(?P<port>\d+))?$", re.IGNORECASE)
 
@@ -61,6 +64,28 @@ def _color(isthing: bool, category_id: int, fg) -> object:
     return fg.Color(r=r, g=g, b=b, a=1.0)
 
 
+class _Server:
+    """A Foxglove WebSocket server one or more :class:`FoxgloveSink` publish on; the last user to close stops it."""
+
+    def __init__(self, host: str, port: int, users: int) -> None:
+        fg = import_robotics("foxglove")
+        self.context = fg.Context()
+        try:
+            self.server = fg.start_server(name="trt-panoptic", host=host, port=port, context=self.context)
+        except RuntimeError as exc:
+            raise TrtPanopticError(f"foxglove output should get a free port, got {host}:{port} ({exc}) — "
+                                   f"pass another one, e.g. --output foxglove:{port + 1 if port else DEFAULT_PORT + 1}") from None
+        self.host, self.port = host, self.server.port
+        self.users = users
+        logger.info("foxglove: serving ws://%s:%d — in Foxglove: Open connection → Foxglove WebSocket",
+                    "localhost" if host == DEFAULT_HOST else host, self.port)
+
+    def release(self) -> None:
+        self.users -= 1
+        if self.users == 0:
+            self.server.stop()
+
+
 class FoxgloveSink(FrameSink):
     """Serves the results on a Foxglove WebSocket; the server starts here, so a busy port fails before the model loads.
 
@@ -68,33 +93,43 @@ class FoxgloveSink(FrameSink):
         host: address to listen on (loopback by default).
         port: TCP port (0 = any free one; :attr:`port` tells which).
         jpeg_quality: quality of the published JPEGs.
+        topic_prefix: the namespace of the channels (``/trt_panoptic``).
     """
 
-    def __init__(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, jpeg_quality: int = 80) -> None:
+    def __init__(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, jpeg_quality: int = 80,
+                 topic_prefix: str = TOPIC_PREFIX, _server: _Server | None = None) -> None:
         fg = import_robotics("foxglove")
         self._fg = fg
         self._channels_mod = import_robotics("foxglove.channels")
         self._messages = import_robotics("foxglove.messages")
-        self._context = fg.Context()
-        try:
-            self._server = fg.start_server(name="trt-panoptic", host=host, port=port, context=self._context)
-        except RuntimeError as exc:
-            raise TrtPanopticError(f"foxglove output should get a free port, got {host}:{port} ({exc}) — "
-                                   f"pass another one, e.g. --output foxglove:{port + 1 if port else DEFAULT_PORT + 1}") from None
-        self.host, self.port = host, self._server.port
-        self.description = f"foxglove ws://{'localhost' if host == DEFAULT_HOST else host}:{self.port}"
+        self._shared = _server or _Server(host, port, users=1)
+        self._context = self._shared.context
+        self._server = self._shared.server
+        self.host, self.port = self._shared.host, self._shared.port
+        self.description = f"foxglove ws://{'localhost' if self.host == DEFAULT_HOST else self.host}:{self.port}"
         ch = self._channels_mod
-        self._image = ch.CompressedImageChannel(IMAGE, context=self._context)
-        self._overlay = ch.CompressedImageChannel(OVERLAY, context=self._context)
-        self._annotations = ch.ImageAnnotationsChannel(ANNOTATIONS, context=self._context)
-        self._segments = fg.Channel(SEGMENTS, context=self._context, message_encoding="json", schema=fg.Schema(
+        prefix = topic_prefix.rstrip("/")
+        self._image = ch.CompressedImageChannel(f"{prefix}/image", context=self._context)
+        self._overlay = ch.CompressedImageChannel(f"{prefix}/overlay", context=self._context)
+        self._annotations = ch.ImageAnnotationsChannel(f"{prefix}/annotations", context=self._context)
+        self._segments = fg.Channel(f"{prefix}/segments", context=self._context, message_encoding="json", schema=fg.Schema(
             name="trt_panoptic.Segments", encoding="jsonschema", data=json.dumps(SEGMENTS_JSON_SCHEMA).encode()))
-        self._stats = fg.Channel(STATS, context=self._context, message_encoding="json", schema=fg.Schema(
+        self._stats = fg.Channel(f"{prefix}/stats", context=self._context, message_encoding="json", schema=fg.Schema(
             name="trt_panoptic.FrameStats", encoding="jsonschema", data=json.dumps(STATS_JSON_SCHEMA).encode()))
         self._quality = jpeg_quality
         self.frames = 0
-        logger.info("foxglove: serving ws://%s:%d — in Foxglove: Open connection → Foxglove WebSocket",
-                    "localhost" if host == DEFAULT_HOST else host, self.port)
+
+    @classmethod
+    def for_streams(cls, host: str, port: int, names: list[str], *, jpeg_quality: int = 80) -> list[FoxgloveSink]:
+        """One sink per stream on one server: stream ``name``'s channels under ``/<name>/trt_panoptic``."""
+        server = _Server(host, port, users=len(names))
+        return [cls(host, port, jpeg_quality=jpeg_quality, topic_prefix=f"/{name}{TOPIC_PREFIX}", _server=server)
+                for name in names]
+
+    @property
+    def topics(self) -> list[str]:
+        """The channels this sink publishes."""
+        return [c.topic() for c in (self._image, self._overlay, self._annotations, self._segments, self._stats)]
 
     def _jpeg(self, image: np.ndarray, stamp, frame_id: str):
         cv2 = cv2_module()
@@ -161,5 +196,5 @@ class FoxgloveSink(FrameSink):
         if self._server is not None:
             for channel in (self._image, self._overlay, self._annotations, self._segments, self._stats):
                 channel.close()
-            self._server.stop()
+            self._shared.release()
             self._server = None

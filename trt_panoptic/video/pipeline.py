@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import numpy as np
 
@@ -169,6 +169,9 @@ class Pipeline:
         sinks: where rendered frames go (checked writable before the run).
         config: :class:`PipelineConfig`.
         renderer: overlay drawer; default from the predictor's class names.
+        hud_extra: more HUD lines, asked for per frame (a multi-stream run adds the stream and its batches).
+        on_inference_end: called once when the last inference worker is done (a batch collector then stops
+            waiting for this stream's frames).
     """
 
     def __init__(
@@ -179,6 +182,8 @@ class Pipeline:
         config: PipelineConfig | None = None,
         *,
         renderer: PanopticRenderer | None = None,
+        hud_extra: Callable[[], list[str]] | None = None,
+        on_inference_end: Callable[[], None] | None = None,
     ) -> None:
         self.source = source
         self.predictor = predictor
@@ -186,6 +191,8 @@ class Pipeline:
         self.config = config or PipelineConfig()
         self.realtime = self.config.mode == "realtime" or (self.config.mode == "auto" and source.is_live)
         self.renderer = renderer or PanopticRenderer(predictor.thing_classes, predictor.stuff_classes)
+        self._hud_extra = hud_extra
+        self._on_inference_end = on_inference_end
         self.stats = PipelineStats(
             source=source.description, backend=predictor.backend,
             mode="realtime" if self.realtime else "lossless", input_size=input_size(predictor),
@@ -322,6 +329,8 @@ class Pipeline:
                 last = self._workers_left == 0
             if last:
                 self._to_render.close()
+                if self._on_inference_end is not None:
+                    self._on_inference_end()
 
     def _hud_lines(self, infer_s: float, e2e_s: float) -> list[str]:
         w = self._recent_writes
@@ -332,6 +341,7 @@ class Pipeline:
         return [
             f"{fps}  infer {infer_s * 1e3:5.1f} ms  {since} {e2e_s * 1e3:5.1f} ms",
             f"{self.stats.backend} {self.stats.input_size}  dropped {self.stats.dropped_stale}  corrupt {self.stats.corrupt}",
+            *(self._hud_extra() if self._hud_extra is not None else []),
         ]
 
     def _in_order(self):
