@@ -56,13 +56,14 @@ def _cleanup(model: onnx.ModelProto) -> onnx.ModelProto:
 
 def export_onnx(
     model: PanopticFPN, cfg: Config, *, height: int, width: int, flavor: str = "portable", fp16: bool = False,
-    opset: int = DEFAULT_OPSET, raw_outputs: bool = False, panoptic_tail: bool = True,
+    opset: int = DEFAULT_OPSET, raw_outputs: bool = False, panoptic_tail: bool = True, batch: int = 1,
 ) -> onnx.ModelProto:
-    """Export ``model`` for a fixed ``height`` × ``width`` (pixels, multiples of 32), batch 1.
+    """Export ``model`` for a fixed ``height`` × ``width`` (pixels, multiples of 32) and a fixed batch of B images.
 
-    Inputs ``image`` uint8 [1, 3, H, W] BGR and ``valid_hw`` int32 [1, 2] (the frame inside the padded input:
+    Inputs ``image`` uint8 [B, 3, H, W] BGR and ``valid_hw`` int32 [B, 2] (each frame inside its padded input:
     the graph zeroes the padding after normalization and clips boxes to the frame); outputs as
-    :mod:`trt_panoptic.export.graph_model` documents. Both flavours end in the panoptic map: the TensorRT
+    :mod:`trt_panoptic.export.graph_model` documents, each leading with B; each image's equal those of a
+    batch-1 graph on it alone. Both flavours end in the panoptic map: the TensorRT
     flavour with the PanopticFusion plugin node, the portable one with the same computation in standard ops
     (:mod:`trt_panoptic.export.tail_ops`).
 
@@ -74,14 +75,17 @@ def export_onnx(
         panoptic_tail: end in the panoptic map; False stops at the detections (``mask_probs`` out) and
             leaves pasting and fusion to the host — faster on a CPU that has the plugins'
             host build, whose C++ fusion beats ONNX Runtime running the standard-op tail.
+        batch: B, images per run (recorded in the metadata, ``trt_panoptic.batch``); a runtime with fewer
+            images pads the batch.
     """
     if flavor not in FLAVORS:
         raise TrtPanopticError(f"flavor should be one of {', '.join(FLAVORS)}, got {flavor!r} — pick one of them")
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise TrtPanopticError(f"opset should be in {MIN_OPSET}..{MAX_OPSET}, got {opset} — use --opset {DEFAULT_OPSET}")
     graph_model = PanopticGraphModel(model.eval(), height, width, half=fp16, panoptic_tail=panoptic_tail,
-                                     raw_outputs=raw_outputs).eval()
-    dummy = (torch.zeros((1, 3, height, width), dtype=torch.uint8), torch.tensor([[height, width]], dtype=torch.int32))
+                                     raw_outputs=raw_outputs, batch=batch).eval()
+    dummy = (torch.zeros((batch, 3, height, width), dtype=torch.uint8),
+             torch.tensor([[height, width]] * batch, dtype=torch.int32))
     buf = io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about Python ints: the graph is fixed-size by design
@@ -97,7 +101,7 @@ def export_onnx(
     proto = onnx.shape_inference.infer_shapes(proto)
     proto.producer_name = "trt_panoptic"
     return write_metadata(proto, config=json.dumps(cfg.to_dict()), height=str(height), width=str(width),
-                          flavor=flavor, precision="fp16" if fp16 else "fp32")
+                          flavor=flavor, precision="fp16" if fp16 else "fp32", batch=str(batch))
 
 
 def save_onnx(model: onnx.ModelProto, path: str | os.PathLike) -> Path:
