@@ -120,7 +120,8 @@ class _PanopticFusion(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, labels, masks, boxes, scores, classes, num, valid_hw, score_thresh: float,  # noqa: D102
-                overlap_thresh: float, stuff_area_limit: int, mask_threshold: float, num_stuff: int):
+                overlap_thresh: float, stuff_area_limit: int, mask_threshold: float, num_stuff: int,
+                static: tuple[int, int, int]):
         from trt_panoptic.postprocess.panoptic_tail import panoptic_table
 
         b, h, w = labels.shape
@@ -142,7 +143,7 @@ class _PanopticFusion(torch.autograd.Function):
 
     @staticmethod
     def symbolic(g, labels, masks, boxes, scores, classes, num, valid_hw, score_thresh, overlap_thresh,  # noqa: D102
-                 stuff_area_limit, mask_threshold, num_stuff):
+                 stuff_area_limit, mask_threshold, num_stuff, static):
         from trt_panoptic.export.contract import PLUGIN_NAMESPACE, PLUGIN_VERSION
 
         panoptic, segments, count = g.op(
@@ -150,9 +151,12 @@ class _PanopticFusion(torch.autograd.Function):
             plugin_version_s=PLUGIN_VERSION, plugin_namespace_s=PLUGIN_NAMESPACE,
             instance_score_thresh_f=score_thresh, overlap_thresh_f=overlap_thresh, stuff_area_limit_i=stuff_area_limit,
             mask_threshold_f=mask_threshold, num_stuff_i=num_stuff, outputs=3)
-        # the plugin's output shapes (getOutputShapes), so the graph's outputs carry them
-        batch, detections = boxes.type().sizes()[:2]
-        panoptic.setType(labels.type())
+        # the plugin's output shapes (getOutputShapes), so the graph's outputs carry them; the static sizes
+        # (D, H, W) come as an argument because the exporter's shape inference loses them when the batch is
+        # dynamic (batch None then)
+        batch = labels.type().varyingSizes()[0]
+        detections, height, width = static
+        panoptic.setType(labels.type().with_sizes([batch, height, width]))
         segments.setType(boxes.type().with_sizes([batch, detections + num_stuff, 10]))
         count.setType(num.type())
         return panoptic, segments, count
@@ -371,7 +375,7 @@ class PanopticGraphModel(nn.Module):
         return _PanopticFusion.apply(outputs["sem_labels"], outputs["mask_probs"], outputs["boxes"], outputs["scores"],
                                      outputs["classes"], outputs["num_detections"], valid_hw,
                                      float(f["instance_score_thresh"]), float(f["overlap_thresh"]), 0, 0.5,
-                                     self.num_stuff)
+                                     self.num_stuff, (self.detections, self.height, self.width))
 
     def normalize(self, image: Tensor, valid_hw: Tensor) -> Tensor:
         """``(image - mean) / std`` inside each image's frame and exactly 0 in the padding (FP32 Tensor[B, 3, H, W]).
@@ -474,11 +478,12 @@ class PanopticGraphModel(nn.Module):
     def masks(self, features: list[Tensor], boxes: Tensor, classes: Tensor) -> Tensor:
         """Mask head on the detections [B, D, 4] → Tensor[B, D, 28, 28] probabilities of each detection's class."""
         heads = self.model.roi_heads
-        b, d = boxes.shape[:2]
         logits = heads.mask_head(self.pool(features, boxes, heads.mask_resolution)).float()
         m = logits.shape[-1]
         index = classes.reshape(-1, 1, 1, 1).expand(-1, 1, m, m)
-        return torch.gather(logits, 1, index).reshape(b, d, m, m).sigmoid()
+        # D from the twin, not from boxes.shape: traced with a dynamic batch, a size read off a tensor would
+        # leave the exported D symbolic
+        return torch.gather(logits, 1, index).reshape(-1, self.detections, m, m).sigmoid()
 
 
 def _selected_mask(selected: Tensor, scores: Tensor) -> Tensor:
