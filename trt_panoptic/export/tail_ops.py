@@ -17,6 +17,10 @@ How detectron2's sequential overlap rule maps onto ONNX:
 - After the loop, O(H·W) once: a label histogram of the unclaimed valid pixels gives the stuff segments (every
   one with a pixel: the graph keeps them all, the host applies ``stuff_area_limit``), histograms of
   (id, column) and (id, row) give each segment's pixel bounds, and the table rows are gathered in place.
+
+A batch of B images (``export --batch B``) gets B copies of the per-image subgraph, each on its image's slice
+of the inputs, concatenated in image order (:func:`batched_tail_nodes`): images never interact, and a
+``Loop`` over images would have to nest the candidate ``Loop``. So the expansion needs a fixed batch.
 """
 from __future__ import annotations
 
