@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from trt_panoptic.cli.main import main
+from trt_panoptic.engine.onnx_info import optimization_profile
 from trt_panoptic.errors import TrtPanopticError
 from trt_panoptic.export import export_onnx, onnx_info
 from trt_panoptic.export.graph_model import PanopticGraphModel
@@ -83,6 +84,10 @@ def test_batch_graph_io_and_contract():
     assert (fixed_info.batch, fixed_info.dynamic_batch) == (3, False)
     assert (dynamic_info.batch, dynamic_info.dynamic_batch, dynamic_info.inputs["image"][0]) == (3, True, -1)
     assert (old_info.batch, old_info.dynamic_batch) == (1, False)
+    # build --max-batch 3: TensorRT's profile spans 1..3 images and tunes for 3 (the stream count)
+    assert optimization_profile(dynamic_info, max_batch=3) == {
+        "image": ((1, 3, SIZE, SIZE), (3, 3, SIZE, SIZE), (3, 3, SIZE, SIZE)), "valid_hw": ((1, 2), (3, 2), (3, 2))}
+    assert optimization_profile(fixed_info, max_batch=3) == {}
     # the RoI pooler plugin gets each RoI's image index in front of its box: [R, 5]
     fpn = [n for n in dynamic.graph.node if n.op_type == "RoIAlignFPN"]
     assert len(fpn) == 2 and all(n.input[0].endswith("/rois") for n in fpn)

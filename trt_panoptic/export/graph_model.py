@@ -26,8 +26,10 @@ its padded input (top-left; the whole input when it fills it).
 
 Every image of a batch is its own problem: the graph computes for it exactly what the batch-1 graph computes
 (its own frame, RPN top-k, NMS per level and per class within the image, top D, panoptic tail). The NMS nodes
-carry the images on their batch axis and the RoIs their image's index, so no step mixes images. The graph is exact under padding: it computes
-what :class:`~trt_panoptic.modeling.PanopticFPN` (like detectron2) computes for the frame alone:
+carry the images on their batch axis and the RoIs their image's index, so no step mixes images.
+
+The graph is exact under padding: it computes what :class:`~trt_panoptic.modeling.PanopticFPN` (like
+detectron2) computes for the frame alone:
 
 - the padding is exactly 0 after normalization (the normalized input is zeroed outside ``valid_hw`` in the
   graph, whatever the pad value of the uint8 input), as the eager model zero-pads after normalizing;
