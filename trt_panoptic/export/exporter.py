@@ -72,7 +72,8 @@ def export_onnx(
     opset: int = DEFAULT_OPSET, raw_outputs: bool = False, panoptic_tail: bool = True, batch: int = 1,
     dynamic_batch: bool = False,
 ) -> onnx.ModelProto:
-    """Export ``model`` for a fixed ``height`` × ``width`` (pixels, multiples of 32) and a fixed batch of B images.
+    """Export ``model`` for a fixed ``height`` × ``width`` (pixels, multiples of 32) and a batch of B images (fixed,
+    or 1..B with ``dynamic_batch``).
 
     Inputs ``image`` uint8 [B, 3, H, W] BGR and ``valid_hw`` int32 [B, 2] (each frame inside its padded input:
     the graph zeroes the padding after normalization and clips boxes to the frame); outputs as
