@@ -63,7 +63,7 @@ def test_profile(tmp_path):
     assert optimization_profile(static) == {}
     dyn = inspect_onnx(make_onnx(tmp_path / "d.onnx", batch="n"))
     assert optimization_profile(dyn, max_batch=4) == {
-        "image": ((1, 64, 64, 3), (1, 64, 64, 3), (4, 64, 64, 3))
+        "image": ((1, 64, 64, 3), (4, 64, 64, 3), (4, 64, 64, 3))
     }
     dyn2 = inspect_onnx(make_onnx(tmp_path / "d2.onnx", "dynamic2"))
     with pytest.raises(TrtPanopticError, match="--shape image:1x1x1x3"):

@@ -65,7 +65,7 @@ def test_dynamic_batch_profile_plugins_and_timing_cache(tmp_path):
     cache.write_bytes(b"old")
     engine, sidecar, rec = _build(tmp_path, "10.3.0", "fp16", "plugin", batch="n", max_batch=4, plugin=lib,
                                   timing_cache=cache)
-    assert engine["profiles"] == [{"image": [[1, 64, 64, 3], [1, 64, 64, 3], [4, 64, 64, 3]]}]
+    assert engine["profiles"] == [{"image": [[1, 64, 64, 3], [4, 64, 64, 3], [4, 64, 64, 3]]}]
     assert cache.read_bytes() == b"old+timed"  # read, reused, written back
     assert sidecar.plugin_path == str(lib) and len(sidecar.plugin_sha256) == 64
     assert sidecar.inputs == {"image": [4, 64, 64, 3]}

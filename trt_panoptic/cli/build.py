@@ -26,7 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--opt-level", type=int, default=None, help="builder optimization level 0-5 (default 3)")
     p.add_argument("--shape", action="append", default=[], metavar="NAME:DxDxD",
                    help="shape of a dynamic input (repeatable)")
-    p.add_argument("--max-batch", type=int, default=1, help="max batch of a dynamic batch dimension (default: 1)")
+    p.add_argument("--max-batch", type=int, default=1, help="max batch of a dynamic batch dimension, also the batch TensorRT tunes for (the "
+                        "stream count of a multi-stream pipeline; default: 1)")
     p.add_argument("--calib-cache", type=Path, default=None,
                    help="TensorRT 10.x legacy INT8: calibration cache for a plain (non-Q/DQ) ONNX")
     p.add_argument("--dry-run", action="store_true", help="print the plan and the trtexec command, build nothing")

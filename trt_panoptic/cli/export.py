@@ -4,6 +4,8 @@ Examples::
 
     trt-panoptic export --height 256 --width 256 --out model.onnx
     trt-panoptic export --weights model.pt --height 512 --width 512 --out model_trt.onnx --flavor tensorrt --fp16
+    trt-panoptic export --height 256 --width 256 --batch 4 --out model_b4.onnx        # 4 images per run
+    trt-panoptic export --height 256 --width 256 --batch 1-4 --flavor tensorrt --out model_dyn.onnx  # 1..4
 
 Every argument the command changes is announced; the export is timed and the written file is checked
 (onnx checker, then one ONNX Runtime run with the plugin ops registered when the graph has any).
@@ -26,7 +28,7 @@ FLAVOR_ALIASES = {"portable": "portable", "onnx": "portable", "standard": "porta
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("export", help="export a model to ONNX (portable or TensorRT flavour)",
-                              description="Export a Panoptic FPN checkpoint to ONNX for one fixed input size, batch 1.")
+                              description="Export a Panoptic FPN checkpoint to ONNX for one fixed input size and batch.")
     p.add_argument("--weights", help="checkpoint (.pt); default: the bundled model")
     p.add_argument("--config", help="config name or YAML (default: the one stored in the checkpoint)")
     p.add_argument("--height", type=int, help="input height in pixels, a multiple of 32 (default: the model's "
@@ -41,8 +43,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--host-tail", action="store_true",
                    help="stop at the detections (mask_probs out): the host pastes and fuses (faster on a CPU with "
                         "the plugins' host build; needs no Loop/GridSample/plugin in the runtime)")
+    p.add_argument("--batch", default="1", metavar="N|1-N",
+                   help="images per run: N (a fixed batch; a runtime pads a short one) or 1-N (a dynamic batch "
+                        "dimension; needs --host-tail or --flavor tensorrt; TensorRT takes its range from build "
+                        "--max-batch); default 1")
     p.add_argument("--no-check", action="store_true", help="skip the ONNX Runtime check run of the written file")
     p.set_defaults(func=run)
+
+
+def parse_batch(text: str) -> tuple[int, bool]:
+    """``--batch`` → (N, dynamic): "N" is a fixed batch of N images, "1-N" a dynamic batch of 1..N."""
+    low, dash, high = text.strip().partition("-")
+    ok = low.isdigit() and int(low) >= 1 and (not dash or (high.isdigit() and int(low) == 1 and int(high) >= 1))
+    if not ok:
+        raise TrtPanopticError(f"--batch should be a positive integer N or a range 1-N, got {text!r} — e.g. --batch 4 "
+                               "or --batch 1-4")
+    return (int(high), True) if dash else (int(low), False)
 
 
 def resolve_flavor(name: str) -> str:
@@ -60,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
 
     from trt_panoptic.atomic_io import check_output_file
     from trt_panoptic.export.contract import onnx_info
-    from trt_panoptic.export.exporter import export_onnx, load_onnx, save_onnx
+    from trt_panoptic.export.exporter import check_batch_options, export_onnx, load_onnx, save_onnx
     from trt_panoptic.export.graph_model import VALID_HW_NAME, check_export_size
     from trt_panoptic.export.ort_ops import ort_session
     from trt_panoptic.modeling.checkpoint import load_model
@@ -69,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
     flavor = resolve_flavor(args.flavor)
     if flavor != args.flavor:
         logger.info("export: --flavor %s → %s", args.flavor, flavor)
+    batch, dynamic = parse_batch(args.batch)  # before the model loads: fail fast
+    check_batch_options(batch, dynamic, flavor, panoptic_tail=not args.host_tail)
     check_input_size(args.height, args.width)  # together or not at all, within the predictors' limit
     if args.height is not None:
         check_export_size(args.height, args.width)  # before the model loads: fail fast
@@ -88,20 +106,22 @@ def run(args: argparse.Namespace) -> int:
         logger.info("export: input %dx%d, the model's own size (model.input.size)", args.height, args.width)
     start = time.perf_counter()
     proto = export_onnx(model, cfg, height=args.height, width=args.width, flavor=flavor, fp16=args.fp16, opset=args.opset,
-                        raw_outputs=args.raw_outputs, panoptic_tail=not args.host_tail)
+                        raw_outputs=args.raw_outputs, panoptic_tail=not args.host_tail, batch=batch,
+                        dynamic_batch=dynamic)
     save_onnx(proto, out)
     elapsed = time.perf_counter() - start
     size_mb = out.stat().st_size / 2**20
-    logger.info("export: %s ONNX (%s, opset %d, %dx%d) written to %s in %.1f s (%.1f MB)", flavor,
-             "fp16" if args.fp16 else "fp32", args.opset, args.height, args.width, out, elapsed, size_mb)
+    logger.info("export: %s ONNX (%s, opset %d, %dx%d, batch %s) written to %s in %.1f s (%.1f MB)", flavor,
+             "fp16" if args.fp16 else "fp32", args.opset, args.height, args.width, f"1-{batch}" if dynamic else batch,
+             out, elapsed, size_mb)
     if not args.no_check:
         checked = load_onnx(out)
         onnx_info(checked, str(out))
         start = time.perf_counter()
         session = ort_session(checked)
-        feed = {"image": np.zeros((1, 3, args.height, args.width), np.uint8)}
+        feed = {"image": np.zeros((batch, 3, args.height, args.width), np.uint8)}
         if any(i.name == VALID_HW_NAME for i in session.get_inputs()):
-            feed[VALID_HW_NAME] = np.asarray([[args.height, args.width]], np.int32)
+            feed[VALID_HW_NAME] = np.asarray([[args.height, args.width]] * batch, np.int32)
         outputs = session.run(None, feed)
         logger.info("export: check passed (onnx checker + one ONNX Runtime run, %.2f s, %d outputs)",
                  time.perf_counter() - start, len(outputs))

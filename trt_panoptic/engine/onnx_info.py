@@ -68,8 +68,9 @@ def optimization_profile(
 ) -> dict[str, tuple[Shape, Shape, Shape]]:
     """The (min, opt, max) shape of every dynamic input; empty when all inputs are static.
 
-    A dynamic batch dimension alone gets min 1, opt 1 (real time is batch 1), max ``max_batch``; any other
-    dynamic dimension needs its shape in ``shapes`` (then min = opt = max = that shape).
+    A dynamic batch dimension alone gets min 1, opt = max = ``max_batch`` (the batch a multi-stream pipeline
+    runs at: one frame per stream, so TensorRT tunes its kernels for the full batch); any other dynamic
+    dimension needs its shape in ``shapes`` (then min = opt = max = that shape).
     """
     shapes = dict(shapes or {})
     unknown = sorted(set(shapes) - set(info.inputs))
@@ -94,7 +95,7 @@ def optimization_profile(
         if all(d >= 0 for d in dims):
             continue
         if dims[0] < 0 and all(d >= 0 for d in dims[1:]):
-            profile[name] = ((1, *dims[1:]), (1, *dims[1:]), (max_batch, *dims[1:]))
+            profile[name] = ((1, *dims[1:]), (max_batch, *dims[1:]), (max_batch, *dims[1:]))
             continue
         raise TrtPanopticError(
             f"input {name} should have static dimensions besides the batch, got {_fmt(dims)} — pass "

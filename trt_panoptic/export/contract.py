@@ -26,9 +26,10 @@ from trt_panoptic.errors import TrtPanopticError
 
 META_PREFIX = "trt_panoptic."
 #: The metadata keys: the model config (JSON of :class:`~trt_panoptic.config.Config`), the fixed input
-#: height and width, the flavour ("portable" | "tensorrt"), the precision ("fp32" | "fp16" | "int8") and, for
-#: a Q/DQ model, how it was calibrated (JSON).
-META_KEYS = ("config", "height", "width", "flavor", "precision", "calibration")
+#: height and width, the flavour ("portable" | "tensorrt"), the precision ("fp32" | "fp16" | "int8"), for
+#: a Q/DQ model how it was calibrated (JSON), and the batch ("N": a fixed batch of N images; "1-N": a dynamic
+#: batch of up to N; absent in exports from before batching, which take one).
+META_KEYS = ("config", "height", "width", "flavor", "precision", "calibration", "batch")
 
 #: ONNX domain of plugin nodes (keeps the ONNX checker happy; TensorRT's parser looks plugins up by op_type).
 PLUGIN_DOMAIN = "trt_panoptic"
@@ -111,6 +112,9 @@ class OnnxInfo:
         num_qdq: QuantizeLinear + DequantizeLinear nodes.
         num_fp16: FLOAT16 initializers, Cast-to-FLOAT16 nodes and FLOAT16 value infos.
         plugin_ops: op types of nodes that carry ``plugin_namespace`` (our TensorRT plugins).
+        batch: images one run takes at most (the metadata's, else the ``image`` input's first dimension; 1
+            when neither says).
+        dynamic_batch: the batch dimension is dynamic (1..``batch``); else every run takes exactly ``batch``.
     """
 
     source: str
@@ -124,6 +128,8 @@ class OnnxInfo:
     num_qdq: int = 0
     num_fp16: int = 0
     plugin_ops: list[str] = field(default_factory=list)
+    batch: int = 1
+    dynamic_batch: bool = False
 
     @property
     def path(self) -> Path:
@@ -176,7 +182,22 @@ def onnx_info(model: onnx.ModelProto | str | os.PathLike, source: str | None = N
         num_qdq=sum(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in graph.node),
         num_fp16=num_fp16,
         plugin_ops=sorted({n.op_type for n in graph.node if any(a.name == "plugin_namespace" for a in n.attribute)}),
+        **_batch(meta, inputs, source),
     )
+
+
+def _batch(meta: dict[str, str], inputs: dict[str, tuple[int, ...]], source: str) -> dict:
+    """The graph's batch and whether it is dynamic: the metadata's ("N" or "1-N"), else from the image input's
+    first dimension (fixed when known; 1 when neither says)."""
+    if "batch" in meta:
+        value = meta["batch"]
+        low, _, high = value.partition("-")
+        dynamic = bool(high)
+        if not (high or low).isdigit() or int(high or low) < 1 or (dynamic and low != "1"):
+            raise TrtPanopticError(f"{source} should record its batch as N or 1-N (trt_panoptic.batch), got {value!r} — re-export it")
+        return {"batch": int(high or low), "dynamic_batch": dynamic}
+    first = inputs.get("image", (1,))[:1]
+    return {"batch": first[0] if first and first[0] > 0 else 1, "dynamic_batch": False}
 
 
 def _load_graph(path: Path) -> onnx.ModelProto:

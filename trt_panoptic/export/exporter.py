@@ -22,7 +22,7 @@ from trt_panoptic.config import Config
 from trt_panoptic.atomic_io import atomic_write_bytes
 from trt_panoptic.errors import TrtPanopticError
 from trt_panoptic.export.contract import write_metadata
-from trt_panoptic.export.graph_model import PanopticGraphModel
+from trt_panoptic.export.graph_model import PanopticGraphModel, check_batch
 from trt_panoptic.export.surgery import to_tensorrt_flavor
 from trt_panoptic.export.tail_ops import expand_panoptic_fusion
 from trt_panoptic.modeling import PanopticFPN
@@ -33,6 +33,10 @@ FLAVORS = ("portable", "tensorrt")
 #: RoiAlign's coordinate_transformation_mode needs opset 16; 17 is the first the TorchScript exporter and
 #: TensorRT 8.6+/10.x both handle well; above 20 the TorchScript exporter stops.
 MIN_OPSET, MAX_OPSET, DEFAULT_OPSET = 17, 20, 17
+#: Name of the dynamic batch dimension on every input and output of a dynamic-batch export.
+BATCH_AXIS = "batch"
+
+
 def _cleanup(model: onnx.ModelProto) -> onnx.ModelProto:
     from trt_panoptic.errors import import_optional
 
@@ -54,15 +58,27 @@ def _cleanup(model: onnx.ModelProto) -> onnx.ModelProto:
     return out
 
 
+def check_batch_options(batch: int, dynamic_batch: bool, flavor: str, panoptic_tail: bool) -> None:
+    """One-line errors for a batch the export cannot make: not a positive integer, or dynamic with the portable
+    panoptic tail (its standard-op expansion unrolls a fixed batch; the plugin node and the host tail take any)."""
+    check_batch(batch)
+    if dynamic_batch and flavor == "portable" and panoptic_tail:
+        raise TrtPanopticError(f"a dynamic batch 1-{batch} should come with --host-tail or --flavor tensorrt, got the "
+                               f"portable panoptic tail (it unrolls a fixed batch) — use --batch {batch}, or add --host-tail")
+
+
 def export_onnx(
     model: PanopticFPN, cfg: Config, *, height: int, width: int, flavor: str = "portable", fp16: bool = False,
-    opset: int = DEFAULT_OPSET, raw_outputs: bool = False, panoptic_tail: bool = True,
+    opset: int = DEFAULT_OPSET, raw_outputs: bool = False, panoptic_tail: bool = True, batch: int = 1,
+    dynamic_batch: bool = False,
 ) -> onnx.ModelProto:
-    """Export ``model`` for a fixed ``height`` × ``width`` (pixels, multiples of 32), batch 1.
+    """Export ``model`` for a fixed ``height`` × ``width`` (pixels, multiples of 32) and a batch of B images (fixed,
+    or 1..B with ``dynamic_batch``).
 
-    Inputs ``image`` uint8 [1, 3, H, W] BGR and ``valid_hw`` int32 [1, 2] (the frame inside the padded input:
+    Inputs ``image`` uint8 [B, 3, H, W] BGR and ``valid_hw`` int32 [B, 2] (each frame inside its padded input:
     the graph zeroes the padding after normalization and clips boxes to the frame); outputs as
-    :mod:`trt_panoptic.export.graph_model` documents. Both flavours end in the panoptic map: the TensorRT
+    :mod:`trt_panoptic.export.graph_model` documents, each leading with B; each image's equal those of a
+    batch-1 graph on it alone. Both flavours end in the panoptic map: the TensorRT
     flavour with the PanopticFusion plugin node, the portable one with the same computation in standard ops
     (:mod:`trt_panoptic.export.tail_ops`).
 
@@ -74,20 +90,28 @@ def export_onnx(
         panoptic_tail: end in the panoptic map; False stops at the detections (``mask_probs`` out) and
             leaves pasting and fusion to the host — faster on a CPU that has the plugins'
             host build, whose C++ fusion beats ONNX Runtime running the standard-op tail.
+        batch: B, images per run (recorded in the metadata, ``trt_panoptic.batch``); a runtime with fewer
+            images pads the batch.
+        dynamic_batch: the batch dimension is dynamic (named "batch" on every input and output), 1..``batch``
+            (recorded as "1-B"); TensorRT takes its range from ``build --max-batch``. The portable panoptic tail
+            unrolls a fixed batch, so a dynamic one needs ``panoptic_tail=False`` or the TensorRT flavour.
     """
     if flavor not in FLAVORS:
         raise TrtPanopticError(f"flavor should be one of {', '.join(FLAVORS)}, got {flavor!r} — pick one of them")
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise TrtPanopticError(f"opset should be in {MIN_OPSET}..{MAX_OPSET}, got {opset} — use --opset {DEFAULT_OPSET}")
+    check_batch_options(batch, dynamic_batch, flavor, panoptic_tail)
     graph_model = PanopticGraphModel(model.eval(), height, width, half=fp16, panoptic_tail=panoptic_tail,
-                                     raw_outputs=raw_outputs).eval()
-    dummy = (torch.zeros((1, 3, height, width), dtype=torch.uint8), torch.tensor([[height, width]], dtype=torch.int32))
+                                     raw_outputs=raw_outputs, batch=batch).eval()
+    dummy = (torch.zeros((batch, 3, height, width), dtype=torch.uint8),
+             torch.tensor([[height, width]] * batch, dtype=torch.int32))
     buf = io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about Python ints: the graph is fixed-size by design
         torch.onnx.export(graph_model, dummy, buf, dynamo=False, opset_version=opset,
                           input_names=graph_model.input_names, output_names=graph_model.output_names,
-                          do_constant_folding=True, custom_opsets={"trt_panoptic": 1} if panoptic_tail else None)
+                          do_constant_folding=True, custom_opsets={"trt_panoptic": 1} if panoptic_tail else None,
+                          dynamic_axes=_batch_axes(graph_model) if dynamic_batch else None)
     proto = _cleanup(onnx.load_from_string(buf.getvalue()))
     if flavor == "portable" and panoptic_tail:
         proto = expand_panoptic_fusion(onnx.shape_inference.infer_shapes(proto))
@@ -97,7 +121,13 @@ def export_onnx(
     proto = onnx.shape_inference.infer_shapes(proto)
     proto.producer_name = "trt_panoptic"
     return write_metadata(proto, config=json.dumps(cfg.to_dict()), height=str(height), width=str(width),
-                          flavor=flavor, precision="fp16" if fp16 else "fp32")
+                          flavor=flavor, precision="fp16" if fp16 else "fp32",
+                          batch=f"1-{batch}" if dynamic_batch else str(batch))
+
+
+def _batch_axes(graph_model: PanopticGraphModel) -> dict[str, dict[int, str]]:
+    """Dimension 0 of every input and output named "batch" (the TorchScript exporter's dynamic axes)."""
+    return {name: {0: BATCH_AXIS} for name in [*graph_model.input_names, *graph_model.output_names]}
 
 
 def save_onnx(model: onnx.ModelProto, path: str | os.PathLike) -> Path:

@@ -3,7 +3,8 @@
 Two rewrites, each found by the structure the export twin (:mod:`trt_panoptic.export.graph_model`) emits:
 
 - **RoIAlignFPN**: a ``Sum`` of four ``RoiAlign`` nodes (one per level P2..P5, each fed ``Where(level == k,
-  rois, far-away empty box)``) becomes one ``RoIAlignFPN(rois, P2, P3, P4, P5)`` node; the level computation, the masks and
+  rois, far-away empty box)``) becomes one ``RoIAlignFPN(rois, P2, P3, P4, P5)`` node (rois [R, 4] in a
+  batch-1 graph; [R, 5] with RoiAlign's batch index in front when the graph has a batch); the level computation, the masks and
   the four RoiAligns fall away in the cleanup. In the FP16 graph the features reach RoiAlign through a
   ``Cast`` to FP32 and the Sum leaves through a ``Cast`` to FP16: the plugin takes the FP16 maps directly.
 - **SemanticUpsampleArgmax**: ``Resize(×s, linear) → ArgMax(axis 1) → Cast(int32)`` becomes one node on
@@ -50,6 +51,22 @@ def _plugin_attrs(name: str, **fields: int) -> dict:
     return {"plugin_version": PLUGIN_VERSION, "plugin_namespace": PLUGIN_NAMESPACE, **fields}
 
 
+def _rois_with_batch_index(graph, rois, batch_indices, name: str):
+    """The plugin's RoIs: [R, 4] as they are when every RoI is from image 0 (a batch-1 graph), else [R, 5]
+    (batch index, x1, y1, x2, y2) from RoiAlign's batch_indices, so each RoI samples its own image's maps."""
+    gs = _gs()
+    if isinstance(batch_indices, gs.Constant) and not np.any(batch_indices.values):
+        return rois
+    column = gs.Variable(f"{name}/batch_column", dtype=np.float32)
+    out = gs.Variable(f"{name}/rois", dtype=np.float32)
+    axes = gs.Constant(f"{name}/axes", np.asarray([1], np.int64))
+    as_float = gs.Variable(f"{name}/batch_float", dtype=np.float32)
+    graph.nodes.append(gs.Node("Cast", f"{name}/Cast", {"to": onnx.TensorProto.FLOAT}, [batch_indices], [as_float]))
+    graph.nodes.append(gs.Node("Unsqueeze", f"{name}/Unsqueeze", inputs=[as_float, axes], outputs=[column]))
+    graph.nodes.append(gs.Node("Concat", f"{name}/Concat", {"axis": 1}, [column, rois], [out]))
+    return out
+
+
 def replace_roi_align_fpn(graph, *, canonical_box_size: int, canonical_level: int) -> int:
     """Replace every 4-level RoiAlign pooler in a graphsurgeon graph by a ``RoIAlignFPN`` node; returns the count."""
     gs = _gs()
@@ -71,6 +88,7 @@ def replace_roi_align_fpn(graph, *, canonical_box_size: int, canonical_level: in
                 raise TrtPanopticError("RoiAlign pooler should take Where(level == k, rois, empty box), got another graph — export with trt-panoptic export")
             rois.append(where.inputs[1])
         assert all(r is rois[0] for r in rois), "surgery: the four RoiAligns of one pooler must share their RoIs"
+        plugin_rois = _rois_with_batch_index(graph, rois[0], aligns[0].inputs[2], f"RoIAlignFPN_{count}")
         attrs = aligns[0].attrs
         out = node.outputs[0]
         cast = out.outputs[0] if len(out.outputs) == 1 and out.outputs[0].op == "Cast" else None
@@ -80,7 +98,7 @@ def replace_roi_align_fpn(graph, *, canonical_box_size: int, canonical_level: in
             cast.outputs.clear()
         size = int(attrs["output_height"])
         plugin = gs.Node(
-            op="RoIAlignFPN", name=f"RoIAlignFPN_{count}", domain=PLUGIN_DOMAIN, inputs=[rois[0], *features], outputs=[out],
+            op="RoIAlignFPN", name=f"RoIAlignFPN_{count}", domain=PLUGIN_DOMAIN, inputs=[plugin_rois, *features], outputs=[out],
             attrs=_plugin_attrs("RoIAlignFPN", output_size=size, sampling_ratio=int(attrs.get("sampling_ratio", 0)),
                                 aligned=1, canonical_box_size=int(canonical_box_size), canonical_level=int(canonical_level)),
         )

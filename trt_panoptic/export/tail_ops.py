@@ -17,6 +17,10 @@ How detectron2's sequential overlap rule maps onto ONNX:
 - After the loop, O(H·W) once: a label histogram of the unclaimed valid pixels gives the stuff segments (every
   one with a pixel: the graph keeps them all, the host applies ``stuff_area_limit``), histograms of
   (id, column) and (id, row) give each segment's pixel bounds, and the table rows are gathered in place.
+
+A batch of B images (``export --batch B``) gets B copies of the per-image subgraph, each on its image's slice
+of the inputs, concatenated in image order (:func:`batched_tail_nodes`): images never interact, and a
+``Loop`` over images would have to nest the candidate ``Loop``. So the expansion needs a fixed batch.
 """
 from __future__ import annotations
 
@@ -81,7 +85,7 @@ def _f32_at_least(x: float) -> np.float32:
 
 
 def _loop_body(shape: TailShape, outer: dict[str, str], map_type: int, *, overlap_thresh: float,
-               mask_threshold: float) -> onnx.GraphProto:
+               mask_threshold: float, prefix: str = "tail/") -> onnx.GraphProto:
     """Candidate ``i`` (rank order): paste in its window, decide, write its id.
 
     State: the flat map of thing ids, the next id, and per thing id the candidate's index among the
@@ -89,9 +93,10 @@ def _loop_body(shape: TailShape, outer: dict[str, str], map_type: int, *, overla
     not depend on earlier decisions (windows, sampling scales) is computed before the loop, for all at once.
     """
     hw, d, m = shape.height * shape.width, shape.detections, shape.mask_size
-    b = _Builder("tail/body/")
-    it, cond = "tail/body/i", "tail/body/cond"
-    pan, next_id, owner = "tail/body/pan", "tail/body/next_id", "tail/body/owner"
+    body = f"{prefix}body/"
+    b = _Builder(body)
+    it, cond = body + "i", body + "cond"
+    pan, next_id, owner = body + "pan", body + "next_id", body + "owner"
     i64, i32, f32 = np.int64, np.int32, np.float32
 
     window = b.op("Gather", outer["windows"], it, axis=0)  # xs, xe, ys, ye, detection index
@@ -126,13 +131,13 @@ def _loop_body(shape: TailShape, outer: dict[str, str], map_type: int, *, overla
     accept = b.op("LessOrEqual", b.op("Div", b.op("Sub", area, kept_area), area), b.const(overlap_thresh, np.float64))
     write = b.op("And", kept, accept)
     new_id = b.op("Add", next_id, b.const(1, i32))
-    b.named("ScatterND", "tail/body/pan_out", pan, b.op("Unsqueeze", pix, b.const([2], i64)),
+    b.named("ScatterND", pan + "_out", pan, b.op("Unsqueeze", pix, b.const([2], i64)),
             b.op("Where", write, b.op("Cast", new_id, to=map_type), current))
-    b.named("Where", "tail/body/next_id_out", accept, new_id, next_id)
+    b.named("Where", next_id + "_out", accept, new_id, next_id)
     slot = b.op("Where", accept, b.op("Cast", next_id, to=TensorProto.INT64), b.const(d, i64))
-    b.named("ScatterND", "tail/body/owner_out", owner, b.op("Reshape", slot, b.const([1, 1], i64)),
+    b.named("ScatterND", owner + "_out", owner, b.op("Reshape", slot, b.const([1, 1], i64)),
             b.op("Reshape", det, b.const([1], i64)))
-    b.named("Identity", "tail/body/cond_out", cond)
+    b.named("Identity", cond + "_out", cond)
     scalar: list[int] = []
     state = [(pan, map_type, [hw]), (next_id, TensorProto.INT32, scalar), (owner, TensorProto.INT64, [d + 1])]
     return helper.make_graph(
@@ -140,14 +145,15 @@ def _loop_body(shape: TailShape, outer: dict[str, str], map_type: int, *, overla
         [helper.make_tensor_value_info(it, TensorProto.INT64, scalar),
          helper.make_tensor_value_info(cond, TensorProto.BOOL, scalar),
          *(helper.make_tensor_value_info(n, t, dims) for n, t, dims in state)],
-        [helper.make_tensor_value_info("tail/body/cond_out", TensorProto.BOOL, scalar),
+        [helper.make_tensor_value_info(cond + "_out", TensorProto.BOOL, scalar),
          *(helper.make_tensor_value_info(n + "_out", t, dims) for n, t, dims in state)],
     )
 
 
 def panoptic_tail_nodes(inputs: list[str], outputs: list[str], shape: TailShape, *, instance_score_thresh: float,
-                        overlap_thresh: float, mask_threshold: float = 0.5, opset: int = 17) -> list[onnx.NodeProto]:
-    """Standard-op nodes computing ``PanopticFusion``.
+                        overlap_thresh: float, mask_threshold: float = 0.5, opset: int = 17,
+                        prefix: str = "tail/") -> list[onnx.NodeProto]:
+    """Standard-op nodes computing ``PanopticFusion`` for one image (batch 1).
 
     Args:
         inputs: names of sem_labels int32 [1, H, W], mask_probs float [1, D, M, M], boxes float32 [1, D, 4],
@@ -155,12 +161,13 @@ def panoptic_tail_nodes(inputs: list[str], outputs: list[str], shape: TailShape,
         outputs: names for panoptic int32 [1, H, W], segments float32 [1, D + S, 10], num_segments int32 [1].
         shape: the static sizes.
         instance_score_thresh, overlap_thresh: compared in float64, as the reference's Python compares them.
+        prefix: of every name the nodes make (one per image when a batch is unrolled).
     """
     if opset < MIN_OPSET:
         raise TrtPanopticError(f"the portable panoptic tail should have opset >= {MIN_OPSET}, got {opset} — export with --opset 17")
     labels, masks, boxes, scores, classes, num, valid_hw = inputs
     h, w, d, s, m = shape.height, shape.width, shape.detections, shape.num_stuff, shape.mask_size
-    b = _Builder("tail/")
+    b = _Builder(prefix)
     i64, i32, f32 = np.int64, np.int32, np.float32
     squeeze0 = b.const([0], i64)
     # The loop carries the thing-id map; one byte per pixel keeps its copy per iteration small.
@@ -217,7 +224,7 @@ def panoptic_tail_nodes(inputs: list[str], outputs: list[str], shape: TailShape,
                     b.op("Slice", scale, b.const([1], i64), b.const([2], i64), b.const([1], i64)), axis=1)  # [D, 4]
 
     body = _loop_body(shape, {"windows": windows, "sampling": sampling, "masks": masks3}, map_type,
-                      overlap_thresh=overlap_thresh, mask_threshold=mask_threshold)
+                      overlap_thresh=overlap_thresh, mask_threshold=mask_threshold, prefix=prefix)
     things, num_things, owner = b.op(
         "Loop", count, b.const(True, bool), b.const(np.zeros(h * w), map_dtype), b.const(0, i32),
         b.const(np.zeros(d + 1), i64), body=body, outputs=3)
@@ -316,8 +323,37 @@ def tail_model(shape: TailShape, *, instance_score_thresh: float = 0.5, overlap_
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
 
 
+def batched_tail_nodes(inputs: list[str], outputs: list[str], shape: TailShape, batch: int, **rules) -> list[onnx.NodeProto]:
+    """:func:`panoptic_tail_nodes` for a fixed batch of ``batch`` images: the per-image subgraph unrolled once per
+    image, each on its own slice of the inputs (a Loop over the images would nest the candidate Loop inside
+    it; B static copies keep every loop a plain one), and the per-image outputs concatenated in image order.
+
+    ``inputs`` / ``outputs`` as :func:`panoptic_tail_nodes` names them, with B in place of 1; ``rules``: its keyword
+    arguments (thresholds, opset).
+    """
+    if batch == 1:
+        return panoptic_tail_nodes(inputs, outputs, shape, **rules)
+    b = _Builder("tail/batch/")
+    i64 = np.int64
+    parts: list[list[str]] = [[] for _ in outputs]
+    for i in range(batch):
+        start, end = b.const([i], i64), b.const([i + 1], i64)
+        own = [b.op("Slice", name, start, end, b.const([0], i64), name=f"image{i}") for name in inputs]
+        own_out = [f"tail{i}/{name}" for name in outputs]
+        b.nodes.extend(panoptic_tail_nodes(own, own_out, shape, prefix=f"tail{i}/", **rules))
+        for part, name in zip(parts, own_out):
+            part.append(name)
+    for out, part in zip(outputs, parts):
+        b.named("Concat", out, *part, axis=0)
+    return b.nodes
+
+
 def expand_panoptic_fusion(model: onnx.ModelProto) -> onnx.ModelProto:
-    """``model`` with its ``PanopticFusion`` node replaced by :func:`panoptic_tail_nodes` (in place, returned)."""
+    """``model`` with its ``PanopticFusion`` node replaced by :func:`batched_tail_nodes` (in place, returned).
+
+    The batch must be fixed: the expansion unrolls it. A graph with a dynamic batch keeps the node for the
+    TensorRT plugin, or stops at the detections (``--host-tail``).
+    """
     graph = model.graph
     found = [i for i, n in enumerate(graph.node) if n.op_type == OP_TYPE]
     if len(found) != 1:
@@ -332,16 +368,19 @@ def expand_panoptic_fusion(model: onnx.ModelProto) -> onnx.ModelProto:
             raise TrtPanopticError(f"{OP_TYPE} input {name} should have a known shape, got none — re-export it")
         return [d.dim_value for d in typed[name].type.tensor_type.shape.dim]
 
-    _, h, w = dims(node.input[0])
+    batch, h, w = dims(node.input[0])
     _, d, m, _ = dims(node.input[1])
+    if batch <= 0:
+        raise TrtPanopticError("the portable panoptic tail should have a fixed batch, got a dynamic one — export "
+                               "--batch N, or --host-tail, or --flavor tensorrt for a dynamic batch")
     shape = TailShape(h, w, d, m, int(attrs["num_stuff"]))
     if attrs.get("stuff_area_limit", 0) != 0:
         raise TrtPanopticError(f"{OP_TYPE} should keep every stuff segment (stuff_area_limit 0), got {attrs['stuff_area_limit']}")
     opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
-    nodes = panoptic_tail_nodes(list(node.input), list(node.output), shape,
-                                instance_score_thresh=field_decimal(attrs["instance_score_thresh"]),
-                                overlap_thresh=field_decimal(attrs["overlap_thresh"]),
-                                mask_threshold=float(attrs["mask_threshold"]), opset=opset)
+    nodes = batched_tail_nodes(list(node.input), list(node.output), shape, batch,
+                               instance_score_thresh=field_decimal(attrs["instance_score_thresh"]),
+                               overlap_thresh=field_decimal(attrs["overlap_thresh"]),
+                               mask_threshold=float(attrs["mask_threshold"]), opset=opset)
     del graph.node[index]
     for k, n in enumerate(nodes):
         graph.node.insert(index + k, n)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy as np
 import onnx
@@ -14,6 +15,10 @@ from trt_panoptic.export.ort_ops import ort_session
 from trt_panoptic.runtime.base import RawOutputPredictor
 
 
+#: Side in pixels of the blank frame that fills a free slot of a fixed batch (the smallest a graph takes).
+_PAD_FRAME = 32
+
+
 def default_providers() -> list[str]:
     """CUDA first when onnxruntime-gpu offers it, then CPU."""
     ort = import_optional("onnxruntime", "pip install onnxruntime (or onnxruntime-gpu for CUDA)")
@@ -22,7 +27,12 @@ def default_providers() -> list[str]:
 
 
 class OnnxRuntimePredictor(RawOutputPredictor):
-    """Runs an ONNX from :func:`trt_panoptic.export.export_onnx` (its metadata carries the config and H×W).
+    """Runs an ONNX from :func:`trt_panoptic.export.export_onnx` (its metadata carries the config, H×W and batch).
+
+    :attr:`max_batch` is the graph's batch (``export --batch``). A graph of a fixed batch N always runs N images:
+    :meth:`forward_batch` fills a short batch with blank images (zeros, a 32×32 frame: the cheapest to run)
+    and drops their results; :attr:`last_occupancy` and the running counts :attr:`images_run` /
+    :attr:`slots_run` say how full the runs were. A dynamic batch runs exactly the images given.
 
     Args:
         model: path of the ``.onnx`` file, or a loaded ``onnx.ModelProto``.
@@ -46,11 +56,59 @@ class OnnxRuntimePredictor(RawOutputPredictor):
         self.output_names = [o.name for o in self.session.get_outputs()]
         self.input_name = self.session.get_inputs()[0].name
         self.takes_valid_hw = any(i.name == VALID_HW_NAME for i in self.session.get_inputs())
+        #: images every run takes (the fixed batch), or None when the batch is dynamic
+        self.fixed_batch: int | None = None if info.dynamic_batch else info.batch
+        #: (images, slots) of the latest run: slots - images were padding
+        self.last_occupancy: tuple[int, int] = (0, 0)
+        #: images and batch slots run so far (images_run / slots_run is the mean occupancy)
+        self.images_run = 0
+        self.slots_run = 0
+        self._count_lock = threading.Lock()  # runs may come from several threads at once (thread_safe)
+
+    @property
+    def max_batch(self) -> int:  # type: ignore[override]
+        """The graph's batch (its largest, for a dynamic one)."""
+        return self.info.batch
 
     def forward(self, image: np.ndarray, valid_hw: np.ndarray | None = None) -> dict[str, np.ndarray]:
         if image.shape != (1, 3, self.height, self.width):
             raise TrtPanopticError(f"input should be [1, 3, {self.height}, {self.width}], got {list(image.shape)} — letterbox frames with predict()")
-        feed = {self.input_name: image}
-        if self.takes_valid_hw:
-            feed[VALID_HW_NAME] = self.full_input(valid_hw)
-        return dict(zip(self.output_names, self.session.run(None, feed)))
+        return self._run(image, self.full_input(valid_hw))[0]
+
+    def forward_batch(self, images: np.ndarray, valid_hw: np.ndarray) -> list[dict[str, np.ndarray]]:
+        n = images.shape[0] if images.ndim == 4 else 0
+        if images.shape[1:] != (3, self.height, self.width) or not 1 <= n <= self.max_batch:
+            raise TrtPanopticError(f"images should be [n, 3, {self.height}, {self.width}] with 1 <= n <= {self.max_batch} "
+                                   f"(the graph's batch), got {list(images.shape)} — split the images into batches")
+        rows = np.asarray(valid_hw)
+        if rows.shape != (n, 2):
+            raise TrtPanopticError(f"valid_hw should be [{n}, 2], one row per image, got {list(rows.shape)} — pass each "
+                                   "image's letterboxed frame size")
+        valid = np.concatenate([self.full_input(rows[i:i + 1]) for i in range(n)])
+        return self._run(images, valid)
+
+    def _run(self, images: np.ndarray, valid_hw: np.ndarray) -> list[dict[str, np.ndarray]]:
+        """Checked images [n, 3, H, W] and ``valid_hw`` [n, 2] → n output dicts, in runs of the graph's batch (a
+        subclass may declare a larger :attr:`max_batch` than its graph takes)."""
+        n, step = images.shape[0], self.info.batch
+        results: list[dict[str, np.ndarray]] = []
+        slots = 0
+        for start in range(0, n, step):
+            chunk, valid = images[start:start + step], valid_hw[start:start + step]
+            taken = chunk.shape[0]
+            if self.fixed_batch and self.fixed_batch > taken:
+                # a fixed batch: blank images fill the free slots, their results are dropped
+                pad = self.fixed_batch - taken
+                chunk = np.concatenate([chunk, np.zeros((pad, *chunk.shape[1:]), chunk.dtype)])
+                valid = np.concatenate([valid, np.full((pad, 2), _PAD_FRAME, np.int32)])
+            feed = {self.input_name: np.ascontiguousarray(chunk)}
+            if self.takes_valid_hw:
+                feed[VALID_HW_NAME] = valid
+            outputs = dict(zip(self.output_names, self.session.run(None, feed)))
+            results.extend({name: value[i:i + 1] for name, value in outputs.items()} for i in range(taken))
+            slots += chunk.shape[0]
+        with self._count_lock:
+            self.last_occupancy = (n, slots)
+            self.images_run += n
+            self.slots_run += slots
+        return results
