@@ -150,10 +150,17 @@ def test_every_graph_takes_valid_hw_and_gives_the_unpadded_models_result(tiny, d
     assert _category_agreement(ref, got) >= 0.999
 
 
-def test_torch_predictor_at_a_size_computes_what_the_export_twin_computes(tiny):
+def test_torch_predictor_at_a_size_computes_what_the_export_twin_computes(tiny, monkeypatch):
     # A frame letterboxed into a larger input (90×150 → 77×128 in 128×128): the torch predictor cuts the frame
     # out and lets the model zero-pad it to the input size, which is the export twin's arithmetic bit for bit;
-    # every box ends inside the frame's 77 rows.
+    # every box ends inside the frame's 77 rows. Both pool with the tensor RoIAlign here (on the CPU the eager
+    # model takes the host build by default, which sums in another order).
+    import functools
+
+    from trt_panoptic.modeling import roi_heads
+    from trt_panoptic.ops import multilevel_roi_align
+
+    monkeypatch.setattr(roi_heads, "multilevel_roi_align", functools.partial(multilevel_roi_align, implementation="torch"))
     model, cfg = tiny
     frame = cv2.resize(scene(7, 192, 320), (150, 90), interpolation=cv2.INTER_AREA)
     predictor = TorchPredictor(model, cfg, SIZE, SIZE)
