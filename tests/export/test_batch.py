@@ -223,3 +223,48 @@ def test_cli_dynamic_batch_needs_the_tensorrt_flavour_or_host_tail(tmp_path, cap
     rc = main(["export", "--height", "64", "--width", "64", "--batch", "1-4", "--out", str(tmp_path / "m.onnx")])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and err.count("\n") == 0 and "add --host-tail" in err, err
+
+
+class _OrtAsEngine:
+    """Stands in for :class:`trt_panoptic.engine.runner.TrtRunner` over a batch graph: the same named-dict
+    ``run()`` (on ONNX Runtime, with the plugin ops), the same ``inputs`` (``TensorSpec``-like: name and
+    shape, -1 for a dynamic dimension) and a sidecar whose ``inputs`` hold the build shapes (the largest of the
+    profile when dynamic), as ``trt-panoptic build`` writes them."""
+
+    def __init__(self, proto, max_batch: int):
+        from types import SimpleNamespace
+
+        from trt_panoptic.engine.sidecar import Sidecar
+
+        self.session = ort_session(proto)
+        self.inputs = [SimpleNamespace(name=i.name, shape=tuple(d if isinstance(d, int) else -1 for d in i.shape))
+                       for i in self.session.get_inputs()]
+        self.sidecar = Sidecar(tensorrt_version="10.3.0", gpu_name="GPU", compute_capability="8.7", precision="fp16",
+                               inputs={"image": [max_batch, 3, SIZE, SIZE], "valid_hw": [max_batch, 2]},
+                               onnx_path="m.onnx", onnx_sha256="0" * 64, model_config=onnx_info(proto).config.to_dict(),
+                               input_size=[SIZE, SIZE])
+
+    def run(self, inputs):
+        return dict(zip([o.name for o in self.session.get_outputs()], self.session.run(None, inputs)))
+
+
+@pytest.mark.parametrize("dynamic", [False, True], ids=["fixed batch 3", "dynamic batch 1-3"])
+def test_tensorrt_backend_runs_a_batch_per_engine_call(dynamic):
+    # The tensorrt backend reads its batch from the engine (the sidecar's build shape) and runs one engine call
+    # per batch, padding a fixed one: each image equals its own batch-1 run.
+    from trt_panoptic.runtime.tensorrt_backend import TensorRTPredictor
+
+    images = _images()
+    proto = _batch_export("tensorrt", 3, dynamic)
+    engine = _OrtAsEngine(proto, max_batch=3)
+    calls = []
+    run = engine.run
+    engine.run = lambda feed: calls.append(feed["image"].shape[0]) or run(feed)
+    predictor = TensorRTPredictor("m.engine", runner=engine)
+    assert predictor.max_batch == 3
+    two = predictor.forward_batch(images[:2], FRAMES[:2])
+    assert calls == [2 if dynamic else 3]
+    single = [_run(cached_export("tensorrt"), images[i:i + 1], FRAMES[i:i + 1]) for i in range(2)]
+    for i, outputs in enumerate(two):
+        _assert_equal_per_image(outputs, [single[i]])
+    assert predictor.forward(images[2:], FRAMES[2:])["num_detections"].shape == (1,)

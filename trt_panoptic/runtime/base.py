@@ -1,6 +1,8 @@
 """The one predict path every backend shares: letterbox → backend forward → :func:`decode_outputs`."""
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from trt_panoptic.config import Config
@@ -21,6 +23,45 @@ def check_valid_hw(valid_hw: np.ndarray, height: int | None, width: int | None) 
         raise TrtPanopticError(f"valid_hw should be integers [[h, w]] with 1 <= h <= {height} and 1 <= w <= {width}, "
                                f"got {got} — pass the letterboxed frame's size (Letterbox.resized)")
     return v.astype(np.int32)
+
+
+#: Side in pixels of the blank frame that fills a free slot of a fixed batch (the smallest a graph takes).
+PAD_FRAME = 32
+
+
+def check_batch(images: np.ndarray, valid_hw: np.ndarray, predictor: "RawOutputPredictor") -> tuple[np.ndarray, np.ndarray]:
+    """``images`` [n, 3, H, W] with 1 <= n <= the predictor's ``max_batch`` and ``valid_hw`` [n, 2], each row checked
+    as :meth:`RawOutputPredictor.full_input` checks it; one-line errors otherwise."""
+    n = images.shape[0] if images.ndim == 4 else 0
+    if images.shape[1:] != (3, predictor.height, predictor.width) or not 1 <= n <= predictor.max_batch:
+        raise TrtPanopticError(f"images should be [n, 3, {predictor.height}, {predictor.width}] with 1 <= n <= "
+                               f"{predictor.max_batch} (the graph's batch), got {list(images.shape)} — split the images "
+                               "into batches")
+    rows = np.asarray(valid_hw)
+    if rows.shape != (n, 2):
+        raise TrtPanopticError(f"valid_hw should be [{n}, 2], one row per image, got {list(rows.shape)} — pass each "
+                               "image's letterboxed frame size")
+    return images, np.concatenate([predictor.full_input(rows[i:i + 1]) for i in range(n)])
+
+
+def run_in_batches(images: np.ndarray, valid_hw: np.ndarray, step: int, fixed: int | None,
+                   run: Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]]) -> tuple[list[dict[str, np.ndarray]], int]:
+    """Run checked images [n, 3, H, W] through a batch graph in runs of ``step`` images → (n output dicts, one per
+    image in order, each with a batch of one; batch slots used). A ``fixed`` batch larger than a run is filled
+    with blank frames whose results are dropped."""
+    results: list[dict[str, np.ndarray]] = []
+    slots = 0
+    for start in range(0, images.shape[0], step):
+        chunk, valid = images[start:start + step], valid_hw[start:start + step]
+        taken = chunk.shape[0]
+        if fixed and fixed > taken:
+            pad = fixed - taken
+            chunk = np.concatenate([chunk, np.zeros((pad, *chunk.shape[1:]), chunk.dtype)])
+            valid = np.concatenate([valid, np.full((pad, 2), PAD_FRAME, np.int32)])
+        outputs = run(np.ascontiguousarray(chunk), valid)
+        results.extend({name: value[i:i + 1] for name, value in outputs.items()} for i in range(taken))
+        slots += chunk.shape[0]
+    return results, slots
 
 
 class RawOutputPredictor:

@@ -12,11 +12,7 @@ from trt_panoptic.export.contract import onnx_info
 from trt_panoptic.export.exporter import load_onnx
 from trt_panoptic.export.graph_model import VALID_HW_NAME
 from trt_panoptic.export.ort_ops import ort_session
-from trt_panoptic.runtime.base import RawOutputPredictor
-
-
-#: Side in pixels of the blank frame that fills a free slot of a fixed batch (the smallest a graph takes).
-_PAD_FRAME = 32
+from trt_panoptic.runtime.base import RawOutputPredictor, check_batch, run_in_batches
 
 
 def default_providers() -> list[str]:
@@ -76,37 +72,19 @@ class OnnxRuntimePredictor(RawOutputPredictor):
         return self._run(image, self.full_input(valid_hw))[0]
 
     def forward_batch(self, images: np.ndarray, valid_hw: np.ndarray) -> list[dict[str, np.ndarray]]:
-        n = images.shape[0] if images.ndim == 4 else 0
-        if images.shape[1:] != (3, self.height, self.width) or not 1 <= n <= self.max_batch:
-            raise TrtPanopticError(f"images should be [n, 3, {self.height}, {self.width}] with 1 <= n <= {self.max_batch} "
-                                   f"(the graph's batch), got {list(images.shape)} — split the images into batches")
-        rows = np.asarray(valid_hw)
-        if rows.shape != (n, 2):
-            raise TrtPanopticError(f"valid_hw should be [{n}, 2], one row per image, got {list(rows.shape)} — pass each "
-                                   "image's letterboxed frame size")
-        valid = np.concatenate([self.full_input(rows[i:i + 1]) for i in range(n)])
-        return self._run(images, valid)
+        return self._run(*check_batch(images, valid_hw, self))
 
     def _run(self, images: np.ndarray, valid_hw: np.ndarray) -> list[dict[str, np.ndarray]]:
         """Checked images [n, 3, H, W] and ``valid_hw`` [n, 2] → n output dicts, in runs of the graph's batch (a
         subclass may declare a larger :attr:`max_batch` than its graph takes)."""
-        n, step = images.shape[0], self.info.batch
-        results: list[dict[str, np.ndarray]] = []
-        slots = 0
-        for start in range(0, n, step):
-            chunk, valid = images[start:start + step], valid_hw[start:start + step]
-            taken = chunk.shape[0]
-            if self.fixed_batch and self.fixed_batch > taken:
-                # a fixed batch: blank images fill the free slots, their results are dropped
-                pad = self.fixed_batch - taken
-                chunk = np.concatenate([chunk, np.zeros((pad, *chunk.shape[1:]), chunk.dtype)])
-                valid = np.concatenate([valid, np.full((pad, 2), _PAD_FRAME, np.int32)])
-            feed = {self.input_name: np.ascontiguousarray(chunk)}
+        def run(chunk: np.ndarray, valid: np.ndarray) -> dict[str, np.ndarray]:
+            feed = {self.input_name: chunk}
             if self.takes_valid_hw:
                 feed[VALID_HW_NAME] = valid
-            outputs = dict(zip(self.output_names, self.session.run(None, feed)))
-            results.extend({name: value[i:i + 1] for name, value in outputs.items()} for i in range(taken))
-            slots += chunk.shape[0]
+            return dict(zip(self.output_names, self.session.run(None, feed)))
+
+        results, slots = run_in_batches(images, valid_hw, self.info.batch, self.fixed_batch, run)
+        n = images.shape[0]
         with self._count_lock:
             self.last_occupancy = (n, slots)
             self.images_run += n

@@ -13,7 +13,7 @@ import numpy as np
 from trt_panoptic.config import Config, config_from_dict, load_config
 from trt_panoptic.errors import TrtPanopticError
 from trt_panoptic.export.graph_model import INPUT_NAME, VALID_HW_NAME
-from trt_panoptic.runtime.base import RawOutputPredictor
+from trt_panoptic.runtime.base import RawOutputPredictor, check_batch, run_in_batches
 
 
 class TensorRTPredictor(RawOutputPredictor):
@@ -47,12 +47,35 @@ class TensorRTPredictor(RawOutputPredictor):
                 "trt-panoptic export, or pass config, height and width")
         super().__init__(cfg, h, w)
 
-    def forward(self, image: np.ndarray, valid_hw: np.ndarray | None = None) -> dict[str, np.ndarray]:
-        feed = {INPUT_NAME: image}
+    @property
+    def max_batch(self) -> int:  # type: ignore[override]
+        """Images one run takes: the engine's batch (the largest of its profile when dynamic; the sidecar records
+        that shape), 1 for an engine of a batch-1 graph."""
+        shape = self.runner.sidecar.inputs.get(INPUT_NAME)
+        return max(1, int(shape[0])) if shape else 1
+
+    @property
+    def _fixed_batch(self) -> int | None:
+        """The engine's batch when fixed (its image input has no dynamic dimension), else None."""
+        spec = next((s for s in getattr(self.runner, "inputs", ()) if getattr(s, "name", None) == INPUT_NAME), None)
+        shape = getattr(spec, "shape", None)
+        return int(shape[0]) if shape and shape[0] > 0 else None
+
+    def _run(self, images: np.ndarray, valid_hw: np.ndarray) -> dict[str, np.ndarray]:
+        feed = {INPUT_NAME: images}
         if any(getattr(s, "name", None) == VALID_HW_NAME for s in getattr(self.runner, "inputs", ())):
             # engines of TensorRT-flavour ONNX fuse the panoptic map inside the frame only
-            feed[VALID_HW_NAME] = self.full_input(valid_hw)
+            feed[VALID_HW_NAME] = valid_hw
         return self.runner.run(feed)
+
+    def forward(self, image: np.ndarray, valid_hw: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        return self.forward_batch(image, self.full_input(valid_hw))[0]
+
+    def forward_batch(self, images: np.ndarray, valid_hw: np.ndarray) -> list[dict[str, np.ndarray]]:
+        """[n, 3, H, W] with ``valid_hw`` [n, 2] → n output dicts: one engine run per ``max_batch`` images, a
+        fixed-batch engine's free slots filled with blank frames."""
+        images, valid = check_batch(images, valid_hw, self)
+        return run_in_batches(images, valid, self.max_batch, self._fixed_batch, self._run)[0]
 
     def close(self) -> None:
         """Free the engine's CUDA buffers and stream."""
