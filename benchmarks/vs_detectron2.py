@@ -18,21 +18,23 @@ detectron2, ours torch, ours ONNX Runtime) so that load spikes hit all three ali
 The outputs are compared too: detections (count, classes, boxes, scores) and the panoptic map (pixels with
 the same category; pixels with the same segment after matching segments; identical ids).
 
-    python benchmarks/vs_detectron2.py [--rounds 3] [--threads 2] [--frames 10]
+    python benchmarks/vs_detectron2.py [--rounds 3] [--warmup 1] [--threads 2] [--frames 10]
         [--sizes 192x256,576x768,720x1280] [--out benchmarks/results/vs_detectron2.json]
+    python benchmarks/vs_detectron2.py --render benchmarks/results/vs_detectron2.json   # the .md again
 
-Writes the JSON and a Markdown table beside it (same stem, .md). Without detectron2 it prints why and
-exits 0 (skipped). detectron2 is not on PyPI; build it in a throwaway virtual environment outside the
+Writes the JSON and a Markdown table beside it (same stem, .md), after every image set (a run cut short
+keeps the sets it finished, marked incomplete). Record what else loads the machine: the load average is
+written, but a busy machine slows the three unevenly. Without detectron2 it prints why and exits 0 (skipped). detectron2 is not on PyPI; build it in a throwaway virtual environment outside the
 repository (never vendored), CPU only:
 
-    python3 -m venv /work/d2env && . /work/d2env/bin/activate
+    python3 -m venv ~/d2env && . ~/d2env/bin/activate
     pip install torch==2.13.0 torchvision==0.28.0   # the pair; torchvision's PyPI wheel needs the CUDA torch
                                                     # build from PyPI (~4 GB of nvidia-* wheels), a CPU-only
                                                     # torch makes `import torchvision` fail (torchvision::nms)
-    git clone https://github.com/facebookresearch/detectron2 /work/d2src   # measured at 02b5c4e
+    git clone https://github.com/facebookresearch/detectron2 ~/d2src   # measured at 02b5c4e
     pip install pycocotools "fvcore>=0.1.5,<0.1.6" "iopath>=0.1.7,<0.1.10" yacs termcolor tabulate \\
         cloudpickle "omegaconf>=2.1,<2.4" "hydra-core>=1.1" tensorboard black packaging matplotlib ninja
-    FORCE_CUDA=0 MAX_JOBS=1 pip install --no-build-isolation --use-pep517 --no-deps -e /work/d2src
+    FORCE_CUDA=0 MAX_JOBS=1 pip install --no-build-isolation --use-pep517 --no-deps -e ~/d2src
     pip install numpy pyyaml tqdm opencv-python-headless onnx onnxruntime onnx-graphsurgeon \\
         onnxruntime-extensions pillow && pip install --no-deps -e .
     python benchmarks/vs_detectron2.py
@@ -183,9 +185,13 @@ def compare(d2_out: dict, result) -> dict[str, Any]:
     row["classes_equal"] = bool(same_count and np.array_equal(classes, np.asarray(result.classes)))
     row["max_box_diff_px"] = float(np.abs(boxes - result.boxes).max()) if same_count and len(boxes) else (0.0 if same_count else None)
     row["max_score_diff"] = float(np.abs(scores - result.scores).max()) if same_count and len(boxes) else (0.0 if same_count else None)
-    row["category_agreement"] = float((category_map(ours_pan, result.segments_info) == category_map(pan, segs)).mean())
+    same_category = category_map(ours_pan, result.segments_info) == category_map(pan, segs)
+    row["pixels"] = int(pan.size)
+    row["category_agreement"] = float(same_category.mean())
+    row["category_diff_px"] = int(pan.size - same_category.sum())
     row["segment_agreement"] = segment_agreement(ours_pan, pan)
     row["identical_ids"] = float((ours_pan == pan).mean())
+    row["id_diff_px"] = int((ours_pan != pan).sum())
     return row
 
 
@@ -204,6 +210,9 @@ def summarize_agreement(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "mean_category_agreement": statistics.fmean(r["category_agreement"] for r in rows),
         "min_segment_agreement": min(r["segment_agreement"] for r in rows),
         "min_identical_ids": min(r["identical_ids"] for r in rows),
+        "pixels": sum(r.get("pixels", 0) for r in rows),
+        "category_diff_px": sum(r.get("category_diff_px", 0) for r in rows) if all("pixels" in r for r in rows) else None,
+        "id_diff_px": sum(r.get("id_diff_px", 0) for r in rows) if all("pixels" in r for r in rows) else None,
     }
 
 
@@ -269,6 +278,21 @@ def code_line(code: dict[str, Any]) -> str:
     return f"commit {commit}" + (f" + uncommitted changes to {', '.join(changed)}" if changed else "")
 
 
+def differing(row: dict[str, Any], backend: str, count: str, fraction: str) -> str:
+    """Pixels of the set's images that differ from detectron2's. Results written before the counts were kept
+    give them back from the per-image fractions when the set has one frame size, else the worst image's share."""
+    a = row["agreement"][backend]
+    if a.get(count) is not None:
+        return f"{a[count]:,}"
+    per_image = [r[fraction.replace("min_", "")] for r in row["agreement_per_image"][backend]]
+    if all(f == 1.0 for f in per_image):
+        return "0"
+    if len(row["frame_sizes"]) == 1:
+        h, w = map(int, row["frame_sizes"][0].split("x"))
+        return f"{sum(round((1 - f) * h * w) for f in per_image):,}"
+    return f"≤ {100 * (1 - a[fraction]):.4f} %"
+
+
 def markdown(out: dict[str, Any]) -> str:
     from trt_panoptic.bench.report import machine_line
 
@@ -281,7 +305,7 @@ def markdown(out: dict[str, Any]) -> str:
              f"per frame size, then {out['rounds']} timed rounds over each image set, calls interleaved (per image: detectron2, ours torch, "
              f"ours ONNX Runtime); median of the whole `predict` call, ms; (×) = detectron2's time / ours. Code: "
              f"{code_line(info.get('code', {}))}.", "",
-             "| images | frame H×W | n | detectron2 ms | ours torch ms (×) | ours ONNX Runtime ms (×) | detections d2 / torch / ORT | same category, torch / ORT (min px %) |",
+             "| images | frame H×W | n | detectron2 ms | ours torch ms (×) | ours ONNX Runtime ms (×) | detections d2 / torch / ORT | pixels of another category, torch / ORT |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in out["sets"]:
         m, s, a = r["median_ms"], r["speedup"], r["agreement"]
@@ -289,13 +313,14 @@ def markdown(out: dict[str, Any]) -> str:
             f"| {r['set'].split(' ')[0]} | {', '.join(r['frame_sizes'])} | {r['images']} | {m['detectron2']:.1f} | "
             f"{m['torch']:.1f} ({s['torch']:.2f}×) | {m['onnxruntime']:.1f} ({s['onnxruntime']:.2f}×) | "
             f"{a['torch']['detections_d2']} / {a['torch']['detections_ours']} / {a['onnxruntime']['detections_ours']} | "
-            f"{100 * a['torch']['min_category_agreement']:.2f} / {100 * a['onnxruntime']['min_category_agreement']:.2f} |")
+            f"{differing(r, 'torch', 'category_diff_px', 'min_category_agreement')} / "
+            f"{differing(r, 'onnxruntime', 'category_diff_px', 'min_category_agreement')} |")
     lines += ["", "## Targets (issue 22)", "", "| images | backend | target | measured | met |", "|---|---|---:|---:|---|"]
     for t in out["targets"]:
         measured = "–" if t["measured"] is None else f"{t['measured']:.2f}×"
         lines.append(f"| {t['set']} | ours {t['backend']} | ≥ {t['target']:.1f}× | {measured} | {'yes' if t['met'] else 'no'} |")
     lines += ["", "## Agreement with detectron2 (first round's outputs)", "",
-              "| images | backend | images with the same detections | max box diff px | max score diff | images with the same segments | same category, min px % | same segment, min px % | identical ids, min px % |",
+              "| images | backend | images with the same detections | max box diff px | max score diff | images with the same segments | pixels of another category | pixels with another segment id | same segment after matching, worst image |",
               "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     fmt = lambda v, spec: "–" if v is None else format(v, spec)  # noqa: E731
     for r in out["sets"]:
@@ -303,11 +328,13 @@ def markdown(out: dict[str, Any]) -> str:
             a = r["agreement"][b]
             lines.append(f"| {r['set']} | ours {b} | {a['images_same_detections']}/{a['images']} | {fmt(a['max_box_diff_px'], '.3g')} | "
                          f"{fmt(a['max_score_diff'], '.2g')} | {a['images_same_segments']}/{a['images']} | "
-                         f"{100 * a['min_category_agreement']:.2f} | {100 * a['min_segment_agreement']:.2f} | {100 * a['min_identical_ids']:.2f} |")
+                         f"{differing(r, b, 'category_diff_px', 'min_category_agreement')} | {differing(r, b, 'id_diff_px', 'min_identical_ids')} | "
+                         f"{100 * a['min_segment_agreement']:.4f} % |")
     lb, la = out["load_average_before"], out["load_average_after"]
-    lines += ["", "Same detections: the same count and classes in the same order. Same category: a pixel gets the same "
-              "thing class / stuff channel / unassigned on both sides. Same segment: after mapping each of our segments "
-              "to the detectron2 segment it overlaps most. Identical ids: the segment id maps equal as arrays.",
+    lines += ["", "Same detections: the same count and classes in the same order. Pixels of another category: the pixel's "
+              "thing class / stuff channel / unassigned differs from detectron2's (summed over the set's images; '≤ x %': "
+              "the worst image's share, from results without the counts). Another segment id: the id maps compared as "
+              "arrays. Same segment after matching: each of our segments mapped to the detectron2 segment it overlaps most.",
               "detectron2 runs at the frame's size (its test size set to the frame's), ours torch at the frame's own size, "
               "ours ONNX Runtime at the frame's size rounded up to 32 (padded, not resized). ONNX exports (once per size, "
               f"not timed; seconds): {out['export_s']}.",
@@ -329,9 +356,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=1, help="untimed calls of each predictor on the first image of each frame size first")
     ap.add_argument("--threads", type=int, default=2, help="torch and ONNX Runtime intra-op threads")
     ap.add_argument("--out", type=Path, default=RESULTS / "vs_detectron2.json", help="results JSON (the .md goes beside it)")
+    ap.add_argument("--render", type=Path, help="only rewrite the Markdown of this results JSON (no detectron2 needed)")
     ap.add_argument("--note", default="", help="a line added to the Markdown (e.g. what else ran on the machine)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.render:
+        import json
+
+        from trt_panoptic.bench.report import write_text
+
+        md = markdown(json.loads(args.render.read_text()))
+        write_text(args.render.with_suffix(".md"), md)
+        print(md)
+        return 0
 
     why = detectron2_missing()
     if why is not None:
