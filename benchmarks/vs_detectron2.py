@@ -42,6 +42,7 @@ repository (never vendored), CPU only:
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import math
 import os
@@ -67,8 +68,7 @@ TARGETS = {("fixture 256x256", "torch"): 1.2, ("synth 576x768", "torch"): 1.2, (
 def detectron2_missing() -> str | None:
     """Why detectron2 cannot be used here, or None when it can."""
     try:
-        import detectron2  # noqa: F401
-        from detectron2.engine import DefaultPredictor  # noqa: F401
+        importlib.import_module("detectron2.engine")  # DefaultPredictor's module: imports torchvision's ops too
     except Exception as exc:  # noqa: BLE001 — any failure to import it is a reason to skip
         return f"{type(exc).__name__}: {exc}"
     return None
