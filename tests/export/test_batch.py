@@ -255,7 +255,8 @@ def test_tensorrt_backend_runs_a_batch_per_engine_call(dynamic):
     from trt_panoptic.runtime.tensorrt_backend import TensorRTPredictor
 
     images = _images()
-    proto = _batch_export("tensorrt", 3, dynamic)
+    # ONNX Runtime runs either flavour; the exports the tests above made (a fixed batch is a portable one there)
+    proto = _batch_export("tensorrt", 3, True) if dynamic else _batch_export("portable", 3, False)
     engine = _OrtAsEngine(proto, max_batch=3)
     calls = []
     run = engine.run
@@ -264,7 +265,8 @@ def test_tensorrt_backend_runs_a_batch_per_engine_call(dynamic):
     assert predictor.max_batch == 3
     two = predictor.forward_batch(images[:2], FRAMES[:2])
     assert calls == [2 if dynamic else 3]
-    single = [_run(cached_export("tensorrt"), images[i:i + 1], FRAMES[i:i + 1]) for i in range(2)]
+    one = cached_export("tensorrt" if dynamic else "portable")
+    single = [_run(one, images[i:i + 1], FRAMES[i:i + 1]) for i in range(2)]
     for i, outputs in enumerate(two):
         _assert_equal_per_image(outputs, [single[i]])
     assert predictor.forward(images[2:], FRAMES[2:])["num_detections"].shape == (1,)
