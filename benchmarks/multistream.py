@@ -197,7 +197,7 @@ def markdown(r: dict) -> str:
         if plain < TARGET and tuned and statistics.median(tuned) < TARGET:
             verdict += (": the gain comes from running the frames of a batch side by side with one thread each, "
                         "which N separate 1-thread pipelines get too; one model adds one copy of the weights and "
-                        "one session instead of N, not speed, until the graph takes a batch")
+                        "one ONNX Runtime session instead of N, not speed, until the graph takes a batch")
     loads = ", ".join(f"{v:.1f}" for v in r["load_avg_1min"])
     heads = " | ".join(f"{label} FPS" for label in LABELS)
     return (
